@@ -1,0 +1,1 @@
+"""Private helpers shared by every stage (errors, hashing, provenance, seeding)."""

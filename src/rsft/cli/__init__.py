@@ -1,0 +1,1 @@
+"""The ``rsft`` command line. Only this package parses arguments or prints to the terminal."""

@@ -1,0 +1,102 @@
+"""Typed configs loaded from YAML: unknown keys rejected, dotted overrides, every error at once.
+
+Every entry point has one pydantic model deriving from :class:`StrictModel`. Defaults live only in the model.
+``load_config(path, Model, ["train.lr=1e-4"])`` reads the YAML, applies ``key=value`` overrides (values parsed as
+YAML scalars), validates, and raises one :class:`~rsft.ConfigError` listing every problem.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from rsft._util.errors import ConfigError, Problem
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """Base for every rsft config: unknown keys are errors, assignment is validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping, with errors naming the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError([Problem("<file>", "file not found")], file=str(p))
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "<file>"
+        raise ConfigError([Problem(where, f"invalid YAML: {getattr(e, 'problem', e)}")], file=str(p)) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError([Problem("<file>", f"not UTF-8 text: {e}")], file=str(p)) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([Problem("<root>", f"expected a mapping, got {type(data).__name__}")], file=str(p))
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    """Apply dotted ``a.b.c=value`` overrides (value parsed as YAML) to a nested dict, in place."""
+    problems = []
+    for item in overrides or []:
+        if "=" not in item:
+            problems.append(Problem(item, "override must look like key=value (dotted keys allowed)"))
+            continue
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            nxt = node.get(part)
+            if not isinstance(nxt, dict):
+                nxt = {}
+                node[part] = nxt
+            node = nxt
+        node[parts[-1]] = value
+    if problems:
+        raise ConfigError(problems, file="<command line>")
+    return data
+
+
+def problems_from_validation(err: ValidationError) -> list[Problem]:
+    out = []
+    for e in err.errors():
+        key = ".".join(str(x) for x in e["loc"]) or "<root>"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif "input" in e and e["type"] not in ("missing",):
+            shown = repr(e["input"])
+            msg += f" (got {shown[:60]})"
+        out.append(Problem(key, msg))
+    return out
+
+
+def build_config(cls: type[M], data: dict[str, Any], *, source: str | None = None) -> M:
+    """Validate a dict into ``cls``, raising one ConfigError with every problem."""
+    try:
+        return cls.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(problems_from_validation(e), file=source) from None
+
+
+def load_config(path: str | Path, cls: type[M], overrides: list[str] | None = None) -> M:
+    """Load ``path`` as ``cls`` with dotted overrides; relative paths stay relative to the caller's cwd."""
+    data = apply_overrides(read_yaml(path), overrides)
+    return build_config(cls, data, source=str(path))
+
+
+def dump_config(cfg: BaseModel) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,77 @@
+"""The generation backend interface: ``generate(requests, config) -> completions``.
+
+Backends are synchronous and batched. Ids are prefixed: ``hf/PATH_OR_ID``, ``openai/MODEL@URL``, ``vllm/PATH``.
+``import rsft.generate`` never imports vLLM or torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import Field
+
+from rsft.config import StrictModel
+
+
+class GenerateConfig(StrictModel):
+    """Sampling settings. Everything here is part of the cache key of a stored sample."""
+
+    temperature: float = Field(0.0, ge=0.0, description="0 = greedy")
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    top_k: int = Field(0, ge=0, description="0 = off")
+    max_new_tokens: int = Field(512, ge=1)
+    n: int = Field(1, ge=1, description="samples per prompt")
+    seed: int = 0
+    stop: list[str] = Field(default_factory=list, description="stop strings (not included in the text)")
+    stop_token_ids: list[int] = Field(default_factory=list)
+    logprobs: bool = Field(False, description="per generated token: chosen log-prob and next-token entropy")
+    top_logprobs: int = Field(0, ge=0, description="top-k alternatives (where entropy is not computable)")
+
+
+@dataclass
+class Request:
+    """One prompt: chat messages (rendered with the model's template) or raw prompt text."""
+
+    messages: list[dict[str, str]] | None = None
+    prompt: str | None = None
+    id: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Completion:
+    """One generated sample.
+
+    Attributes:
+        text: decoded text (special tokens removed, thinking tags kept).
+        token_ids: generated token ids (may be empty for backends that do not return them).
+        finish_reason: "stop" (EOS or stop string), "length" (max_new_tokens reached) or "error".
+        logprobs: chosen-token log-probabilities, when asked.
+        entropies: next-token entropies, when asked; ``entropy_kind`` says how they were computed.
+        entropy_kind: "full" (whole vocabulary), "topk" (over returned top-k only) or None.
+        prompt_tokens: prompt length in tokens.
+        seconds: wall time attributed to this sample (batch time split evenly).
+        error: error text when finish_reason is "error".
+    """
+
+    text: str
+    token_ids: list[int] = field(default_factory=list)
+    finish_reason: Literal["stop", "length", "error"] = "stop"
+    logprobs: list[float] | None = None
+    entropies: list[float] | None = None
+    entropy_kind: Literal["full", "topk"] | None = None
+    prompt_tokens: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A generation backend. ``generate`` returns, per request, ``config.n`` completions in order."""
+
+    name: str
+
+    def generate(self, requests: list[Request], config: GenerateConfig) -> list[list[Completion]]: ...
+
+    def close(self) -> None: ...
