@@ -84,6 +84,8 @@ def test_missing_chat_template_is_user_error(tiny_tokenizer):
 
 
 def test_cli_unimplemented_stage_exits_nonzero_without_traceback():
-    r = subprocess.run([sys.executable, "-m", "rsft.cli.main", "rollouts", "x"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "rsft.cli.main", "rollouts", "x"], capture_output=True, text=True
+    )
     assert r.returncode != 0
     assert "Traceback" not in r.stderr

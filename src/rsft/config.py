@@ -34,7 +34,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "<file>"
-        raise ConfigError([Problem(where, f"invalid YAML: {getattr(e, 'problem', e)}")], file=str(p)) from None
+        raise ConfigError(
+            [Problem(where, f"invalid YAML: {getattr(e, 'problem', e)}")], file=str(p)
+        ) from None
     except UnicodeDecodeError as e:
         raise ConfigError([Problem("<file>", f"not UTF-8 text: {e}")], file=str(p)) from None
     if data is None:

@@ -15,8 +15,10 @@ class DefaultCommandGroup(TyperGroup):
     default_command = "run"
 
     def parse_args(self, ctx, args):  # noqa: ANN001 - click's signature
-        if self.default_command in self.commands and (not args or args[0] not in self.commands) and not (
-            args and args[0] in ("--help", "-h")
+        if (
+            self.default_command in self.commands
+            and (not args or args[0] not in self.commands)
+            and not (args and args[0] in ("--help", "-h"))
         ):
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)

@@ -57,4 +57,19 @@ ROW_SCHEMA = pa.schema(
     ]
 )
 
-KEY_COLUMNS = ("weights_hash", "benchmark", "benchmark_version", "prompt_hash", "gen_hash", "item_id", "sample_idx")
+KEY_COLUMNS = (
+    "weights_hash",
+    "benchmark",
+    "benchmark_version",
+    "prompt_hash",
+    "gen_hash",
+    "item_id",
+    "sample_idx",
+)
+
+# Store layout (a folder):
+#   STORE/store.json              {"schema_version": 1, "created_by": ...}
+#   STORE/rows/part-*.parquet     row groups with ROW_SCHEMA; written atomically (tmp file + rename), append-only
+# Readers glob STORE/rows/*.parquet (DuckDB: read_parquet('STORE/rows/*.parquet')). A key may appear in more than
+# one part only after a crash between write and compaction: readers keep the last written row per key.
+STORE_ROWS_GLOB = "rows/*.parquet"

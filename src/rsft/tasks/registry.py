@@ -24,6 +24,8 @@ def task_names() -> list[str]:
 def get_task(name: str, **kwargs: Any) -> Any:
     """Instantiate a registered task by name."""
     if name not in TASKS:
-        raise RsftError(f"unknown task '{name}'", field="task", fix=f"choose one of: {', '.join(task_names())}")
+        raise RsftError(
+            f"unknown task '{name}'", field="task", fix=f"choose one of: {', '.join(task_names())}"
+        )
     module, attr = TASKS[name].split(":")
     return getattr(importlib.import_module(module), attr)(**kwargs)

@@ -42,7 +42,9 @@ _BASE_CORPUS = [
 ]
 
 
-def build_tokenizer(corpus: Iterable[str] = (), *, vocab_size: int = 512, out_dir: str | Path | None = None) -> Any:
+def build_tokenizer(
+    corpus: Iterable[str] = (), *, vocab_size: int = 512, out_dir: str | Path | None = None
+) -> Any:
     """Train a byte-level BPE tokenizer on ``corpus`` and wrap it as a fast tokenizer with the chat template.
 
     Args:
@@ -86,9 +88,27 @@ def build_tokenizer(corpus: Iterable[str] = (), *, vocab_size: int = 512, out_di
 
 SIZES: dict[str, dict[str, int]] = {
     # name: (hidden, layers, heads, kv_heads, intermediate); ~0.1M / ~1M / ~4M parameters at vocab 512
-    "micro": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=64),
-    "1m": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2, intermediate_size=384),
-    "4m": dict(hidden_size=256, num_hidden_layers=5, num_attention_heads=8, num_key_value_heads=4, intermediate_size=768),
+    "micro": dict(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=64,
+    ),
+    "1m": dict(
+        hidden_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=384,
+    ),
+    "4m": dict(
+        hidden_size=256,
+        num_hidden_layers=5,
+        num_attention_heads=8,
+        num_key_value_heads=4,
+        intermediate_size=768,
+    ),
 }
 
 

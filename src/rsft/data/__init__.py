@@ -1,0 +1,1 @@
+"""SFT data: the row schema, readers and writers with clear errors, variants, verification and statistics."""
