@@ -1,0 +1,75 @@
+"""The toy world of the embedded default: the pretraining mixture for toy bases and the tokenizer corpus.
+
+``toy_mixture`` mixes the toy tasks evenly (safety refusals included) into SFT rows; Countdown is left out by
+default because it is the SFT domain whose transfer the demo measures (pass ``tasks=(..., "countdown")`` to add
+it; its terse, 3-number, short-prompt form is used). Rows are interleaved round-robin over tasks, so any prefix is
+balanced.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rsft.data.schemas import SFTRow
+from rsft.tasks.registry import get_task
+
+TOY_TASKS = ("toy_arith", "toy_sort", "toy_mcq", "toy_instruct", "toy_safety")
+
+# Countdown inside the toy world: 3 small numbers, the short prompt and a terse trace with one backtrack.
+TOY_COUNTDOWN_SETTINGS: dict[str, Any] = {
+    "min_numbers": 3,
+    "max_numbers": 3,
+    "num_max": 20,
+    "target_max": 50,
+    "prompt_style": "short",
+}
+TOY_COUNTDOWN_STYLE: dict[str, Any] = {"verbosity": 0, "max_backtracks": 1}
+
+
+def task_rows(name: str, n: int, seed: int, *, style: str = "cot", **settings: Any) -> list[SFTRow]:
+    """``n`` SFT rows of one task: the prompt as one user turn, the reference response, the sample in metadata."""
+    task = get_task(name)
+    extra: dict[str, Any] = {}
+    if name == "countdown":
+        settings = {**TOY_COUNTDOWN_SETTINGS, **settings}
+        extra = dict(TOY_COUNTDOWN_STYLE)
+    rows = []
+    for s in task.generate(n, seed, **settings):
+        rows.append(
+            SFTRow(
+                messages=[{"role": "user", "content": s.prompt}],
+                response=task.response(s, style=style, **extra),
+                id=s.id,
+                metadata={"task": name, "task_version": task.version, "sample": s.to_dict()},
+            )
+        )
+    return rows
+
+
+def toy_mixture(
+    n_per_task: int, seed: int, tasks: tuple[str, ...] = TOY_TASKS, style: str = "cot"
+) -> list[SFTRow]:
+    """The pretraining mixture for toy bases: ``n_per_task`` rows of each task, interleaved round-robin.
+
+    Args:
+        n_per_task: rows per task.
+        seed: generator seed (each task draws its own stream from it).
+        tasks: registered task names.
+        style: ``cot`` (short ``<think>`` traces) or ``nocot``.
+    """
+    per_task = [task_rows(t, n_per_task, seed, style=style) for t in tasks]
+    return [rows[i] for i in range(n_per_task) for rows in per_task]
+
+
+def tokenizer_corpus(seed: int = 0, n_per_task: int = 200) -> list[str]:
+    """Texts covering every toy task and Countdown (prompts and cot/nocot responses), for ``build_tokenizer``."""
+    texts: list[str] = []
+    for style in ("cot", "nocot"):
+        for row in toy_mixture(n_per_task, seed, (*TOY_TASKS, "countdown"), style=style):
+            texts.append(row.messages[0]["content"])
+            texts.append(row.response)
+    cd = get_task("countdown")
+    for s in cd.generate(20, seed):
+        texts.append(s.prompt)
+        texts.append(cd.response(s, verbosity=1))
+    return texts
