@@ -1,16 +1,53 @@
-"""`rsft train` — not implemented yet."""
+"""`rsft train CONFIG.yaml [key=value ...] [--resume] [--overwrite]`: supervised fine-tuning with checkpoints.
+
+Examples:
+    rsft train configs/train/toy.yaml
+    rsft train configs/train/paper_qwen3_8b.yaml schedule.lr=1e-5 --resume
+    accelerate launch --config_file configs/accelerate/fsdp2.yaml -m rsft.cli.main train CONFIG.yaml
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from rsft._util.errors import NotImplementedStageError
-from rsft.cli._common import stage_app
+from rsft.cli._common import console, stage_app
+from rsft.config import apply_overrides, build_config, read_yaml
 
-app = stage_app("train stage (not implemented yet)")
+app = stage_app("supervised fine-tuning: checkpoints in Hugging Face format, exact resume")
 
 
-@app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def run(ctx: typer.Context) -> None:
-    """Not implemented yet: says so and exits non-zero."""
-    raise NotImplementedStageError("`rsft train` is not implemented yet in this version of rsft")
+def _leaf_keys(node: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k, v in node.items():
+        if isinstance(v, dict) and v:
+            out += _leaf_keys(v, f"{prefix}{k}.")
+        else:
+            out.append(f"{prefix}{k}")
+    return out
+
+
+@app.command("run")
+def run(
+    config: Path = typer.Argument(..., help="training config YAML"),
+    overrides: list[str] = typer.Argument(None, help="dotted key=value overrides, e.g. schedule.lr=1e-5"),
+    resume: bool = typer.Option(False, "--resume", help="continue the run in the output folder"),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="delete a previous run in the output folder first"
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="live progress bar"),
+) -> None:
+    """Train; the run folder is output_dir/run_name (see `rsft validate CONFIG` for the config's keys)."""
+    from rsft.train.config import TrainConfig
+    from rsft.train.sft import train
+
+    raw = read_yaml(config)
+    sources = dict.fromkeys(_leaf_keys(raw), "file")
+    sources.update({o.split("=", 1)[0].strip(): "cli" for o in overrides or [] if "=" in o})
+    cfg = build_config(TrainConfig, apply_overrides(raw, overrides), source=str(config))
+    result = train(cfg, resume=resume, overwrite=overwrite, progress=progress, sources=sources)
+    console.print(
+        f"[green]done[/]: {result.final_step} steps, {len(result.checkpoints)} checkpoints in "
+        f"{result.run_dir / 'checkpoints'}; weights {result.weights_hash}"
+    )

@@ -1,0 +1,145 @@
+"""The training config: one typed model for ``rsft train CONFIG.yaml [key=value ...]``.
+
+Defaults follow the paper's protocol (``PROTOCOL.md`` "Training"): AdamW (0.9, 0.999), weight decay 0.01, gradient
+clipping 1.0, cosine to 0 with 10% warmup, no shuffling, right truncation, no packing. Defaults live only here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from rsft.config import StrictModel
+
+
+class LoraConfig(StrictModel):
+    """Plain LoRA through peft. Saved checkpoints hold the *merged* weights (W + B·A·alpha/r), so they load with
+    ``from_pretrained`` as is; the adapter itself is kept in ``train_state`` for resuming."""
+
+    r: int = Field(16, ge=1)
+    alpha: float = Field(32.0, gt=0)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+
+
+class ModelConfig(StrictModel):
+    path: str = Field(..., description="hub id or local folder of a Hugging Face causal LM")
+    revision: str | None = Field(None, description="hub revision (commit, tag or branch); pin it for hub ids")
+    dtype: Literal["float32", "bfloat16"] = Field(
+        "bfloat16",
+        description="bfloat16: fp32 master weights with bf16 autocast, checkpoints saved in bf16; "
+        "float32: everything fp32 (bitwise-reproducible on CPU)",
+    )
+    gradient_checkpointing: bool = False
+    lora: LoraConfig | None = None
+    chat_template: Path | None = Field(
+        None, description="a .jinja file replacing the tokenizer's template (saved with every checkpoint)"
+    )
+    attn_implementation: str | None = Field(None, description="e.g. sdpa, flash_attention_2; None = default")
+
+
+class DataConfig(StrictModel):
+    path: str = Field(..., description="SFT data: a local .jsonl/.json/.parquet file or a hub dataset id")
+    revision: str | None = None
+    split: str = "train"
+    max_length: int = Field(20000, ge=2, description="prompt + response + EOS, in tokens")
+    overlong: Literal["truncate", "skip"] = Field(
+        "truncate", description="rows longer than max_length: cut on the right (counted) or drop (counted)"
+    )
+    column_map: dict[str, str] = Field(default_factory=dict, description="source column -> SFTRow field")
+
+
+class ScheduleConfig(StrictModel):
+    lr: float = Field(5e-5, gt=0)
+    scheduler: Literal["cosine", "constant", "linear"] = "cosine"
+    warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
+    epochs: int | None = Field(None, ge=1)
+    max_steps: int | None = Field(None, ge=1, description="optimizer steps; overrides epochs when set")
+    global_batch: int = Field(256, ge=1, description="rows per optimizer step, over all processes")
+    micro_batch: int = Field(4, ge=1, description="rows per forward pass per process")
+    shuffle: bool = Field(False, description="the paper keeps the data order fixed")
+    seed: int = 0
+    weight_decay: float = Field(0.01, ge=0.0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = Field(1e-8, gt=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _length(self) -> ScheduleConfig:
+        if self.epochs is None and self.max_steps is None:
+            self.epochs = 1
+        return self
+
+
+class LossConfig(StrictModel):
+    reduction: Literal["token_mean", "sequence_mean", "paper"] = Field(
+        "token_mean",
+        description="token_mean: over all response tokens of the global batch; sequence_mean: per-row token "
+        "mean averaged over rows; paper: token mean within each micro-batch, summed over accumulation",
+    )
+    weighting: Literal["none", "weight", "dft"] = Field(
+        "none",
+        description="weight: scale each row's tokens by its weight (the paper's `advantage`); dft: by p(token)",
+    )
+
+
+class CheckpointConfig(StrictModel):
+    every: int | None = Field(None, ge=1, description="every N optimizer steps")
+    steps: list[int] | None = Field(None, description="an explicit list of steps")
+    log_spaced: int | None = Field(
+        None, ge=1, description="N steps spaced geometrically between 1 and the end"
+    )
+    keep: Literal["all"] | int = Field("all", description="'all' or the number of latest checkpoints kept")
+    state_every: int | None = Field(
+        None, ge=1, description="also save resume state every N steps (it is always saved at checkpoints)"
+    )
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> CheckpointConfig:
+        chosen = [k for k in ("every", "steps", "log_spaced") if getattr(self, k) is not None]
+        if len(chosen) > 1:
+            raise ValueError(f"choose one of every / steps / log_spaced (got {', '.join(chosen)})")
+        if isinstance(self.keep, int) and self.keep < 1:
+            raise ValueError("keep must be 'all' or a positive number")
+        return self
+
+
+class LoggingConfig(StrictModel):
+    tensorboard: bool = False
+    wandb: bool = False
+    wandb_project: str = "rsft"
+    log_every: int = Field(
+        1, ge=1, description="progress refresh every N steps (metrics.jsonl gets every step)"
+    )
+
+
+class TrainConfig(StrictModel):
+    """``rsft train`` config. Run folder = ``output_dir / run_name``."""
+
+    model: ModelConfig
+    data: DataConfig
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    checkpoints: CheckpointConfig = Field(default_factory=lambda: CheckpointConfig(every=10))
+    packing: bool = Field(False, description="pack each micro-batch's rows into as few sequences as fit")
+    output_dir: Path = Path("runs")
+    run_name: str | None = Field(None, description="default {model}_{dataset}_lr{lr}_ep{epochs}_bs{batch}")
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    def resolved_run_name(self) -> str:
+        """The paper's naming, ``{Model}_{Dataset}_lr{lr}_ep{epochs}_bs{batch}[_ConstLR]``, unless set."""
+        if self.run_name:
+            return self.run_name
+        model = Path(self.model.path.rstrip("/")).name
+        data = Path(self.data.path.rstrip("/")).name
+        for suffix in (".jsonl", ".json", ".parquet", ".gz"):
+            data = data.removesuffix(suffix)
+        s = self.schedule
+        length = f"st{s.max_steps}" if s.max_steps is not None else f"ep{s.epochs}"
+        name = f"{model}_{data}_lr{s.lr:g}_{length}_bs{s.global_batch}"
+        return name + ("_ConstLR" if s.scheduler == "constant" else "")
+
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.resolved_run_name()

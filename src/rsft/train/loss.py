@@ -1,0 +1,94 @@
+"""The SFT loss: per-token negative log-likelihood on supervised positions, weighted, then reduced.
+
+Reductions (``loss.reduction``), for a global batch of R rows with N supervised tokens in total:
+
+* ``token_mean`` (default): sum of token losses / N. Each micro-batch contributes ``sum(its token losses) / N``,
+  with N counted over the *whole* global batch before the step, so the gradient does not depend on micro-batch
+  size, accumulation or the number of processes.
+* ``sequence_mean``: each row's token mean, averaged over the R rows.
+* ``paper``: the token mean within each micro-batch, summed over accumulation steps (and averaged over processes,
+  as data-parallel gradient averaging does) — the quirk of the paper's trainer, kept for reproduction.
+
+Weighting (``loss.weighting``): ``weight`` multiplies a row's token losses by its weight (the paper's ``advantage``
+column); ``dft`` multiplies each token loss by its (detached) probability, Dynamic Fine-Tuning (Wu et al., 2025).
+Counts are not re-normalised by the weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from rsft.train.data import IGNORE, MicroBatch
+
+
+@dataclass
+class LossParts:
+    """``loss`` is what to backpropagate; ``objective`` its detached value for logging (before the process-count
+    factor); ``nll_sum`` the unweighted NLL summed over this micro-batch's supervised tokens."""
+
+    loss: torch.Tensor
+    objective: torch.Tensor
+    nll_sum: torch.Tensor
+
+
+def forward_logits(model: Any, mb: MicroBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits of supervised positions only (``logits_to_keep`` as a boolean mask: no full-vocabulary logits for
+    prompt or padding positions) and the matching flat keep-mask."""
+    keep = mb.target != IGNORE
+    out = model(
+        input_ids=mb.input_ids,
+        attention_mask=mb.attention_mask,
+        position_ids=mb.position_ids,
+        logits_to_keep=keep,
+        use_cache=False,
+    )
+    logits = out.logits
+    if logits.dim() == 3:  # older transformers ignore a boolean mask and return every position
+        logits = logits[keep]
+    return logits, keep
+
+
+def micro_batch_loss(
+    model: Any,
+    mb: MicroBatch,
+    *,
+    reduction: str,
+    weighting: str,
+    global_tokens: int,
+    global_rows: int,
+    processes: int = 1,
+) -> LossParts:
+    """Loss of one micro-batch as its share of the global-batch objective.
+
+    Args:
+        model: a causal LM (possibly wrapped by accelerate / peft).
+        mb: the micro-batch.
+        reduction: token_mean | sequence_mean | paper.
+        weighting: none | weight | dft.
+        global_tokens: supervised tokens in the whole global batch (all processes, all micro-batches).
+        global_rows: rows in the whole global batch.
+        processes: data-parallel processes; gradients are averaged over them, so shares are scaled back up.
+    """
+    logits, keep = forward_logits(model, mb)
+    targets = mb.target[keep]
+    seg = mb.seg[keep]
+    nll = F.cross_entropy(logits.float(), targets, reduction="none")
+    tok = nll
+    if weighting == "dft":
+        tok = tok * torch.exp(-nll).detach()
+    elif weighting == "weight":
+        tok = tok * mb.weights.to(tok.device)[seg]
+    if reduction == "token_mean":
+        share = tok.sum() / global_tokens
+    elif reduction == "sequence_mean":
+        share = (tok / mb.ntok.to(tok.device)[seg]).sum() / global_rows
+    elif reduction == "paper":
+        share = tok.sum() / max(int(keep.sum()), 1)
+    else:
+        raise ValueError(f"unknown reduction {reduction!r}")
+    scale = 1 if reduction == "paper" else processes
+    return LossParts(share * scale, share.detach(), nll.detach().sum())

@@ -1,0 +1,87 @@
+"""Live progress (rich) and metrics (``metrics.jsonl``, optional TensorBoard / Weights & Biases via accelerate)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from rsft.cli._common import console
+
+
+class Monitor:
+    """Writes one JSON line per optimizer step and shows tokens/s, loss, lr and ETA (main process only)."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        total: int,
+        start: int,
+        main: bool,
+        show: bool,
+        accelerator: Any = None,
+        trackers: bool = False,
+        log_every: int = 1,
+    ) -> None:
+        self.path = run_dir / "metrics.jsonl"
+        self.main = main
+        self.accelerator = accelerator if trackers else None
+        self.log_every = log_every
+        self.t0 = time.perf_counter()
+        self.start = start
+        self.tokens = 0
+        self.progress = None
+        if main and show:
+            self.progress = Progress(
+                TextColumn("[bold]train[/]"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=console,
+                transient=False,
+            )
+            self.task = self.progress.add_task("train", total=total, completed=start, info="")
+            self.progress.start()
+
+    def log(self, rec: dict[str, Any]) -> None:
+        """Record one step's metrics; ``rec`` needs ``step``, ``loss``, ``lr`` and ``tokens``."""
+        last = rec.pop("last", False)
+        self.tokens += rec["tokens"]
+        elapsed = time.perf_counter() - self.t0
+        rec["tokens_per_s"] = round(self.tokens / elapsed, 2) if elapsed > 0 else None
+        rec["elapsed_s"] = round(elapsed, 3)
+        if self.main:
+            with self.path.open("a") as f:
+                f.write(json.dumps(rec) + "\n")
+        if self.accelerator is not None:
+            self.accelerator.log(
+                {k: v for k, v in rec.items() if isinstance(v, int | float)}, step=rec["step"]
+            )
+        if self.progress is not None:
+            info = f"loss {rec['loss']:.4f}  lr {rec['lr']:.2e}  {rec['tokens_per_s'] or 0:,.0f} tok/s"
+            done = rec["step"] - self.start
+            if done % self.log_every == 0 or last:
+                self.progress.update(self.task, completed=rec["step"], info=info)
+
+    def note(self, text: str) -> None:
+        if self.main:
+            console.print(text)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None

@@ -1,0 +1,88 @@
+"""End-to-end: `rsft train` writes loadable checkpoints with metadata, metrics and DONE; occupied folders refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from rsft._util.errors import RsftError
+from rsft._util.hashing import weights_hash
+from rsft.train import COMPLETE_MARKER
+from rsft.train.checkpoints import list_checkpoints
+from rsft.train.sft import train
+
+
+def test_cli_train_writes_checkpoints_that_load(tmp_path, make_cfg, tiny_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rsft.cli.main import main
+
+    cfg = make_cfg()
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json", exclude_defaults=True)))
+    with pytest.raises(SystemExit) as e:
+        main(["train", str(path), "schedule.lr=2e-3", "--no-progress"])
+    assert e.value.code == 0
+    run_dir = make_cfg(schedule={"lr": 2e-3}).run_dir()
+    assert run_dir.name == f"{tiny_model_dir.name}_toy_lr0.002_ep2_bs8"
+    cks = list_checkpoints(run_dir)
+    assert [s for s, _ in cks] == [0, 3, 6]  # 24 rows / 8 = 3 steps per epoch, 2 epochs; step 0 = base model
+    for step, ck in cks:
+        meta = json.loads((ck / "meta.json").read_text())
+        assert meta["step"] == step and (ck / COMPLETE_MARKER).is_file()
+        assert meta["weights_hash"] == weights_hash(ck)
+        assert {
+            "epoch",
+            "tokens_seen",
+            "loss",
+            "lr",
+            "config_hash",
+            "data_hash",
+            "rsft_version",
+            "git",
+        } <= set(meta)
+    # step 0 is the base model, bit for bit
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    m0 = AutoModelForCausalLM.from_pretrained(cks[0][1])
+    m6 = AutoModelForCausalLM.from_pretrained(cks[-1][1])
+    assert all(
+        torch.equal(a, b) for a, b in zip(base.state_dict().values(), m0.state_dict().values(), strict=True)
+    )
+    assert not torch.equal(base.model.embed_tokens.weight, m6.model.embed_tokens.weight)
+    tok = AutoTokenizer.from_pretrained(cks[-1][1])
+    assert tok.chat_template and tok.eos_token_id is not None
+    lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == [1, 2, 3, 4, 5, 6]
+    done = json.loads((run_dir / "DONE").read_text())
+    assert done["step"] == 6 and done["weights_hash"] == weights_hash(cks[-1][1])
+    resolved = (run_dir / "resolved_config.yaml").read_text()
+    assert (
+        "lr: 0.002  # cli" in resolved
+        and "micro_batch: 2  # file" in resolved
+        and "shuffle: false  # default" in resolved
+    )
+
+
+def test_occupied_output_folder_refused_unless_resume_or_overwrite(make_cfg):
+    cfg = make_cfg(schedule={"max_steps": 1}, checkpoints={"every": 1})
+    first = train(cfg, progress=False)
+    with pytest.raises(RsftError, match="already holds another training run") as e:
+        train(cfg, progress=False)
+    assert "--resume" in e.value.render() and "--overwrite" in e.value.render()
+    again = train(cfg, resume=True, progress=False)  # a finished run is returned as is
+    assert again.weights_hash == first.weights_hash and again.final_loss is None
+    over = train(cfg, overwrite=True, progress=False)
+    assert over.weights_hash == first.weights_hash  # same config and seed -> same weights
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_run(make_cfg):
+    cfg = make_cfg()
+    cfg.run_dir().mkdir(parents=True)
+    (cfg.run_dir() / "precious.txt").write_text("x")
+    with pytest.raises(RsftError, match="does not hold an rsft run"):
+        train(cfg, overwrite=True, progress=False)
+    with pytest.raises(RsftError, match="other files"):
+        train(cfg, progress=False)
