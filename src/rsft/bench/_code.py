@@ -1,0 +1,80 @@
+"""Code benchmarks' shared parts: the last ```python block, one sandbox per process, a pass/fail record."""
+
+from __future__ import annotations
+
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from rsft.sandbox import ExecResult, Program, Sandbox, SandboxLimits
+from rsft.tasks.base import ScoreRecord
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.DOTALL)
+_PY_LANGS = {"python", "python3", "py", ""}
+
+_sandboxes: dict[tuple, Sandbox] = {}
+_lock = threading.Lock()
+
+
+def last_python_block(text: str) -> str | None:
+    """The body of the last fenced code block tagged python (or untagged); None when there is none.
+
+    An unclosed final fence (the model stopped after opening it) is not a block.
+    """
+    blocks = [(lang.lower(), body) for lang, body in _FENCE.findall(text)]
+    for lang, body in reversed(blocks):
+        if lang in _PY_LANGS and body.strip():
+            return body
+    return None
+
+
+def sandbox_for(options: dict[str, Any], *, wall_s: float, memory_mb: int = 2048) -> Sandbox:
+    """One shared sandbox per (limits, workers): options ``workers``, ``timeout_s``, ``memory_mb``."""
+    limits = SandboxLimits(
+        wall_s=float(options.get("timeout_s", wall_s)),
+        cpu_s=max(1, int(float(options.get("timeout_s", wall_s))) + 1),
+        memory_mb=int(options.get("memory_mb", memory_mb)),
+    )
+    key = (limits.model_dump_json(), options.get("workers"))
+    with _lock:
+        if key not in _sandboxes:
+            _sandboxes[key] = Sandbox(limits, workers=options.get("workers"))
+        return _sandboxes[key]
+
+
+def exec_record(result: ExecResult, code: str, **meta: Any) -> ScoreRecord:
+    """1 when the program exited 0, else 0, with the status and the tail of stderr kept."""
+    value = 1.0 if result.ok else 0.0
+    reason = "passed" if result.ok else f"failed_{result.status}"
+    return ScoreRecord(
+        value,
+        code,
+        reason,
+        {
+            "status": result.status,
+            "returncode": result.returncode,
+            "seconds": round(result.seconds, 4),
+            "stderr_tail": result.stderr[-500:],
+            "isolation": result.isolation,
+            **meta,
+        },
+    )
+
+
+def run_programs(sandbox: Sandbox, programs: list[Program | None]) -> list[ExecResult | None]:
+    """Run programs in parallel; ``None`` entries (no code found) stay None."""
+    idx = [i for i, p in enumerate(programs) if p is not None]
+    results = sandbox.run_many([programs[i] for i in idx])
+    out: list[ExecResult | None] = [None] * len(programs)
+    for i, r in zip(idx, results, strict=True):
+        out[i] = r
+    return out
+
+
+def parallel_map(sandbox: Sandbox, fn, items: list) -> list:
+    """``fn`` over items on the sandbox's worker count (each fn runs its own programs one after another)."""
+    if sandbox.workers == 1 or len(items) <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(sandbox.workers) as pool:
+        return list(pool.map(fn, items))

@@ -1,0 +1,74 @@
+"""HumanEval (Chen et al. 2021): 164 function-completion problems, scored by their unit tests in the sandbox.
+
+The model's last ```python block is the program. When it does not define the entry point (a bare body), the
+problem's prompt is put before it; the prompt's imports are always put first (models often drop them). The
+problem's ``check(candidate)`` then runs on the entry point; exit 0 = pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rsft.bench._code import exec_record, last_python_block, run_programs, sandbox_for
+from rsft.bench._loaders import require, rows_for, subset
+from rsft.bench.base import Benchmark
+from rsft.sandbox import Program
+from rsft.tasks.base import Sample, ScoreRecord
+
+PROMPT = (
+    "Complete the following Python function. Write the complete function (with its imports) "
+    "in a single ```python code block.\n\n```python\n{prompt}```"
+)
+
+
+def _imports(prompt: str) -> str:
+    return "".join(
+        line + "\n"
+        for line in prompt.splitlines()
+        if line.startswith(("import ", "from ")) and " import" in line
+    )
+
+
+def build_program(sample: Sample, code: str) -> str:
+    """The test program for one completion: imports, code (or prompt + body), the tests, ``check(entry)``."""
+    meta = sample.metadata
+    entry = meta["entry_point"]
+    body = code if f"def {entry}" in code else meta["prompt"] + code
+    return f"{_imports(meta['prompt'])}{body}\n\n{meta['test']}\n\ncheck({entry})\n"
+
+
+class HumanEval(Benchmark):
+    """HumanEval; options: path | hub_id (+revision), n_items, workers, timeout_s (default 10)."""
+
+    name = "humaneval"
+    version = 1
+    group = "code"
+    score_on = "answer"
+    defaults: ClassVar[dict[str, Any]] = {"n": 1, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 32768}
+
+    def load(self) -> list[Sample]:
+        source, rows = rows_for(self.options, "humaneval", "HumanEval.jsonl")
+        out = []
+        for i, row in rows:
+            require(row, ["task_id", "prompt", "entry_point", "canonical_solution", "test"], source, i)
+            meta = {k: row[k] for k in ("prompt", "entry_point", "canonical_solution", "test")}
+            out.append(
+                Sample(row["task_id"], PROMPT.format(prompt=row["prompt"]), row["canonical_solution"], meta)
+            )
+        return subset(out, self.options)
+
+    def score(self, sample: Sample, text: str) -> ScoreRecord:
+        return self.score_many([(sample, text)])[0]
+
+    def score_many(self, pairs: list[tuple[Sample, str]]) -> list[ScoreRecord]:
+        sandbox = sandbox_for(self.options, wall_s=10.0)
+        codes = [last_python_block(t) for _, t in pairs]
+        programs = [
+            None if c is None else Program(build_program(s, c))
+            for (s, _), c in zip(pairs, codes, strict=True)
+        ]
+        results = run_programs(sandbox, programs)
+        return [
+            ScoreRecord(0.0, None, "no_code_block") if r is None else exec_record(r, c)
+            for r, c in zip(results, codes, strict=True)
+        ]

@@ -1,0 +1,82 @@
+"""MBPP (Austin et al. 2021): 974 short Python problems with three asserts each; the sandbox runs them.
+
+The prompt is the standard one (task text plus the asserts the function must pass). ``split`` option: "test"
+(task ids 11-510, the default), "train", "validation", "prompt" or "all".
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rsft._util.errors import DataError
+from rsft.bench._code import exec_record, last_python_block, run_programs, sandbox_for
+from rsft.bench._loaders import require, rows_for, subset
+from rsft.bench.base import Benchmark
+from rsft.sandbox import Program
+from rsft.tasks.base import Sample, ScoreRecord
+
+PROMPT = (
+    "You are an expert Python programmer, and here is your task: {text} "
+    "Your code should pass these tests:\n\n{tests}\n\nWrite your solution in a single ```python code block."
+)
+SPLITS = {
+    "prompt": (1, 10),
+    "test": (11, 510),
+    "validation": (511, 600),
+    "train": (601, 974),
+    "all": (1, 10**9),
+}
+
+
+def build_program(sample: Sample, code: str) -> str:
+    meta = sample.metadata
+    tests = "\n".join(meta["test_list"] + meta.get("challenge_test_list", []))
+    # setup code may use names the solution defines (tasks 367, 927 build trees of the solution's Node class)
+    return f"{code}\n\n{meta['test_setup_code']}\n{tests}\n"
+
+
+class Mbpp(Benchmark):
+    """MBPP; options: path | hub_id (+revision), split, n_items, workers, timeout_s (default 10)."""
+
+    name = "mbpp"
+    version = 1
+    group = "code"
+    score_on = "answer"
+    defaults: ClassVar[dict[str, Any]] = {"n": 1, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 32768}
+
+    def load(self) -> list[Sample]:
+        split = self.options.get("split", "test")
+        if split not in SPLITS:
+            raise DataError(f"unknown MBPP split '{split}'", field="split", fix=f"one of {sorted(SPLITS)}")
+        lo, hi = SPLITS[split]
+        source, rows = rows_for(self.options, "mbpp", "mbpp.jsonl", hub_split="test")
+        out = []
+        for i, row in rows:
+            require(row, ["task_id", "text", "code", "test_list"], source, i)
+            if not lo <= int(row["task_id"]) <= hi:
+                continue
+            meta = {
+                "test_list": list(row["test_list"]),
+                "challenge_test_list": list(row.get("challenge_test_list") or []),
+                "test_setup_code": row.get("test_setup_code") or "",
+                "reference_code": row["code"],
+            }
+            prompt = PROMPT.format(text=row["text"], tests="\n".join(row["test_list"]))
+            out.append(Sample(f"mbpp/{row['task_id']}", prompt, row["code"], meta))
+        return subset(out, self.options)
+
+    def score(self, sample: Sample, text: str) -> ScoreRecord:
+        return self.score_many([(sample, text)])[0]
+
+    def score_many(self, pairs: list[tuple[Sample, str]]) -> list[ScoreRecord]:
+        sandbox = sandbox_for(self.options, wall_s=10.0)
+        codes = [last_python_block(t) for _, t in pairs]
+        programs = [
+            None if c is None else Program(build_program(s, c))
+            for (s, _), c in zip(pairs, codes, strict=True)
+        ]
+        results = run_programs(sandbox, programs)
+        return [
+            ScoreRecord(0.0, None, "no_code_block") if r is None else exec_record(r, c)
+            for r, c in zip(results, codes, strict=True)
+        ]
