@@ -27,23 +27,16 @@ TOY_COUNTDOWN_STYLE: dict[str, Any] = {"verbosity": 0, "max_backtracks": 1}
 
 
 def task_rows(name: str, n: int, seed: int, *, style: str = "cot", **settings: Any) -> list[SFTRow]:
-    """``n`` SFT rows of one task: the prompt as one user turn, the reference response, the sample in metadata."""
-    task = get_task(name)
+    """``n`` SFT rows of one task (Countdown in its toy form), the sample kept in ``metadata`` for verification."""
+    from rsft.data.build import task_rows as build_rows
+
     extra: dict[str, Any] = {}
     if name == "countdown":
         settings = {**TOY_COUNTDOWN_SETTINGS, **settings}
         extra = dict(TOY_COUNTDOWN_STYLE)
-    rows = []
-    for s in task.generate(n, seed, **settings):
-        rows.append(
-            SFTRow(
-                messages=[{"role": "user", "content": s.prompt}],
-                response=task.response(s, style=style, **extra),
-                id=s.id,
-                metadata={"task": name, "task_version": task.version, "sample": s.to_dict()},
-            )
-        )
-    return rows
+    return build_rows(
+        get_task(name), n, seed, settings=settings, style={"style": style, **extra}, verify=False
+    )
 
 
 def toy_mixture(
