@@ -223,20 +223,21 @@ def _moves(values: list[int] | tuple[int, ...], use_all: bool) -> list[tuple[int
     Moves that cannot help when numbers may be left unused (``x*1``, ``x/1``, ``a-a``) are kept only with
     ``use_all``, where the 1 or the pair must still be consumed.
     """
-    out = []
+    out: list[tuple[int, int, str, int]] = []
+    add = out.append
     n = len(values)
     for i in range(n):
         vi = values[i]
         for j in range(i + 1, n):
             vj = values[j]
             hi, lo, a, b = (i, j, vi, vj) if vi >= vj else (j, i, vj, vi)
-            out.append((hi, lo, "+", a + b))
+            add((hi, lo, "+", a + b))
             if a != b or use_all:
-                out.append((hi, lo, "-", a - b))
+                add((hi, lo, "-", a - b))
             if b != 1 or use_all:
-                out.append((hi, lo, "*", a * b))
+                add((hi, lo, "*", a * b))
                 if b and a % b == 0:
-                    out.append((hi, lo, "/", a // b))
+                    add((hi, lo, "/", a // b))
     return out
 
 
@@ -431,7 +432,10 @@ class CountdownTask:
         values = list(numbers)
         steps = len(numbers) - 1 if use_all else rng.randint(1, len(numbers) - 1)
         for _ in range(steps):
-            i, j, _op, r = rng.choice(_moves(values, True))
+            i, j = rng.sample(range(len(values)), 2)
+            a, b = max(values[i], values[j]), min(values[i], values[j])
+            op = rng.choice("+-*/" if b and a % b == 0 else "+-*")
+            r = a + b if op == "+" else a - b if op == "-" else a * b if op == "*" else a // b
             values = [v for k, v in enumerate(values) if k != i and k != j] + [r]
         return values[-1]
 
