@@ -157,13 +157,16 @@ def build_model(cfg: TrainConfig) -> tuple[Any, Any]:
 
 def build_dataset(cfg: TrainConfig, tokenizer: Any) -> EncodedData:
     """Read SFT rows with :func:`rsft.data.io.read_sft` and tokenize them (prompt, response + EOS, loss mask)."""
-    try:
-        from rsft.data.io import read_sft
-    except ImportError:  # TEMPORARY until rsft.data.io lands
-        read_sft = _read_jsonl_temporary
+    from rsft.data.io import read_sft
 
     d = cfg.data
-    rows = read_sft(d.path, revision=d.revision, split=d.split, column_map=d.column_map or None)
+    rows = read_sft(
+        d.path,
+        revision=d.revision,
+        split=d.split,
+        column_map=d.column_map or None,
+        on_unclosed=d.unclosed_think,
+    )
     return encode_rows(
         tokenizer,
         rows,
@@ -172,19 +175,6 @@ def build_dataset(cfg: TrainConfig, tokenizer: Any) -> EncodedData:
         use_weights=cfg.loss.weighting == "weight",
         source=d.path,
     )
-
-
-def _read_jsonl_temporary(path: str, **_: Any) -> list[Any]:
-    from rsft.data.schemas import SFTRow
-
-    out = []
-    for line in Path(path).read_text().splitlines():
-        if line.strip():
-            rec = json.loads(line)
-            out.append(
-                SFTRow(messages=rec["messages"], response=rec["response"], weight=rec.get("weight", 1.0))
-            )
-    return out
 
 
 def build_optimizer(cfg: TrainConfig, model: Any, plan: Plan) -> tuple[Any, Any]:
