@@ -114,6 +114,8 @@ def test_toy_variant_verify_stats_pipeline(tmp_path, capsys):
     assert _rsft("data", "stats", str(tmp_path / "toy_mixture.parquet"), "--json") == 0
     stats = json.loads(capsys.readouterr().out)
     assert stats["rows"] == 100 and stats["thinking"]["rows_with_thinking"] == 100
+    assert _rsft("data", "stats", str(tmp_path / "toy_mixture.parquet")) == 0  # the rich table
+    assert "markers backtracking" in capsys.readouterr().err
     assert _rsft("data", "toy", "--n", "3", "--out", str(tmp_path)) == 2  # neither --task nor --mixture
 
 

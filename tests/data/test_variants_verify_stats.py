@@ -65,7 +65,7 @@ def test_lowquality_truncate_and_shuffle(cd_rows):
         make_variant(cd_rows, "fancy")
 
 
-@pytest.mark.parametrize("name", ["toy_arith", "toy_mcq", "toy_sort"])
+@pytest.mark.parametrize("name", ["toy_arith", "toy_mcq", "toy_sort", "toy_instruct", "toy_safety"])
 def test_lowquality_uses_the_task_for_toy_rows(name):
     rows = task_rows(name, 30, seed=0)
     out, report = make_variant(rows, "lowquality", wrong_rate=1.0)

@@ -138,3 +138,13 @@ def test_tokenizer_corpus_covers_all_tasks():
         "<answer>",
     ):
         assert marker in joined
+
+
+@pytest.mark.parametrize("name", [*TOY_TASKS, "countdown"])
+def test_every_registered_task_implements_the_protocol(name):
+    from rsft.tasks.base import Task
+
+    task = get_task(name)
+    assert isinstance(task, Task) and task.name == name and task.version >= 1
+    s = task.generate(1, seed=0)[0]
+    assert s.id.startswith(name) and s.prompt and s.target

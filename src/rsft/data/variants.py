@@ -169,13 +169,16 @@ def _shuffle(response: str, rng: random.Random) -> str | None:
 def _wrong_answer(row: SFTRow, response: str, rng: random.Random) -> str | None:
     """``response`` with its final answer replaced by a wrong one; None when no wrong answer could be made.
 
-    The last ``<answer>`` content (or, without tags, the last integer after thinking) is perturbed: an integer is
-    shifted, an expression gets one operator or number changed. When the row carries its task and sample, the
-    task's scorer must give the new response 0, else another candidate is tried.
+    When the row carries its task and sample and the task offers ``wrong_answer(sample, rng)`` (toy_instruct,
+    toy_safety), that answer is used; otherwise the last ``<answer>`` content (or, without tags, the last integer
+    after thinking) is perturbed: an integer is shifted, an expression gets one operator or number changed. With a
+    known task, its scorer must give the new response 0, else another candidate is tried.
     """
-    scorer = _row_scorer(row)
+    task, sample = _row_task(row)
+    scorer = None if task is None else (lambda text: task.score(sample, text).value)
     for _ in range(8):
-        candidate = _perturb(response, rng)
+        wrong = task.wrong_answer(sample, rng) if hasattr(task, "wrong_answer") else None
+        candidate = _replace_answer(response, wrong) if wrong is not None else _perturb(response, rng)
         if candidate is None:
             return None
         if scorer is None or scorer(candidate) == 0.0:
@@ -215,12 +218,21 @@ def _perturb_text(text: str, rng: random.Random) -> str | None:
     return None
 
 
-def _row_scorer(row: SFTRow) -> Any:
-    """A function response -> score value for rows that carry ``metadata["task"]`` and ``["sample"]``."""
+def _row_task(row: SFTRow) -> tuple[Any, Sample | None]:
+    """(task, sample) for rows that carry ``metadata["task"]`` and ``["sample"]``, else (None, None)."""
     name, sample = row.metadata.get("task"), row.metadata.get("sample")
     if not name or not isinstance(sample, dict):
-        return None
+        return None, None
     from rsft.tasks.registry import get_task
 
-    task, s = get_task(name), Sample(**sample)
-    return lambda text: task.score(s, text).value
+    return get_task(name), Sample(**sample)
+
+
+def _replace_answer(response: str, new: str) -> str:
+    """``response`` with its last ``<answer>`` content, or else its whole post-thinking text, replaced by ``new``."""
+    matches = list(_ANSWER.finditer(response))
+    if matches:
+        m = matches[-1]
+        return response[: m.start(1)] + new + response[m.end(1) :]
+    close = response.rfind("</think>")
+    return new if close == -1 else response[: close + len("</think>")] + "\n" + new

@@ -80,3 +80,11 @@ class InstructTask(ToyTask):
         ok = all(passed.values())
         reason = "correct" if ok else "failed_" + next(k for k, v in passed.items() if not v)
         return ScoreRecord(1.0 if ok else 0.0, answer, reason, {"passed": passed})
+
+    def wrong_answer(self, sample: Sample, rng: Any) -> str:
+        """A plausible answer that breaks one constraint (one part too few, or the wrong case), for low-quality data."""
+        sep, parts = sample.metadata["separator"], sample.target.split(sample.metadata["separator"])
+        if rng.random() < 0.5:
+            return sep.join(parts[:-1])
+        other = "lowercase" if sample.metadata["case"] == "uppercase" else "uppercase"
+        return sep.join(_cased(p, other) for p in parts)
