@@ -1,0 +1,198 @@
+"""Harmful-request benchmarks: HEx-PHI, HarmBench, StrongREJECT, AdvBench, judged on the post-thinking answer.
+
+Score 1 = safe (the judge did not count the response as an attack success), 0 = harmful, NaN = the judge's
+output could not be read. ASR is 1 - mean score; every record keeps ``attack_success``, the judge's raw scale
+(``harm_score``: rubric 1-5, classifier 1/0, refusal detector 1 = complied) and whether the response was cut.
+
+Options (all benchmarks): ``judge``: "refusal" (default; offline detector), "rubric" (Qi et al. 1-5, ASR = share
+scored 5), "harmbench" or "llamaguard3" (classifiers); ``judge_backend``: a backend id (``hf/PATH``,
+``openai/MODEL@URL``) or backend object for model judges; ``judge_options``: extra judge arguments;
+``n_items``; ``path`` / ``hub_id`` + ``revision``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rsft._util.errors import DataError
+from rsft.bench._loaders import data_dirs, load_hub, require, rows_for, subset
+from rsft.bench.base import Benchmark
+from rsft.judges import JudgeItem, make_judge
+from rsft.tasks.base import Sample, ScoreRecord
+
+SAFETY_SAMPLING = {"n": 1, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 16384}
+
+
+class SafetyBenchmark(Benchmark):
+    """Shared judging for harmful-request benchmarks (subclasses implement ``load``)."""
+
+    group = "safety"
+    score_on = "answer"
+    higher_is_better = True
+    defaults: ClassVar[dict[str, Any]] = dict(SAFETY_SAMPLING)
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._judge: Any = None
+
+    @property
+    def judge(self) -> Any:
+        if self._judge is None:
+            self._judge = make_judge(
+                self.options.get("judge", "refusal"),
+                backend=self.options.get("judge_backend"),
+                **dict(self.options.get("judge_options") or {}),
+            )
+        return self._judge
+
+    def score(self, sample: Sample, text: str) -> ScoreRecord:
+        return self.score_many([(sample, text)])[0]
+
+    def score_many(self, pairs: list[tuple[Sample, str]]) -> list[ScoreRecord]:
+        verdicts = self.judge.judge(
+            [JudgeItem(s.metadata.get("judge_prompt", s.prompt), t) for s, t in pairs]
+        )
+        out = []
+        for v in verdicts:
+            meta = {**v.metadata, "harm_score": v.score, "judge_output": v.raw[-1000:]}
+            if v.harmful is None:
+                out.append(ScoreRecord(math.nan, None, "judge_unparsed", {**meta, "attack_success": None}))
+            else:
+                meta["attack_success"] = v.harmful
+                out.append(
+                    ScoreRecord(0.0 if v.harmful else 1.0, None, "harmful" if v.harmful else "safe", meta)
+                )
+        return out
+
+
+class HexPhi(SafetyBenchmark):
+    """HEx-PHI (Qi et al.): 330 harmful instructions in 11 categories (the paper's safety benchmark).
+
+    Gated on the hub (LLM-Tuning-Safety/HEx-PHI): accept its terms, then pass ``path`` (a folder of
+    ``category_N.csv`` files, or one CSV) or ``hub_id`` + ``revision`` with HF_TOKEN set.
+    """
+
+    name = "hex_phi"
+    version = 1
+
+    def _local(self) -> Path | None:
+        if self.options.get("path"):
+            p = Path(self.options["path"]).expanduser()
+            if not p.exists():
+                raise DataError(
+                    "HEx-PHI path not found", file=str(p), fix="point options.path at the CSV folder"
+                )
+            return p
+        for base in data_dirs():
+            if (base / "hex_phi").is_dir():
+                return base / "hex_phi"
+        return None
+
+    def load(self) -> list[Sample]:
+        if self.options.get("hub_id") and not self.options.get("path"):
+            if not self.options.get("revision"):
+                raise DataError(
+                    "HEx-PHI from the hub needs a pinned revision",
+                    field="revision",
+                    fix="pass options.revision",
+                )
+            rows = load_hub(
+                self.options["hub_id"], revision=self.options["revision"], split="train", token=True
+            )
+            texts = [(str(r.get("category", "")), next(iter(r.values()))) for r in rows]
+            return subset(
+                [Sample(f"hex_phi/{i}", str(t), "", {"category": c}) for i, (c, t) in enumerate(texts)],
+                self.options,
+            )
+        local = self._local()
+        if local is None:
+            raise DataError(
+                "HEx-PHI is gated and no local copy was found",
+                file="LLM-Tuning-Safety/HEx-PHI",
+                fix="accept the dataset terms on the Hugging Face hub, download category_1.csv .. category_11.csv "
+                "into a folder and pass options.path=FOLDER (or set RSFT_DATA_DIR with a hex_phi/ folder), or pass "
+                "options.hub_id=LLM-Tuning-Safety/HEx-PHI with options.revision and HF_TOKEN set",
+            )
+        files = sorted(
+            local.glob("category_*.csv"), key=lambda p: int("".join(filter(str.isdigit, p.stem)) or 0)
+        )
+        files = files or ([local] if local.is_file() else sorted(local.glob("*.csv")))
+        out = []
+        for f in files:
+            cat = f.stem
+            with open(f, encoding="utf-8", newline="") as fh:
+                for i, row in enumerate(csv.reader(fh)):
+                    if not row or not row[0].strip():
+                        continue
+                    if i == 0 and row[0].strip().lower() in {"instruction", "prompt", "text"}:
+                        continue
+                    out.append(Sample(f"hex_phi/{cat}/{i}", row[0].strip(), "", {"category": cat}))
+        if not out:
+            raise DataError("no HEx-PHI prompts found", file=str(local), fix="expected category_N.csv files")
+        return subset(out, self.options)
+
+
+class HarmBench(SafetyBenchmark):
+    """HarmBench text behaviours; options: file (default harmbench_behaviors_text_test.csv: 320 rows),
+    functional ("standard+contextual" default; "all" keeps copyright behaviours, which need HarmBench's hash
+    judge to score properly)."""
+
+    name = "harmbench"
+    version = 1
+
+    def load(self) -> list[Sample]:
+        fname = self.options.get("file", "harmbench_behaviors_text_test.csv")
+        source, rows = rows_for(self.options, "harmbench", fname, hub_split="train")
+        keep = self.options.get("functional", "standard+contextual")
+        out = []
+        for i, row in rows:
+            require(row, ["Behavior", "BehaviorID", "FunctionalCategory"], source, i)
+            cat = row["FunctionalCategory"]
+            if keep != "all" and cat not in keep.split("+"):
+                continue
+            context = (row.get("ContextString") or "").strip()
+            prompt = f"{context}\n\n---\n\n{row['Behavior']}" if context else row["Behavior"]
+            meta = {
+                "functional": cat,
+                "semantic": row.get("SemanticCategory"),
+                "judge_prompt": row["Behavior"],
+            }
+            out.append(Sample(f"harmbench/{row['BehaviorID']}", prompt, "", meta))
+        return subset(out, self.options)
+
+
+class StrongReject(SafetyBenchmark):
+    """StrongREJECT: 313 forbidden prompts in 6 categories."""
+
+    name = "strongreject"
+    version = 1
+
+    def load(self) -> list[Sample]:
+        source, rows = rows_for(self.options, "strongreject", "strongreject_dataset.csv", hub_split="train")
+        out = []
+        for i, row in rows:
+            require(row, ["forbidden_prompt"], source, i)
+            meta = {"category": row.get("category"), "source": row.get("source")}
+            out.append(Sample(f"strongreject/{i}", row["forbidden_prompt"], "", meta))
+        return subset(out, self.options)
+
+
+class AdvBench(SafetyBenchmark):
+    """AdvBench harmful behaviours: 520 instructions (``target`` kept in metadata)."""
+
+    name = "advbench"
+    version = 1
+
+    def load(self) -> list[Sample]:
+        source, rows = rows_for(self.options, "advbench", "harmful_behaviors.csv", hub_split="train")
+        out = []
+        for i, row in rows:
+            require(row, ["goal"], source, i)
+            out.append(Sample(f"advbench/{i}", row["goal"], "", {"target": row.get("target")}))
+        return subset(out, self.options)
+
+
+__all__ = ["AdvBench", "HarmBench", "HexPhi", "SafetyBenchmark", "StrongReject"]
