@@ -176,3 +176,22 @@ def test_scorer_agrees_with_ground_truth_on_cd3(shared_benchmarks, task):
         s = _sample(numbers, target)
         assert strict.score(s, f"<answer>{sol.expression}</answer>").correct
         assert not math.isnan(task.score(s, "<answer>1</answer>").value)
+
+
+def test_score_reads_the_instance_off_the_prompt_when_metadata_is_missing(task, samples):
+    s = samples[0]
+    bare = Sample("b", s.prompt, "", {})
+    assert task.score(bare, f"<answer>{s.target}</answer>").correct
+    rec = task.score(Sample("c", "no instance here", "", {}), "<answer>1+2</answer>")
+    assert math.isnan(rec.value) and rec.reason == "no_instance"
+
+
+def test_subset_mode_finds_shortest_solutions(task):
+    for s in task.generate(100, seed=0, use_all=False, max_numbers=5):
+        sol = solve(s.metadata["numbers"], s.metadata["target"], use_all=False)
+        shorter = solve(s.metadata["numbers"], s.metadata["target"], use_all=False)  # deterministic
+        assert sol == shorter and task.score(s, task.response(s)).correct
+        if len(sol.steps) > 1:  # no single step reaches the target
+            nums = s.metadata["numbers"]
+            pairs = [(a, b) for i, a in enumerate(nums) for b in nums[i + 1 :]]
+            assert all(s.metadata["target"] not in (a + b, abs(a - b), a * b) for a, b in pairs)

@@ -298,7 +298,8 @@ def solve(
     """Exact depth-first solver over positive integers with exact integer division.
 
     The search runs on value tuples; failed states (the sorted multiset of remaining values) are memoised, so each
-    multiset is expanded once. The expression is rebuilt from the winning steps.
+    multiset is expanded once. When numbers may be left unused the search deepens one step at a time, so the
+    solution has the fewest steps. The expression is rebuilt from the winning steps.
 
     Args:
         numbers: the given numbers.
@@ -314,7 +315,8 @@ def solve(
     failed: set[tuple[int, ...]] = set()
     nodes = 0
 
-    def dfs(values: tuple[int, ...], path: tuple[Step, ...]) -> tuple[Step, ...] | None:
+    def dfs(values: tuple[int, ...], path: tuple[Step, ...], limit: int) -> tuple[Step, ...] | None:
+        """Depth-first from ``values``; ``limit`` is the most steps on a path."""
         nonlocal nodes
         if use_all and len(values) == 2:  # the leaves are most of the tree: check them without building moves
             nodes += 1
@@ -323,21 +325,29 @@ def solve(
         key = tuple(sorted(values))
         if key in failed:
             return None
-        last = len(values) == 2
+        deeper = len(path) + 1 < limit
         for i, j, op, r in _order(_moves(values, use_all), target, order, rng):
             nodes += 1
             step = Step(values[i], op, values[j], r)
-            if r == target and (last or not use_all):
+            if r == target and (not use_all or len(values) == 2):
                 return (*path, step)
-            if not last:
+            if deeper:
                 rest = tuple(v for k, v in enumerate(values) if k != i and k != j) + (r,)
-                found = dfs(rest, (*path, step))
+                found = dfs(rest, (*path, step), limit)
                 if found:
                     return found
         failed.add(key)
         return None
 
-    steps = dfs(tuple(numbers), ())
+    if use_all:
+        steps = dfs(tuple(numbers), (), len(numbers) - 1)
+    else:  # iterative deepening: the shortest solutions first (memo is per depth limit)
+        steps = None
+        for limit in range(1, len(numbers)):
+            failed.clear()
+            steps = dfs(tuple(numbers), (), limit)
+            if steps is not None:
+                break
     if steps is None:
         return None
     return Solution(steps, expression_of(numbers, steps, spaced=spaced), nodes)
@@ -474,7 +484,8 @@ class CountdownTask:
 
         Reasons: ``correct``, ``truncated`` (thinking never closed), ``no_answer``, ``parse_error``,
         ``division_by_zero``, ``non_integer_division``, ``numbers_not_from_set``, ``number_reused``,
-        ``numbers_unused`` (``require_all`` only), ``wrong_value``.
+        ``numbers_unused`` (``require_all`` only), ``wrong_value``; unscored (NaN) ``no_instance`` when the sample has
+        no ``numbers``/``target`` metadata and its prompt names none.
         """
         answer_part, truncated = post_thinking(text)
         if truncated:
@@ -482,7 +493,15 @@ class CountdownTask:
         expr = self.extract(answer_part)
         if expr is None:
             return ScoreRecord(0.0, None, "no_answer")
-        return self.verify(expr, sample.metadata["numbers"], sample.metadata["target"])
+        meta = sample.metadata
+        if (
+            "numbers" not in meta or "target" not in meta
+        ):  # a sample from elsewhere: read the instance off its prompt
+            try:
+                meta = self.sample_from_prompt(sample.prompt).metadata
+            except RsftError:
+                return ScoreRecord.unscored("no_instance", answer=expr)
+        return self.verify(expr, meta["numbers"], meta["target"])
 
     def verify(self, expr: str, numbers: list[int], target: int) -> ScoreRecord:
         """Score one expression against (numbers, target)."""
