@@ -188,6 +188,8 @@ def test_not_json_and_missing_path(tmp_path):
     assert e.value.row == 1
     with pytest.raises(DataError, match="no such file"):
         read_sft(tmp_path / "missing.jsonl")
+    with pytest.raises(DataError, match="no such file"):
+        read_sft("data/missing.parquet")  # a relative path is not mistaken for a hub id
     with pytest.raises(DataError, match="unsupported file type"):
         (tmp_path / "x.txt").write_text("x")
         read_sft(tmp_path / "x.txt")

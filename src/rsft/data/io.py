@@ -94,7 +94,13 @@ def read_records(
             raise DataError("empty file: no rows", file=text, fix="check the file was written completely")
         return records, text
     hub_id, _, at_rev = text.removeprefix("hf://").partition("@")
-    if _HUB_ID.match(hub_id) and not text.startswith((".", "/")):
+    looks_local = text.startswith((".", "/", "~")) or path.suffix.lower() in (
+        ".jsonl",
+        ".ndjson",
+        ".parquet",
+        ".csv",
+    )
+    if _HUB_ID.match(hub_id) and not looks_local:
         return _read_hub(hub_id, revision or at_rev or None, split), hub_id
     raise DataError(
         "no such file or folder", file=text, fix="check the path, or pass a hub id owner/name@REVISION"
