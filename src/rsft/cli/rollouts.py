@@ -1,16 +1,127 @@
-"""`rsft rollouts` — not implemented yet."""
+"""`rsft rollouts`: teacher samples into a resumable Parquet pool; `rsft rollouts score`: teacher-forced log-probs.
+
+Examples:
+    rsft rollouts --teacher hf/Qwen/Qwen3-8B --queries countdown:44000:seed0 --n 32 --out pool/
+    rsft rollouts --teacher hf/PATH --queries math.jsonl --task math --n 32 --shard 3/8 --out pool/
+    rsft rollouts score --model hf/Qwen/Qwen2.5-7B --data pool/ --out pool_scored.parquet
+
+Kill and rerun the same command to resume: committed queries are skipped, none is written twice.
+"""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import typer
+import yaml
 
-from rsft._util.errors import NotImplementedStageError
-from rsft.cli._common import stage_app
+from rsft.cli._common import console, stage_app
+from rsft.config import build_config
 
-app = stage_app("rollouts stage (not implemented yet)")
+app = stage_app(
+    "teacher rollouts into a pool with per-token log-probs (sharded, resumable); `score` for log-probs"
+)
 
 
-@app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def run(ctx: typer.Context) -> None:
-    """Not implemented yet: says so and exits non-zero."""
-    raise NotImplementedStageError("`rsft rollouts` is not implemented yet in this version of rsft")
+def _options(items: list[str] | None) -> dict[str, Any]:
+    out = {}
+    for item in items or []:
+        key, _, raw = item.partition("=")
+        out[key.strip()] = yaml.safe_load(raw) if raw else ""
+    return out
+
+
+@app.command("run")
+def run(
+    teacher: str = typer.Option(..., help="backend id: hf/PATH_OR_ID, openai/MODEL@URL, vllm/PATH"),
+    queries: str = typer.Option(..., help="queries file (JSONL/JSON/Parquet) or TASK:N[:seedS][:key=value]"),
+    out: str = typer.Option(..., help="pool folder (rerun the same command to resume)"),
+    n: int = typer.Option(32, help="samples per query"),
+    temperature: float = typer.Option(1.0),
+    top_p: float = typer.Option(1.0),
+    top_k: int = typer.Option(0),
+    max_new_tokens: int = typer.Option(4096),
+    seed: int = typer.Option(0, help="base seed; each query's samples derive from (seed, query id)"),
+    stop: list[str] = typer.Option(None, help="stop string (repeatable)"),
+    task: str = typer.Option(
+        None, help="verifier: countdown, math, code, none ... (default: from a TASK:N spec)"
+    ),
+    system_prompt: str = typer.Option(None, help="system turn added to every query"),
+    shard: str = typer.Option("0/1", help="i/n: this run's contiguous part of the queries"),
+    batch_queries: int = typer.Option(16, help="queries per backend call"),
+    commit_every: float = typer.Option(0.0, help="seconds between committed parts (0: after every batch)"),
+    backend_opt: list[str] = typer.Option(
+        None, "--backend-opt", help="backend option key=value (repeatable)"
+    ),
+) -> None:
+    """Sample N responses per query from a teacher, verify them, and stream them to a Parquet pool."""
+    from rsft.rollouts.run import RolloutsConfig, run_rollouts
+
+    gen = dict(
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        max_new_tokens=max_new_tokens,
+        n=n,
+        seed=seed,
+        stop=list(stop or []),
+        logprobs=True,
+    )
+    cfg = build_config(
+        RolloutsConfig,
+        dict(
+            teacher=teacher,
+            queries=queries,
+            out=out,
+            generate=gen,
+            task=task,
+            system_prompt=system_prompt,
+            shard=shard,
+            batch_queries=batch_queries,
+            commit_every_s=commit_every,
+            backend=_options(backend_opt),
+        ),
+        source="<command line>",
+    )
+    summary = run_rollouts(cfg)
+    console.print(
+        f"shard {summary['shard']}: {summary['queries']:,} queries ({summary['skipped']:,} already done, "
+        f"{summary['generated']:,} generated); {summary['rows']:,} rows in {summary['pool']}"
+    )
+    print(json.dumps(summary))
+
+
+@app.command("score")
+def score(
+    model: str = typer.Option(..., help="model folder or hub id (hf/ prefix accepted)"),
+    data: str = typer.Option(..., help="pool folder / pool Parquet, or SFT file (.parquet/.jsonl)"),
+    out: str = typer.Option(..., help="output Parquet file (input columns + score_logprobs ...)"),
+    tokens: str = typer.Option(
+        "retokenize", help="retokenize (as in training) | pool (the pool's token_ids)"
+    ),
+    batch_size: int = typer.Option(8),
+    device: str = typer.Option("auto"),
+    dtype: str = typer.Option("float32"),
+    chat_template: str = typer.Option(None, help="Jinja chat template file for tokenizers without one"),
+) -> None:
+    """Teacher-forced per-token log-probabilities of existing responses under MODEL."""
+    from rsft.rollouts.score import ScoreConfig, score_responses
+
+    cfg = build_config(
+        ScoreConfig,
+        dict(
+            model=model,
+            data=data,
+            out=out,
+            tokens=tokens,
+            batch_size=batch_size,
+            device=device,
+            dtype=dtype,
+            chat_template=chat_template,
+        ),
+        source="<command line>",
+    )
+    summary = score_responses(cfg)
+    console.print(f"scored {summary['rows']:,} rows ({summary['skipped']:,} resumed) -> {summary['out']}")
+    print(json.dumps(summary))

@@ -1,0 +1,232 @@
+"""Streaming, sharded, resumable pool storage.
+
+:class:`ShardWriter` appends tables of *complete queries* (all samples of each query) to a shard folder. Rows are
+buffered into row groups of ``row_group_rows`` and streamed through one ``pyarrow.parquet.ParquetWriter`` into a
+temporary part file; :meth:`ShardWriter.commit` closes it, fsyncs and renames it to ``part-NNNNNN.parquet``. A part
+is therefore all or nothing, and a query is never split across a committed and an uncommitted part: after a crash
+(even SIGKILL) the committed parts hold every finished query exactly once, and :meth:`ShardWriter.done_ids` tells
+the driver which queries to skip. Memory is bounded by one row group plus the caller's batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from rsft._util.errors import DataError
+from rsft.rollouts.schema import PARTS_GLOB, POOL_SCHEMA, POOL_SCHEMA_VERSION, PROGRESS, SHARDS_DIR
+
+_VERSION_KEY = b"rsft.pool_schema_version"
+
+
+def shard_name(index: int, count: int) -> str:
+    return f"{index:05d}-of-{count:05d}"
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON to a tmp file and rename it over ``path`` (readers never see half a file)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class ShardWriter:
+    """Writer for one shard folder of a pool (see module docstring).
+
+    Args:
+        shard_dir: the shard folder (created if missing).
+        schema: the row schema (default :data:`POOL_SCHEMA`).
+        row_group_rows: rows per Parquet row group.
+        part_rows: a part is committed automatically once it holds at least this many rows.
+        compression: Parquet codec.
+    """
+
+    def __init__(
+        self,
+        shard_dir: str | Path,
+        *,
+        schema: pa.Schema = POOL_SCHEMA,
+        row_group_rows: int = 4096,
+        part_rows: int = 262_144,
+        compression: str = "zstd",
+    ) -> None:
+        self.dir = Path(shard_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.schema = schema.with_metadata({_VERSION_KEY: str(POOL_SCHEMA_VERSION).encode()})
+        self.row_group_rows = row_group_rows
+        self.part_rows = part_rows
+        self.compression = compression
+        for stale in self.dir.glob("*.tmp"):  # a part that was being written when the process died
+            stale.unlink()
+        self._buffer: list[pa.Table] = []
+        self._buffered = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._tmp: Path | None = None
+        self._part_rows_written = 0
+        self._next = 1 + max((int(p.stem.split("-")[1]) for p in self.parts()), default=0)
+        self.rows_committed = sum(pq.ParquetFile(p).metadata.num_rows for p in self.parts())
+
+    def parts(self) -> list[Path]:
+        """Committed part files, in write order."""
+        return sorted(self.dir.glob("part-*.parquet"))
+
+    def done_ids(self, column: str = "query_id") -> set[str]:
+        """Query ids present in committed parts (each complete, by construction)."""
+        done: set[str] = set()
+        for p in self.parts():
+            col = pq.read_table(p, columns=[column]).column(column)
+            done.update(col.to_pylist())
+        return done
+
+    def write(self, table: pa.Table) -> None:
+        """Append rows of complete queries; commits a part when it reaches ``part_rows``."""
+        if table.num_rows == 0:
+            return
+        if table.schema.names != self.schema.names:
+            table = table.select(self.schema.names)
+        if not table.schema.equals(self.schema, check_metadata=False):
+            table = table.cast(self.schema)
+        self._buffer.append(table)
+        self._buffered += table.num_rows
+        if self._buffered >= self.row_group_rows:
+            self._flush_row_groups(final=False)
+        if self._part_rows_written + self._buffered >= self.part_rows:
+            self.commit()
+
+    def _flush_row_groups(self, *, final: bool) -> None:
+        if not self._buffered:
+            return
+        data = pa.concat_tables(self._buffer)
+        cut = data.num_rows if final else (data.num_rows // self.row_group_rows) * self.row_group_rows
+        if cut == 0:
+            return
+        if self._writer is None:
+            self._tmp = self.dir / f"part-{self._next:06d}.parquet.tmp"
+            self._writer = pq.ParquetWriter(self._tmp, self.schema, compression=self.compression)
+        self._writer.write_table(data.slice(0, cut), row_group_size=self.row_group_rows)
+        self._part_rows_written += cut
+        rest = data.slice(cut)
+        self._buffer = [rest] if rest.num_rows else []
+        self._buffered = rest.num_rows
+
+    def commit(self) -> Path | None:
+        """Make everything written so far durable as one part; returns its path (None when nothing was pending)."""
+        self._flush_row_groups(final=True)
+        if self._writer is None:
+            return None
+        self._writer.close()
+        assert self._tmp is not None
+        _fsync(self._tmp)
+        final = self.dir / f"part-{self._next:06d}.parquet"
+        os.replace(self._tmp, final)
+        self.rows_committed += self._part_rows_written
+        self._writer, self._tmp, self._part_rows_written = None, None, 0
+        self._next += 1
+        return final
+
+    def abort(self) -> None:
+        """Drop uncommitted rows (used on errors: they will be regenerated on resume)."""
+        if self._writer is not None:
+            self._writer.close()
+            assert self._tmp is not None
+            self._tmp.unlink(missing_ok=True)
+        self._writer, self._tmp, self._buffer, self._buffered, self._part_rows_written = None, None, [], 0, 0
+
+    def write_progress(self, **fields: Any) -> None:
+        """Rewrite the shard's small progress manifest (parts, rows, caller's fields)."""
+        parts = self.parts()
+        record = {
+            "parts": [p.name for p in parts],
+            "rows": self.rows_committed,
+            "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **fields,
+        }
+        write_json_atomic(self.dir / PROGRESS, record)
+
+
+def pool_files(path: str | Path) -> list[Path]:
+    """The Parquet files of a pool: a pool folder (its committed parts) or a single Parquet file.
+
+    Raises:
+        DataError: nothing readable at ``path``.
+    """
+    p = Path(path)
+    if p.is_file():
+        return [p]
+    if p.is_dir():
+        files = sorted(p.glob(PARTS_GLOB))
+        if not files and (p / SHARDS_DIR).is_dir():
+            raise DataError(
+                "the pool has no committed parts yet", file=str(p), fix="run `rsft rollouts` first"
+            )
+        if not files:
+            files = sorted(p.glob("*.parquet"))
+        if files:
+            return files
+    raise DataError(
+        "no rollout pool here",
+        file=str(p),
+        fix="pass a pool folder written by `rsft rollouts` or a Parquet file in the pool format",
+    )
+
+
+def _check_file(f: Path, required: list[str]) -> pq.ParquetFile:
+    pf = pq.ParquetFile(f)
+    meta = pf.schema_arrow.metadata or {}
+    version = meta.get(_VERSION_KEY)
+    if version is not None and int(version) > POOL_SCHEMA_VERSION:
+        raise DataError(
+            f"pool schema version {int(version)} is newer than this rsft understands ({POOL_SCHEMA_VERSION})",
+            file=str(f),
+            fix="upgrade rsft",
+        )
+    missing = [c for c in required if c not in pf.schema_arrow.names]
+    if missing:
+        raise DataError(
+            f"missing pool column(s): {', '.join(missing)}",
+            file=str(f),
+            field=missing[0],
+            fix="pass a pool written by `rsft rollouts` (release format columns)",
+        )
+    return pf
+
+
+def iter_pool(
+    path: str | Path, columns: list[str] | None = None, *, batch_rows: int = 8192
+) -> Iterator[pa.RecordBatch]:
+    """Stream a pool as record batches (bounded memory: one batch of the requested columns at a time).
+
+    Args:
+        path: pool folder or Parquet file.
+        columns: columns to read (default: all); each must exist.
+        batch_rows: rows per yielded batch.
+
+    Raises:
+        DataError: not a pool, a newer schema version, or a missing column.
+    """
+    for f in pool_files(path):
+        pf = _check_file(f, list(columns or ["query_id", "sample_idx"]))
+        yield from pf.iter_batches(batch_size=batch_rows, columns=columns)
+
+
+def pool_num_rows(path: str | Path) -> int:
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in pool_files(path))
+
+
+def pool_columns(path: str | Path) -> list[str]:
+    return list(pq.ParquetFile(pool_files(path)[0]).schema_arrow.names)
