@@ -1,16 +1,149 @@
-"""`rsft eval` — not implemented yet."""
+"""`rsft eval`: sweep a model or every checkpoint of a training run over a suite, into a per-sample store.
+
+    rsft eval --model PATH_OR_ID --suite toy --store STORE [key=value ...]
+    rsft eval --run RUN_DIR [--steps 0,10,20|all] --suite SUITE.yaml --store STORE [--backend hf|openai|vllm]
+    rsft eval --run RUN_DIR --suite toy --store STORE --watch [--watch-until-done]
+    rsft eval --run RUN_DIR --suite toy --store STORE --rescore
+    rsft eval summary STORE            # metrics with bootstrap intervals, from the stored rows
+
+Rerunning the same command resumes: rows already in the store are skipped.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from rsft._util.errors import NotImplementedStageError
-from rsft.cli._common import stage_app
+from rsft._util.errors import RsftError
+from rsft.cli._common import console, stage_app
 
-app = stage_app("eval stage (not implemented yet)")
+app = stage_app("sweep models or training checkpoints over an evaluation suite (per-sample store, resumable)")
+
+
+def _targets(model: str | None, run_dir: Path | None, steps: str | None, kind: str) -> list:
+    from rsft.eval.plan import discover_checkpoints, model_target, parse_steps
+
+    if model is not None:
+        if kind == "hf":
+            from rsft.generate.hf import resolve_model_dir
+
+            return [model_target(model, resolve_model_dir(model))]
+        return [model_target(model)]
+    complete, partial = discover_checkpoints(run_dir)
+    for d in partial:
+        console.print(
+            f"[yellow]warning[/]: {d} has no COMPLETE marker (half-written): skipped", soft_wrap=True
+        )
+    wanted = parse_steps(steps)
+    if wanted is not None:
+        have = {t.step for t in complete}
+        for s in sorted(set(wanted) - have):
+            console.print(
+                f"[yellow]warning[/]: no complete checkpoint for step {s} in {run_dir}", soft_wrap=True
+            )
+        complete = [t for t in complete if t.step in wanted]
+    if not complete:
+        raise RsftError(
+            "no complete checkpoint to evaluate",
+            file=str(run_dir),
+            fix="check RUN_DIR/checkpoints/step_*/COMPLETE exists, or use --watch to wait for checkpoints",
+        )
+    return complete
 
 
 @app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def run(ctx: typer.Context) -> None:
-    """Not implemented yet: says so and exits non-zero."""
-    raise NotImplementedStageError("`rsft eval` is not implemented yet in this version of rsft")
+def run(
+    ctx: typer.Context,
+    model: str = typer.Option(
+        None, "--model", help="model folder or hub id (or served model name for openai)"
+    ),
+    run_dir: Path = typer.Option(None, "--run", help="training run folder (RUN_DIR/checkpoints/step_*)"),
+    steps: str = typer.Option(None, "--steps", help="checkpoint steps, e.g. 0,10,20 (default: all)"),
+    suite: str = typer.Option(..., "--suite", help="suite YAML file or suite name (e.g. toy)"),
+    store: Path = typer.Option(..., "--store", help="store folder (created when absent)"),
+    backend: str = typer.Option(
+        None, "--backend", help="hf | openai | vllm (overrides the suite's backend.kind)"
+    ),
+    rescore: bool = typer.Option(False, "--rescore", help="rescore stored responses; generate nothing"),
+    watch: bool = typer.Option(
+        False, "--watch", help="keep evaluating new checkpoints of --run as they appear"
+    ),
+    watch_until_done: bool = typer.Option(
+        False, "--watch-until-done", help="with --watch: exit once RUN_DIR/DONE exists and all are evaluated"
+    ),
+    poll: float = typer.Option(30.0, "--poll", help="seconds between checks in watch mode"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
+) -> None:
+    """Evaluate a model or a run's checkpoints on a suite; extra key=value arguments override the suite."""
+    from rsft.eval.config import load_suite
+    from rsft.eval.runner import run_sweep, watch_run
+    from rsft.eval.store import Store
+
+    if (model is None) == (run_dir is None):
+        raise RsftError("give exactly one of --model and --run", field="--model/--run")
+    cfg = load_suite(suite, list(ctx.args))
+    if backend is not None:
+        if backend not in ("hf", "openai", "vllm"):
+            raise RsftError(f"unknown backend '{backend}'", field="--backend", fix="hf | openai | vllm")
+        cfg.backend.kind = backend
+    st = Store(store)
+    if watch or watch_until_done:
+        if run_dir is None:
+            raise RsftError("--watch needs --run", field="--watch")
+        from rsft.eval.plan import parse_steps
+
+        report = watch_run(
+            cfg,
+            run_dir,
+            st,
+            steps=parse_steps(steps),
+            poll_s=poll,
+            until_done=watch_until_done,
+            show_progress=progress,
+            say=lambda m: console.print(f"[yellow]warning[/]: {m}", soft_wrap=True),
+        )
+    else:
+        targets = _targets(model, run_dir, steps, cfg.backend.kind)
+        report = run_sweep(cfg, st, targets=targets, rescore=rescore, show_progress=progress)
+    console.print(
+        f"[green]done[/]: {len(report.targets)} model(s), {report.planned} planned rows: {report.reused} reused, "
+        f"{report.generated} generated, {report.rescored} rescored, {report.missing} missing, "
+        f"{report.errors} error rows ({report.seconds:.1f}s) -> {store}",
+        soft_wrap=True,
+    )
+
+
+@app.command("summary")
+def summary(
+    store: Path = typer.Argument(..., help="store folder"),
+    k: int = typer.Option(None, help="samples per item for @k metrics (default: all stored)"),
+    seed: int = typer.Option(0, help="bootstrap seed"),
+    n_boot: int = typer.Option(1000, help="bootstrap resamples"),
+    csv: Path = typer.Option(None, help="also write the table as CSV"),
+) -> None:
+    """Print metrics from the stored rows (value [95% bootstrap interval over items], n items, k)."""
+    from rich.table import Table
+
+    from rsft.eval.metrics import summarize
+    from rsft.eval.store import Store
+
+    if not (store / "store.json").is_file():
+        raise RsftError("not a store folder (no store.json)", file=str(store))
+    table = summarize(Store(store).frame(), k=k, seed=seed, n_boot=n_boot)
+    if csv is not None:
+        table.to_csv(csv, index=False)
+    view = Table("run", "step", "benchmark", "metric", "value [95% CI]", "n", "k")
+    for r in table.itertuples():
+        step = "" if r.step is None or r.step != r.step else str(int(r.step))
+        view.add_row(
+            str(r.run),
+            step,
+            str(r.benchmark),
+            r.metric,
+            f"{r.value:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]",
+            str(r.n_items),
+            str(r.k),
+        )
+    console.print(view)
+    console.print(f"bootstrap: {n_boot} resamples over items, seed {seed}")

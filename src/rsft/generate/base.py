@@ -11,6 +11,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import Field
 
+from rsft._util.seeding import derive_seed
 from rsft.config import StrictModel
 
 
@@ -37,6 +38,7 @@ class Request:
     prompt: str | None = None
     id: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None  # per-request seed; sample j uses sample_seed(config, request, j)
 
 
 @dataclass
@@ -64,6 +66,22 @@ class Completion:
     prompt_tokens: int = 0
     seconds: float = 0.0
     error: str | None = None
+    top_logprobs: list[dict[int, float]] | None = None  # per token: top-k ids -> log-prob, when asked
+    seed: int | None = None  # the seed this sample was drawn with
+
+
+def sample_seed(config: GenerateConfig, request: Request, j: int) -> int:
+    """The seed of sample ``j`` of ``request``: a pure function of (seed, request, j), never of the batch.
+
+    With ``request.seed`` set, sample 0 uses it as is (the evaluation runner derives one seed per stored sample and
+    asks for one sample per request); otherwise the seed derives from ``config.seed`` and the request id or prompt.
+    """
+    if request.seed is not None:
+        base = request.seed
+    else:
+        ident = request.id or request.prompt or repr(request.messages)
+        base = derive_seed(config.seed, ident)
+    return base if j == 0 else derive_seed(base, j)
 
 
 @runtime_checkable

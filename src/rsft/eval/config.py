@@ -1,0 +1,159 @@
+"""The evaluation suite config: which benchmarks, how to sample, which backend.
+
+```yaml
+seed: 0
+generation: {max_new_tokens: 256, temperature: 0.0}   # defaults for every benchmark
+backend: {kind: hf, batch_size: 32}
+benchmarks:
+  - name: toy_arith
+    options: {n_items: 50}
+    generation: {n: 4, temperature: 0.7}               # this benchmark only
+```
+
+Sampling precedence, lowest first: GenerateConfig defaults < the benchmark's own ``defaults`` < keys set in the
+suite's ``generation`` < the entry's ``generation``. Suites can be named: ``toy`` loads ``suites/toy.yaml``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+import rsft
+from rsft._util.errors import ConfigError, Problem
+from rsft.config import StrictModel, apply_overrides, build_config, read_yaml
+from rsft.generate.base import GenerateConfig
+
+
+class BenchmarkSpec(StrictModel):
+    """One benchmark of a suite."""
+
+    name: str = Field(description="registered benchmark name (rsft.bench.registry)")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="benchmark options (n_items, seed, path ...)"
+    )
+    generation: dict[str, Any] = Field(default_factory=dict, description="GenerateConfig overrides")
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from rsft.bench.registry import BENCHMARKS
+
+        if v not in BENCHMARKS:
+            raise ValueError(f"unknown benchmark '{v}' (known: {', '.join(sorted(BENCHMARKS))})")
+        return v
+
+    @field_validator("generation")
+    @classmethod
+    def _gen_keys(cls, v: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(v) - set(GenerateConfig.model_fields))
+        if unknown:
+            raise ValueError(
+                f"unknown generation keys {unknown} (known: {', '.join(GenerateConfig.model_fields)})"
+            )
+        GenerateConfig(**v)  # types and ranges
+        return v
+
+
+class BackendSettings(StrictModel):
+    """How to generate; options that do not apply to the chosen kind are ignored."""
+
+    kind: Literal["hf", "openai", "vllm"] = "hf"
+    batch_size: int = Field(32, ge=1, description="hf: rows per batch; also the store's flush interval")
+    device: str = Field("auto", description="hf: auto | cpu | cuda | cuda:N")
+    dtype: str = Field("auto", description="hf/vllm: auto | float32 | bfloat16 | float16")
+    chat_template: str | None = Field(None, description="path to a Jinja template for tokenizers without one")
+    base_url: str | None = Field(None, description="openai: server URL, e.g. http://127.0.0.1:8000/v1")
+    api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable holding the API key")
+    endpoint: Literal["chat", "completions"] = "chat"
+    concurrency: int = Field(8, ge=1, description="openai: requests in flight")
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(4, ge=0)
+    tensor_parallel_size: int = Field(1, ge=1, description="vllm")
+    gpu_memory_utilization: float = Field(0.85, gt=0, le=1, description="vllm")
+
+
+class SuiteConfig(StrictModel):
+    """An evaluation suite (``rsft eval --suite``)."""
+
+    name: str = "suite"
+    seed: int = Field(
+        0, description="base seed: per-sample seeds derive from (seed, benchmark, item, sample)"
+    )
+    generation: GenerateConfig = Field(default_factory=GenerateConfig)
+    backend: BackendSettings = Field(default_factory=BackendSettings)
+    benchmarks: list[BenchmarkSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> SuiteConfig:
+        names = [b.name for b in self.benchmarks]
+        dups = sorted({n for n in names if names.count(n) > 1})
+        if dups:
+            raise ValueError(f"benchmarks listed twice: {dups} (one entry per benchmark)")
+        return self
+
+    def generation_for(self, spec: BenchmarkSpec, bench_defaults: dict[str, Any]) -> GenerateConfig:
+        """The effective sampling of one benchmark (precedence in the module docstring)."""
+        merged = dict(bench_defaults)
+        merged.update(self.generation.model_dump(include=self.generation.model_fields_set))
+        merged.update(spec.generation)
+        if "seed" not in self.generation.model_fields_set and "seed" not in spec.generation:
+            merged["seed"] = self.seed
+        return GenerateConfig(**merged)
+
+
+def suite_dirs() -> list[Path]:
+    """Where named suites live: the source checkout's ``suites/`` and the package's ``rsft/suites/``."""
+    pkg = Path(rsft.__file__).resolve().parent
+    return [pkg.parents[1] / "suites", pkg / "suites"]
+
+
+def resolve_suite(name_or_path: str | Path) -> Path:
+    """A suite file: an existing path, or a name looked up in :func:`suite_dirs`."""
+    p = Path(name_or_path)
+    if p.is_file():
+        return p
+    for d in suite_dirs():
+        for cand in (d / f"{name_or_path}.yaml", d / f"{name_or_path}.yml"):
+            if cand.is_file():
+                return cand
+    known = sorted({f.stem for d in suite_dirs() if d.is_dir() for f in d.glob("*.y*ml")})
+    raise ConfigError(
+        [
+            Problem(
+                "<file>", f"no suite file or named suite '{name_or_path}' (named suites: {', '.join(known)})"
+            )
+        ],
+        file=str(name_or_path),
+    )
+
+
+def apply_suite_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    """Dotted overrides; ``benchmarks.NAME.key=v`` (or ``benchmarks.INDEX.key=v``) edits one list entry."""
+    plain, problems = [], []
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        parts = key.strip().split(".")
+        if sep and parts[0] == "benchmarks" and len(parts) >= 3:
+            entries = data.get("benchmarks") or []
+            idx = next((i for i, b in enumerate(entries) if b.get("name") == parts[1]), None)
+            if idx is None and parts[1].isdigit() and int(parts[1]) < len(entries):
+                idx = int(parts[1])
+            if idx is None:
+                problems.append(Problem(key, f"no benchmark '{parts[1]}' in this suite"))
+                continue
+            apply_overrides(entries[idx], [".".join(parts[2:]) + "=" + value])
+        else:
+            plain.append(item)
+    if problems:
+        raise ConfigError(problems, file="<command line>")
+    return apply_overrides(data, plain)
+
+
+def load_suite(name_or_path: str | Path, overrides: list[str] | None = None) -> SuiteConfig:
+    """Load a suite by path or name, with dotted overrides; every problem reported at once."""
+    path = resolve_suite(name_or_path)
+    data = apply_suite_overrides(read_yaml(path), overrides)
+    return build_config(SuiteConfig, data, source=str(path))

@@ -1,0 +1,134 @@
+"""Metrics computed from stored rows, each with a bootstrap confidence interval over items.
+
+Per item (with ``k`` samples, ``c`` of them correct):
+- ``avg@k``: mean score of the first k samples.
+- ``pass@k``: the unbiased estimator ``1 - C(n-c, k) / C(n, k)`` over all ``n`` scored samples (Chen et al.,
+  2021); with ``n == k`` it is "any of the k correct".
+- ``maj@k``: the most frequent extracted answer among the first k samples (ties: the answer seen first) is correct.
+- ``truncation``: share of truncated samples; ``response_tokens`` / ``thinking_tokens``: mean token counts.
+
+Benchmark-level values are means over items; the interval is the percentile bootstrap over items (``n_boot``
+resamples, ``numpy.random.default_rng(seed)``). Rows with outcome ``unscored`` are left out; ``error`` rows (backend
+or scorer failures, not model behaviour) are left out too and counted in ``n_errors``; truncated rows count as wrong.
+Every output row states ``n_items``, ``k``, ``n_samples``, ``seed`` and ``n_boot``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from math import comb
+from typing import Any
+
+import numpy as np
+
+METRICS = ("avg@k", "pass@k", "maj@k", "truncation", "response_tokens", "thinking_tokens")
+DEFAULT_BY = ("run", "step", "weights_hash", "benchmark", "benchmark_version", "gen_hash")
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from ``n`` samples with ``c`` correct (requires ``n >= k``)."""
+    if k > n:
+        raise ValueError(f"pass@{k} needs at least {k} samples, got {n}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - comb(n - c, k) / comb(n, k)
+
+
+def majority_correct(answers: list[str | None], scores: list[float]) -> float:
+    """1.0 when the most frequent non-empty answer (first seen wins ties) scored 1 on a sample that gave it."""
+    seen = [(a, s) for a, s in zip(answers, scores, strict=True) if a is not None and a != ""]
+    if not seen:
+        return 0.0
+    counts = Counter(a for a, _ in seen)
+    best = max(counts.values())
+    top = next(a for a, _ in seen if counts[a] == best)
+    return float(max(s for a, s in seen if a == top) >= 1.0)
+
+
+def item_values(rows: Any, k: int) -> dict[str, np.ndarray]:
+    """Per-item metric values for one benchmark × model group (a DataFrame of store rows)."""
+    out: dict[str, list[float]] = {m: [] for m in METRICS}
+    for _, g in rows.groupby("item_id", sort=True):
+        g = g.sort_values("sample_idx")
+        first = g[g["sample_idx"] < k]
+        scores = first["score"].astype(float).tolist()
+        correct = int((g["score"].astype(float) >= 1.0).sum())
+        out["avg@k"].append(float(np.mean(scores)) if scores else np.nan)
+        out["pass@k"].append(pass_at_k(len(g), correct, k) if len(g) >= k else np.nan)
+        answers = [
+            a if o == "ok" else None for a, o in zip(first["extracted"], first["outcome"], strict=True)
+        ]
+        out["maj@k"].append(majority_correct(answers, scores) if scores else np.nan)
+        out["truncation"].append(float((first["outcome"] == "truncated").mean()))
+        out["response_tokens"].append(float(first["n_tokens"].mean()))
+        out["thinking_tokens"].append(float(first["n_thinking_tokens"].mean()))
+    return {m: np.asarray(v, dtype=float) for m, v in out.items()}
+
+
+def bootstrap_ci(values: np.ndarray, n_boot: int, seed: int, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean over items (NaN items dropped)."""
+    v = values[~np.isnan(values)]
+    if len(v) == 0:
+        return (np.nan, np.nan)
+    if len(v) == 1 or n_boot <= 0:
+        return (float(v.mean()), float(v.mean()))
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1)
+    a = (1 - level) / 2
+    return float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
+
+
+def summarize(
+    frame: Any,
+    *,
+    k: int | None = None,
+    by: tuple[str, ...] = DEFAULT_BY,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Any:
+    """One row per (group, metric) with value, interval and counts.
+
+    Args:
+        frame: store rows (``Store.frame()``), possibly filtered.
+        k: samples per item for @k metrics; None = the smallest number of samples any item of the group has.
+        by: grouping columns (default: model × benchmark × sampling).
+        n_boot: bootstrap resamples; seed: bootstrap seed; level: interval coverage.
+
+    Returns:
+        A pandas DataFrame with columns ``*by, metric, value, ci_low, ci_high, n_items, k, n_samples, n_errors,
+        seed, n_boot``.
+    """
+    import pandas as pd
+
+    records = []
+    if len(frame) == 0:
+        return pd.DataFrame(
+            columns=[*by, "metric", "value", "ci_low", "ci_high", "n_items", "k", "n_samples"]
+        )
+    for keys, g in frame.groupby(list(by), dropna=False, sort=True):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        n_errors = int((g["outcome"] == "error").sum())
+        scored = g[~g["outcome"].isin(["error", "unscored"])]
+        if scored.empty:
+            continue
+        kk = k or int(scored.groupby("item_id").size().min())
+        values = item_values(scored, kk)
+        for m, v in values.items():
+            lo, hi = bootstrap_ci(v, n_boot, seed, level)
+            records.append(
+                {
+                    **dict(zip(by, keys, strict=True)),
+                    "metric": m.replace("@k", f"@{kk}"),
+                    "value": float(np.nanmean(v)) if np.any(~np.isnan(v)) else np.nan,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "n_items": int((~np.isnan(v)).sum()),
+                    "k": kk,
+                    "n_samples": len(scored),
+                    "n_errors": n_errors,
+                    "seed": seed,
+                    "n_boot": n_boot,
+                }
+            )
+    return pd.DataFrame.from_records(records)

@@ -1,0 +1,378 @@
+"""The sweep runner: generate and score every planned row that is not yet in the store.
+
+Resume is by key (see :mod:`rsft.eval.plan`): rows already stored are skipped, so an interrupted sweep rerun with
+the same command generates only what is missing. Rows are written every ``backend.batch_size`` samples, so a
+``kill -9`` loses at most the batch in flight.
+
+``rescore=True`` generates nothing: every planned row is rebuilt from a stored row with the same identity apart from
+the benchmark *version* (same weights, prompt text, sampling, item and sample) — the latest such row — and scored
+with the current scorer. The result is written as a new part under the current key; when the version is unchanged
+the key is the same and the new row wins over the old one (last part wins). Planned rows with no stored response are
+counted as ``missing``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rsft._util.errors import RsftError
+from rsft._util.provenance import git_revision
+from rsft.eval.config import BackendSettings, SuiteConfig
+from rsft.eval.plan import (
+    LoadedBenchmark,
+    PlannedRow,
+    Target,
+    discover_checkpoints,
+    expand,
+    load_benchmarks,
+    row_key,
+)
+from rsft.eval.schema import SCHEMA_VERSION
+from rsft.eval.scoring import Scored, score_response, token_split
+from rsft.eval.store import Store
+from rsft.generate.base import Completion
+
+log = logging.getLogger("rsft.eval")
+
+_BACKEND_OPTIONS = {
+    "hf": ("batch_size", "device", "dtype", "chat_template"),
+    "openai": (
+        "base_url",
+        "api_key_env",
+        "endpoint",
+        "concurrency",
+        "timeout_s",
+        "max_retries",
+        "batch_size",
+    ),
+    "vllm": ("tensor_parallel_size", "dtype", "gpu_memory_utilization", "chat_template", "batch_size"),
+}
+
+
+def build_backend(settings: BackendSettings, kind: str | None = None) -> Any:
+    """A backend (no model loaded yet) from a suite's backend settings."""
+    from rsft.generate.registry import make_backend
+
+    kind = kind or settings.kind
+    opts = {k: getattr(settings, k) for k in _BACKEND_OPTIONS[kind]}
+    return make_backend(kind, **opts)
+
+
+@dataclass
+class Plan:
+    """A suite and the models to evaluate with it."""
+
+    suite: SuiteConfig
+    targets: list[Target]
+
+
+@dataclass
+class SweepReport:
+    """What a sweep did. ``planned`` = ``reused`` + ``generated`` (+ ``rescored`` + ``missing`` in rescore mode)."""
+
+    planned: int = 0
+    reused: int = 0
+    generated: int = 0
+    rescored: int = 0
+    missing: int = 0
+    errors: int = 0
+    targets: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def add(self, other: SweepReport) -> None:
+        for f in ("planned", "reused", "generated", "rescored", "missing", "errors", "seconds"):
+            setattr(self, f, getattr(self, f) + getattr(other, f))
+        self.targets += other.targets
+
+
+def _mean(xs: list[float] | None) -> float | None:
+    xs = [x for x in xs or [] if x is not None and math.isfinite(x)]
+    return sum(xs) / len(xs) if xs else None
+
+
+def _provenance() -> dict[str, Any]:
+    import rsft
+
+    git = git_revision()
+    commit = git.get("commit")
+    if commit and git.get("dirty"):
+        commit = f"{commit}-dirty"
+    return {"rsft_version": rsft.__version__, "git_commit": commit}
+
+
+def build_row(p: PlannedRow, c: Completion, s: Scored, count: Callable[[str], int] | None) -> dict[str, Any]:
+    """One store row (ROW_SCHEMA) from a planned row, its completion and its score."""
+    t, b = p.target, p.benchmark
+    n_tokens = len(c.token_ids) or (getattr(c, "completion_tokens", None) or 0)
+    if not n_tokens and c.text and count is not None:
+        n_tokens = count(c.text)
+    thinking, answer = token_split(c.text, n_tokens, count)
+    return {
+        "key": p.key,
+        "schema_version": SCHEMA_VERSION,
+        "weights_hash": t.weights_hash,
+        "benchmark": b.name,
+        "benchmark_version": b.version,
+        "prompt_hash": p.prompt_hash,
+        "gen_hash": p.gen_hash,
+        "item_id": p.sample.id,
+        "sample_idx": p.sample_idx,
+        "run": t.run,
+        "step": t.step,
+        "model_path": t.model,
+        "group": b.group,
+        "gen_config": json.dumps(p.gen.model_copy(update={"n": 1, "seed": p.seed}).model_dump(mode="json")),
+        "seed": p.seed,
+        "prompt": p.prompt_text,
+        "response": c.text,
+        "finish_reason": c.finish_reason,
+        "outcome": s.outcome,
+        "extracted": s.extracted,
+        "score": s.score,
+        "score_reason": s.reason,
+        "score_meta": s.meta,
+        "n_tokens": n_tokens,
+        "n_thinking_tokens": thinking,
+        "n_answer_tokens": answer,
+        "prompt_tokens": c.prompt_tokens,
+        "logprob_mean": _mean(c.logprobs),
+        "entropy_mean": _mean(c.entropies),
+        "entropy_kind": c.entropy_kind,
+        "error": s.error if s.error is not None else c.error,
+        "seconds": c.seconds,
+        "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        **_provenance(),
+    }
+
+
+class _Progress:
+    """A rich progress bar over planned rows (a no-op when disabled)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.bar = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            from rsft.cli._common import console
+
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=False,
+            )
+
+    def __enter__(self) -> _Progress:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def task(self, description: str, total: int) -> Any:
+        return self.bar.add_task(description, total=total) if self.bar is not None else None
+
+    def advance(self, task: Any, n: int) -> None:
+        if self.bar is not None and task is not None:
+            self.bar.advance(task, n)
+
+
+def _generate_rows(
+    rows: list[PlannedRow], backend: Any, store: Store, chunk: int, progress: _Progress, task: Any
+) -> int:
+    """Generate, score and store ``rows`` (all of one benchmark) in chunks; returns the number of error rows."""
+    errors = 0
+    count = getattr(backend, "count_tokens", None)
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        config = part[0].gen.model_copy(update={"n": 1})
+        completions = backend.generate([p.request() for p in part], config)
+        out = []
+        for p, cs in zip(part, completions, strict=True):
+            c = cs[0]
+            s = score_response(p.benchmark, p.sample, c.text, c.finish_reason, c.error)
+            errors += s.outcome == "error"
+            out.append(build_row(p, c, s, count))
+        store.append(out)
+        progress.advance(task, len(part))
+    return errors
+
+
+def _rescore_rows(rows: list[PlannedRow], store: Store) -> tuple[int, int]:
+    """Rebuild planned rows from stored responses with the current scorer; returns (rescored, missing)."""
+    if not rows:
+        return 0, 0
+    names = sorted({p.benchmark.name for p in rows})
+    hashes = sorted({p.target.weights_hash for p in rows})
+    quoted = lambda xs: ", ".join("'" + x.replace("'", "''") + "'" for x in xs)  # noqa: E731
+    stored = store.table(f"benchmark IN ({quoted(names)}) AND weights_hash IN ({quoted(hashes)})").to_pylist()
+    latest: dict[tuple, dict[str, Any]] = {}
+    for rec in sorted(stored, key=lambda r: r["created_at"] or ""):
+        ident = (rec["weights_hash"], rec["benchmark"], rec["prompt_hash"], rec["gen_hash"], rec["item_id"])
+        latest[ident + (int(rec["sample_idx"]),)] = rec
+    out, missing = [], 0
+    for p in rows:
+        old = latest.get(p.identity(with_version=False))
+        if old is None:
+            missing += 1
+            continue
+        s = score_response(p.benchmark, p.sample, old["response"], old["finish_reason"], old["error"])
+        new = dict(old)
+        new.update(
+            key=row_key(*p.identity()),
+            benchmark_version=p.benchmark.version,
+            outcome=s.outcome,
+            extracted=s.extracted,
+            score=s.score,
+            score_reason=s.reason,
+            score_meta=s.meta,
+            error=s.error if s.error is not None else old["error"],
+            created_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+            **_provenance(),
+        )
+        out.append(new)
+    for start in range(0, len(out), 1000):
+        store.append(out[start : start + 1000])
+    return len(out), missing
+
+
+def sweep_target(
+    target: Target,
+    loaded: list[LoadedBenchmark],
+    store: Store,
+    backend: Any,
+    *,
+    rescore: bool = False,
+    progress: _Progress | None = None,
+) -> SweepReport:
+    """Evaluate one target on the loaded benchmarks (see the module docstring)."""
+    progress = progress or _Progress(False)
+    rep = SweepReport(targets=[f"{target.run}@{target.step}" if target.step is not None else target.run])
+    t0 = time.perf_counter()
+    backend.load(target.model)
+    planned = list(expand(target, loaded, backend.render))
+    have = store.keys()
+    todo = [p for p in planned if p.key not in have]
+    rep.planned, rep.reused = len(planned), len(planned) - len(todo)
+    if rescore:
+        rep.reused = 0
+        rep.rescored, rep.missing = _rescore_rows(planned, store)
+    elif todo:
+        task = progress.task(f"{rep.targets[0]}", len(todo))
+        chunk = max(1, int(getattr(backend, "batch_size", 32) or 32))
+        for lb in loaded:
+            rows = [p for p in todo if p.benchmark is lb.benchmark]
+            rep.errors += _generate_rows(rows, backend, store, chunk, progress, task)
+            rep.generated += len(rows)
+    rep.seconds = time.perf_counter() - t0
+    return rep
+
+
+def run_sweep(
+    plan: Plan | SuiteConfig,
+    store: Store | str | Path,
+    backend: Any | None = None,
+    *,
+    targets: list[Target] | None = None,
+    rescore: bool = False,
+    show_progress: bool = False,
+) -> SweepReport:
+    """Evaluate every target on every benchmark of the suite; resumable (keys already stored are skipped).
+
+    Args:
+        plan: a :class:`Plan`, or a suite config together with ``targets``.
+        store: a :class:`Store` or its folder.
+        backend: a backend with ``load``/``render``/``generate``; built from the suite's settings when None (and
+            closed at the end).
+        targets: the models to evaluate, when ``plan`` is a suite config.
+        rescore: rescore stored responses instead of generating (see the module docstring).
+        show_progress: draw a rich progress bar on stderr.
+
+    Returns:
+        A :class:`SweepReport` with counts of planned, reused, generated, rescored, missing and error rows.
+    """
+    if isinstance(plan, SuiteConfig):
+        if targets is None:
+            raise RsftError("run_sweep needs targets with a suite config", field="targets")
+        plan = Plan(plan, targets)
+    store = store if isinstance(store, Store) else Store(store)
+    own = backend is None
+    backend = backend or build_backend(plan.suite.backend)
+    loaded = load_benchmarks(plan.suite)
+    report = SweepReport()
+    try:
+        with _Progress(show_progress) as progress:
+            for target in plan.targets:
+                report.add(sweep_target(target, loaded, store, backend, rescore=rescore, progress=progress))
+    finally:
+        if own:
+            backend.close()
+    return report
+
+
+def watch_run(
+    suite: SuiteConfig,
+    run_dir: str | Path,
+    store: Store | str | Path,
+    backend: Any | None = None,
+    *,
+    steps: list[int] | None = None,
+    poll_s: float = 30.0,
+    until_done: bool = False,
+    max_polls: int | None = None,
+    show_progress: bool = False,
+    say: Callable[[str], None] = log.warning,
+) -> SweepReport:
+    """Evaluate a training run's checkpoints as they appear (complete ones only; half-written ones later).
+
+    Args:
+        until_done: return once ``RUN_DIR/DONE`` exists and every complete checkpoint is evaluated.
+        max_polls: stop after this many polls (tests); None = until interrupted or done.
+    """
+    run_dir = Path(run_dir)
+    store = store if isinstance(store, Store) else Store(store)
+    own = backend is None
+    backend = backend or build_backend(suite.backend)
+    loaded = load_benchmarks(suite)
+    report, done_hashes, polls = SweepReport(), set(), 0
+    warned: set[Path] = set()
+    try:
+        with _Progress(show_progress) as progress:
+            while True:
+                finished = (run_dir / "DONE").exists()  # read before listing: no checkpoint can follow it
+                complete, partial = discover_checkpoints(run_dir)
+                for d in partial:
+                    if d not in warned:
+                        say(f"checkpoint {d} is not complete yet (no COMPLETE marker): will retry")
+                        warned.add(d)
+                for t in complete:
+                    if steps is not None and t.step not in steps:
+                        continue
+                    if (t.step, t.weights_hash) in done_hashes:
+                        continue
+                    report.add(sweep_target(t, loaded, store, backend, progress=progress))
+                    done_hashes.add((t.step, t.weights_hash))
+                polls += 1
+                if until_done and finished:
+                    for d in partial:
+                        say(f"run is DONE but checkpoint {d} never completed: skipped")
+                    break
+                if max_polls is not None and polls >= max_polls:
+                    break
+                time.sleep(poll_s)
+    finally:
+        if own:
+            backend.close()
+    return report

@@ -1,0 +1,391 @@
+"""The ``hf`` backend: in-process transformers generation, CPU or GPU.
+
+Requests are expanded into one row per sample, sorted by prompt length and decoded in left-padded batches with a
+KV cache. Each row samples from its own ``torch.Generator`` seeded with :func:`~rsft.generate.base.sample_seed`, so a
+sample depends on (config, request, sample index) and not on which other rows share its batch (up to float noise
+of padded matmuls). Log-probabilities and entropies are those of the model's *untempered* next-token distribution
+over the whole vocabulary (``entropy_kind="full"``).
+
+Switching checkpoints of one architecture loads the new weights in place (``load_state_dict`` from safetensors)
+instead of rebuilding the model.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rsft._util.errors import OfflineError, RsftError
+from rsft._util.hashing import hash_file, weights_hash
+from rsft.chat import render_prompt
+from rsft.generate.base import Completion, GenerateConfig, Request, sample_seed
+
+# config.json keys that do not change the computation graph (ignored when deciding to reload in place)
+_CONFIG_NOISE = {"_name_or_path", "transformers_version", "torch_dtype", "dtype", "architectures"}
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "chat_template.jinja",
+    "special_tokens_map.json",
+)
+
+
+@dataclass
+class _Row:
+    """One sample to generate: the prompt's token ids, its seed and where the result goes."""
+
+    ids: list[int]
+    seed: int
+    out: tuple[int, int]  # (request index, sample index)
+    gen: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    entropies: list[float] = field(default_factory=list)
+    tops: list[dict[int, float]] = field(default_factory=list)
+    finish: str | None = None
+    text_end: int | None = None  # cut position in the decoded text for a stop string
+    by_stop_id: bool = False  # ended by a stop/EOS token id (left out of the text)
+
+
+def _cache_arg_name(model: Any) -> str:
+    """Recent transformers renamed the forward argument ``past_key_values`` to ``cache``."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _cache_of(out: Any) -> Any:
+    return getattr(out, "cache", None) if hasattr(out, "cache") else out.past_key_values
+
+
+def resolve_model_dir(model: str | Path) -> Path:
+    """A local folder for ``model``: the path itself, or the local hub snapshot of a hub id (no download).
+
+    Raises:
+        OfflineError: not a local folder and not in the local hub cache.
+    """
+    p = Path(model)
+    if p.is_dir():
+        return p
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(str(model), local_files_only=True))
+    except Exception as e:  # noqa: BLE001 - any hub failure means "not available offline"
+        raise OfflineError(
+            f"model '{model}' is neither a local folder nor in the local Hugging Face cache ({type(e).__name__})",
+            file=str(model),
+            fix="pass a local model folder, or download it first with `huggingface-cli download ID`",
+        ) from None
+
+
+def _arch_signature(model_dir: Path) -> dict[str, Any]:
+    cfg = json.loads((model_dir / "config.json").read_text())
+    return {k: v for k, v in cfg.items() if k not in _CONFIG_NOISE}
+
+
+def _tokenizer_signature(model_dir: Path) -> list[str]:
+    return [hash_file(model_dir / f) for f in _TOKENIZER_FILES if (model_dir / f).is_file()]
+
+
+class HFBackend:
+    """In-process transformers generation.
+
+    Args:
+        model: model folder or hub id (loaded lazily; switch with :meth:`load`).
+        batch_size: rows decoded together.
+        device: "auto" (CUDA when available), "cpu", "cuda", "cuda:1" ...
+        dtype: "auto" (fp32 on CPU, bf16 on CUDA), "float32", "bfloat16", "float16".
+        chat_template: optional path to a Jinja chat template, for tokenizers without one.
+    """
+
+    name = "hf"
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        batch_size: int = 32,
+        device: str = "auto",
+        dtype: str = "auto",
+        chat_template: str | None = None,
+    ) -> None:
+        self.batch_size = batch_size
+        self.device_name = device
+        self.dtype_name = dtype
+        self.chat_template = Path(chat_template).read_text() if chat_template else None
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self.model_dir: Path | None = None
+        self._loaded_weights: str | None = None  # weights hash of the model in memory
+        self._arch: dict[str, Any] | None = None
+        self._tok_sig: list[str] | None = None
+        self.last_load: dict[str, Any] = {}
+        if model is not None:
+            self.load(model)
+
+    # -- model management -------------------------------------------------------------------------------------
+
+    def load(self, model: str | Path) -> None:
+        """Point the backend at ``model``: the tokenizer now, the weights at the first :meth:`generate`."""
+        model_dir = resolve_model_dir(model)
+        sig = _tokenizer_signature(model_dir)
+        if self.tokenizer is None or sig != self._tok_sig:
+            from transformers import AutoTokenizer
+
+            self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+            if self.chat_template:
+                self.tokenizer.chat_template = self.chat_template
+            self._tok_sig = sig
+        self.model_dir = model_dir
+
+    def _device(self) -> Any:
+        import torch
+
+        if self.device_name == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device_name)
+
+    def _dtype(self, device: Any) -> Any:
+        import torch
+
+        if self.dtype_name == "auto":
+            return torch.bfloat16 if device.type == "cuda" else torch.float32
+        return getattr(torch, self.dtype_name)
+
+    def ensure_weights(self) -> None:
+        """Load the weights of the current model folder, in place when the architecture matches."""
+        if self.model_dir is None:
+            raise RsftError("no model loaded", fix="call load(MODEL_DIR) first")
+        # identity by content, not path: new weights written at the same path are loaded
+        ident = weights_hash(self.model_dir)
+        if self._loaded_weights == ident:
+            return
+        t0 = time.perf_counter()
+        arch = _arch_signature(self.model_dir)
+        shards = sorted(self.model_dir.glob("*.safetensors"))
+        how = "in_place"
+        if self.model is not None and arch == self._arch and shards:
+            self._load_in_place(shards)
+        else:
+            self._load_fresh()
+            how = "fresh"
+        self._arch = arch
+        self._loaded_weights = ident
+        self.last_load = {"how": how, "seconds": time.perf_counter() - t0, "path": str(self.model_dir)}
+
+    def _load_fresh(self) -> None:
+        from transformers import AutoModelForCausalLM
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        device = self._device()
+        model = AutoModelForCausalLM.from_pretrained(str(self.model_dir), dtype=self._dtype(device))
+        self.model = model.to(device).eval()
+
+    def _load_in_place(self, shards: list[Path]) -> None:
+        import torch
+        from safetensors.torch import load_file
+
+        device = self._device()
+        tied = set(getattr(self.model, "_tied_weights_keys", None) or [])
+        expected = set(self.model.state_dict())
+        seen: set[str] = set()
+        with torch.no_grad():
+            for shard in shards:
+                state = load_file(str(shard), device=str(device))
+                missing, unexpected = self.model.load_state_dict(state, strict=False)
+                if unexpected:
+                    raise RsftError(
+                        f"weights do not match the loaded architecture: unexpected {sorted(unexpected)[:3]}",
+                        file=str(shard),
+                    )
+                seen.update(state)
+        left = expected - seen - tied - {"lm_head.weight"}
+        if left:
+            self._load_fresh()  # a partial state dict: play safe and rebuild
+        elif getattr(self.model.config, "tie_word_embeddings", False):
+            self.model.tie_weights()
+
+    def close(self) -> None:
+        self.model = None
+        self._loaded_weights = None
+
+    # -- prompts ----------------------------------------------------------------------------------------------
+
+    def render(self, request: Request) -> str:
+        """The exact prompt text the model continues (chat template via :func:`rsft.chat.render_prompt`)."""
+        if request.prompt is not None:
+            return request.prompt
+        if request.messages is None:
+            raise RsftError("a request needs messages or prompt", field="request")
+        return render_prompt(self.tokenizer, request.messages)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+
+    # -- generation -------------------------------------------------------------------------------------------
+
+    def generate(self, requests: list[Request], config: GenerateConfig) -> list[list[Completion]]:
+        """``config.n`` completions per request, in order (see module docstring for seeding)."""
+        self.ensure_weights()
+        rows: list[_Row] = []
+        for i, req in enumerate(requests):
+            ids = self.tokenizer(self.render(req), add_special_tokens=False)["input_ids"]
+            for j in range(config.n):
+                rows.append(_Row(ids=list(ids), seed=sample_seed(config, req, j), out=(i, j)))
+        # longest first: the first batch shows memory problems early; equal lengths waste no padding
+        order = sorted(range(len(rows)), key=lambda r: (-len(rows[r].ids), r))
+        results: list[list[Completion | None]] = [[None] * config.n for _ in requests]
+        for start in range(0, len(order), self.batch_size):
+            batch = [rows[r] for r in order[start : start + self.batch_size]]
+            t0 = time.perf_counter()
+            self._decode(batch, config)
+            per = (time.perf_counter() - t0) / len(batch)
+            for row in batch:
+                i, j = row.out
+                results[i][j] = self._completion(row, config, per)
+        return results  # type: ignore[return-value]
+
+    def _stop_ids(self, config: GenerateConfig) -> set[int]:
+        ids = set(config.stop_token_ids)
+        eos = self.tokenizer.eos_token_id
+        gen_eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        for e in (eos, gen_eos):
+            if isinstance(e, int):
+                ids.add(e)
+            elif isinstance(e, list):
+                ids.update(e)
+        return ids
+
+    def _decode(self, batch: list[_Row], config: GenerateConfig) -> None:
+        import torch
+
+        model, device = self.model, self.model.device
+        cache_arg = _cache_arg_name(model)
+        pad = self.tokenizer.pad_token_id
+        pad = pad if pad is not None else (self.tokenizer.eos_token_id or 0)
+        stop_ids = self._stop_ids(config)
+        width = max(len(r.ids) for r in batch)
+        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        attn = torch.zeros((len(batch), width), dtype=torch.long)
+        for b, r in enumerate(batch):
+            input_ids[b, width - len(r.ids) :] = torch.tensor(r.ids)
+            attn[b, width - len(r.ids) :] = 1
+        input_ids, attn = input_ids.to(device), attn.to(device)
+        # positions count real tokens only, so a left-padded row sees the same positions as when alone
+        pos = (attn.cumsum(-1) - 1).clamp(min=0)
+        gens = [torch.Generator(device=device).manual_seed(r.seed) for r in batch]
+        live = list(range(len(batch)))  # batch rows still decoding, in cache order
+        with torch.inference_mode():
+            out = model(
+                input_ids=input_ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1
+            )
+            cache, logits, next_pos = _cache_of(out), out.logits[:, -1, :], pos[:, -1] + 1
+            for step in range(config.max_new_tokens):
+                tokens = self._pick(logits, [gens[b] for b in live], config)
+                self._record(batch, live, logits, tokens, config)
+                for k, b in enumerate(live):
+                    row = batch[b]
+                    if tokens[k] in stop_ids:
+                        row.finish, row.by_stop_id = "stop", True
+                    elif config.stop and self._hit_stop(row, config.stop):
+                        row.finish = "stop"
+                    elif step + 1 == config.max_new_tokens:
+                        row.finish = "length"
+                keep = [k for k, b in enumerate(live) if batch[b].finish is None]
+                if not keep:
+                    break
+                sel = torch.tensor(keep, device=device)
+                if len(keep) < len(live):
+                    cache.batch_select_indices(sel)
+                    attn, next_pos = attn[sel], next_pos[sel]
+                    live = [live[k] for k in keep]
+                step_ids = torch.tensor([[tokens[k]] for k in keep], device=device)
+                attn = torch.cat([attn, attn.new_ones((len(live), 1))], dim=1)
+                out = model(
+                    input_ids=step_ids,
+                    attention_mask=attn,
+                    position_ids=next_pos[:, None],
+                    use_cache=True,
+                    **{cache_arg: cache},
+                )
+                cache, logits, next_pos = _cache_of(out), out.logits[:, -1, :], next_pos + 1
+
+    @staticmethod
+    def _pick(logits: Any, gens: list[Any], config: GenerateConfig) -> list[int]:
+        """Greedy, or one draw per row from its own generator after temperature, top-k and top-p."""
+        import torch
+
+        if config.temperature == 0.0:
+            return logits.argmax(-1).tolist()
+        scores = logits.float() / config.temperature
+        if config.top_k > 0:
+            kth = torch.topk(scores, min(config.top_k, scores.shape[-1]), dim=-1).values[:, -1:]
+            scores = scores.masked_fill(scores < kth, float("-inf"))
+        probs = torch.softmax(scores, dim=-1)
+        if config.top_p < 1.0:
+            sorted_p, idx = probs.sort(dim=-1, descending=True)
+            # keep the smallest prefix whose mass reaches top_p (the first token is always kept)
+            drop = (sorted_p.cumsum(-1) - sorted_p) >= config.top_p
+            sorted_p = sorted_p.masked_fill(drop, 0.0)
+            probs = torch.zeros_like(probs).scatter(-1, idx, sorted_p)
+        return [int(torch.multinomial(probs[k], 1, generator=g)) for k, g in enumerate(gens)]
+
+    @staticmethod
+    def _record(
+        batch: list[_Row], live: list[int], logits: Any, tokens: list[int], config: GenerateConfig
+    ) -> None:
+        import torch
+
+        if config.logprobs or config.top_logprobs:
+            logp = torch.log_softmax(logits.float(), dim=-1)
+            chosen = logp.gather(-1, torch.tensor(tokens, device=logp.device)[:, None])[:, 0].tolist()
+            ent = (-(logp.exp() * logp).nan_to_num().sum(-1)).tolist()
+            tops = None
+            if config.top_logprobs:
+                tv, ti = torch.topk(logp, min(config.top_logprobs, logp.shape[-1]), dim=-1)
+                tops = [dict(zip(ti[k].tolist(), tv[k].tolist(), strict=True)) for k in range(len(live))]
+        for k, b in enumerate(live):
+            row = batch[b]
+            row.gen.append(tokens[k])
+            if config.logprobs or config.top_logprobs:
+                row.logprobs.append(chosen[k])
+                row.entropies.append(ent[k])
+                if tops is not None:
+                    row.tops.append(tops[k])
+
+    def _hit_stop(self, row: _Row, stops: list[str]) -> bool:
+        # only the tail can complete a stop string; decode a window wide enough for the longest one
+        window = max(len(s) for s in stops) + 8
+        tail = self._text(row.gen[-window:])
+        if not any(s in tail for s in stops):
+            return False
+        text = self._text(row.gen)
+        row.text_end = min(p for s in stops if (p := text.find(s)) != -1)
+        return True
+
+    def _text(self, ids: list[int]) -> str:
+        """Decode without special tokens but keeping thinking tags (some tokenizers mark them special)."""
+        skip = set(self.tokenizer.all_special_ids)
+        return self.tokenizer.decode([t for t in ids if t not in skip], skip_special_tokens=False)
+
+    def _completion(self, row: _Row, config: GenerateConfig, seconds: float) -> Completion:
+        text = self._text(row.gen[:-1] if row.by_stop_id else row.gen)
+        if row.text_end is not None:
+            text = text[: row.text_end]
+        want = config.logprobs or config.top_logprobs
+        return Completion(
+            text=text,
+            token_ids=list(row.gen),
+            finish_reason=row.finish or "length",
+            logprobs=row.logprobs if want else None,
+            entropies=row.entropies if want else None,
+            entropy_kind="full" if want else None,
+            prompt_tokens=len(row.ids),
+            seconds=seconds,
+            top_logprobs=row.tops if config.top_logprobs else None,
+            seed=row.seed,
+        )

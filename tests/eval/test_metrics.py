@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rsft.eval.metrics import bootstrap_ci, majority_correct, pass_at_k, summarize
+
+
+@pytest.mark.parametrize(
+    "n,c,k", [(4, 0, 1), (4, 1, 2), (5, 2, 3), (6, 3, 2), (8, 7, 4), (5, 5, 5), (3, 1, 3)]
+)
+def test_pass_at_k_equals_brute_force(n, c, k):
+    outcomes = [1] * c + [0] * (n - c)
+    subsets = list(itertools.combinations(range(n), k))
+    brute = sum(any(outcomes[i] for i in s) for s in subsets) / len(subsets)
+    assert pass_at_k(n, c, k) == pytest.approx(brute)
+
+
+def test_majority_vote_and_ties():
+    assert majority_correct(["3", "4", "3"], [1.0, 0.0, 1.0]) == 1.0
+    assert majority_correct(["4", "3", "4"], [0.0, 1.0, 0.0]) == 0.0
+    assert majority_correct(["4", "3"], [0.0, 1.0]) == 0.0  # tie: the answer seen first
+    assert majority_correct([None, None], [0.0, 0.0]) == 0.0
+
+
+def _frame():
+    rows = []
+    rng = np.random.default_rng(0)
+    for item in range(20):
+        for j in range(4):
+            ok = rng.random() < 0.5
+            outcome = "truncated" if (item == 0 and j == 0) else "ok"
+            rows.append(
+                dict(
+                    run="r",
+                    step=0,
+                    weights_hash="w",
+                    benchmark="b",
+                    benchmark_version=1,
+                    gen_hash="g",
+                    item_id=f"i{item}",
+                    sample_idx=j,
+                    score=float(ok and outcome == "ok"),
+                    outcome=outcome,
+                    extracted="x" if ok else "y",
+                    n_tokens=10 + j,
+                    n_thinking_tokens=j,
+                )
+            )
+    rows.append({**rows[-1], "sample_idx": 4, "outcome": "error", "score": 0.0})
+    return pd.DataFrame(rows)
+
+
+def test_summarize_states_n_k_seed_and_interval():
+    df = _frame()
+    out = summarize(df, n_boot=200, seed=1).set_index("metric")
+    assert set(out.index) == {"avg@4", "pass@4", "maj@4", "truncation", "response_tokens", "thinking_tokens"}
+    ok = df[df.outcome != "error"]
+    assert out.loc["avg@4", "value"] == pytest.approx(ok.groupby("item_id")["score"].mean().mean())
+    assert out.loc["truncation", "value"] == pytest.approx(1 / 80)
+    assert out.loc["response_tokens", "value"] == pytest.approx(11.5)
+    assert (out["n_items"] == 20).all() and (out["k"] == 4).all() and (out["seed"] == 1).all()
+    assert (out["n_errors"] == 1).all() and (out["n_samples"] == 80).all()
+    for m in ("avg@4", "pass@4"):
+        assert out.loc[m, "ci_low"] <= out.loc[m, "value"] <= out.loc[m, "ci_high"]
+    k2 = summarize(df, k=2, n_boot=0).set_index("metric")
+    assert "pass@2" in k2.index and k2.loc["pass@2", "value"] >= k2.loc["avg@2", "value"]
+
+
+def test_bootstrap_is_seeded():
+    v = np.linspace(0, 1, 30)
+    assert bootstrap_ci(v, 300, 5) == bootstrap_ci(v, 300, 5)
+    lo, hi = bootstrap_ci(v, 300, 5)
+    assert lo < v.mean() < hi
