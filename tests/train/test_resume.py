@@ -10,11 +10,20 @@ import sys
 import time
 
 import pytest
+import torch
 import yaml
 
 from rsft._util.hashing import weights_hash
 from rsft.train.checkpoints import latest_state, list_checkpoints
 from rsft.train.sft import train
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _write(path, cfg):
@@ -76,3 +85,36 @@ def test_resume_refuses_a_changed_config(make_cfg):
             make_cfg(schedule={"max_steps": 2, "lr": 5e-3}, checkpoints={"every": 1}, run_name="r"),
             resume=True,
         )
+
+
+@pytest.mark.timeout(240)
+def test_two_processes_match_one(tmp_path, make_cfg):
+    """token_mean over the global batch: 2 data-parallel processes (torchrun, gloo on CPU) = 1 process."""
+    over = dict(schedule={"global_batch": 8, "micro_batch": 2, "max_steps": 3}, checkpoints={"every": 3})
+    two = make_cfg(**over, output_dir=str(tmp_path / "two"))
+    path = _write(tmp_path / "train.yaml", two)
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(_free_port()),
+    ]
+    out = subprocess.run(
+        [*cmd, "-m", "rsft.cli.main", "train", str(path), "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "2 processes" in out.stderr
+    one = train(make_cfg(**over, output_dir=str(tmp_path / "one")), progress=False)
+    from transformers import AutoModelForCausalLM
+
+    a = AutoModelForCausalLM.from_pretrained(one.checkpoints[-1][1]).state_dict()
+    b = AutoModelForCausalLM.from_pretrained(list_checkpoints(two.run_dir())[-1][1]).state_dict()
+    for k, v in a.items():
+        torch.testing.assert_close(b[k], v, rtol=0, atol=1e-6)

@@ -86,3 +86,46 @@ def test_overwrite_refuses_a_folder_that_is_not_a_run(make_cfg):
         train(cfg, overwrite=True, progress=False)
     with pytest.raises(RsftError, match="other files"):
         train(cfg, progress=False)
+
+
+def test_lora_checkpoints_hold_merged_weights(make_cfg, tiny_model_dir):
+    """LoRA checkpoints load as plain models and equal peft's own merge of the trained adapter."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    cfg = make_cfg(model={"lora": {"r": 4, "alpha": 8}}, schedule={"max_steps": 2}, checkpoints={"every": 1})
+    res = train(cfg, progress=False)
+    final = AutoModelForCausalLM.from_pretrained(res.checkpoints[-1][1])
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    peft_model = get_peft_model(
+        base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM")
+    )
+    state = torch.load(next(res.run_dir.glob("train_state/step_*/pytorch_model.bin")))
+    peft_model.load_state_dict(state)
+    merged = peft_model.merge_and_unload().state_dict()
+    got = final.state_dict()
+    assert set(got) == set(merged)
+    for k, v in merged.items():
+        torch.testing.assert_close(got[k], v, rtol=1e-6, atol=1e-7)
+    q = "model.layers.0.self_attn.q_proj.weight"
+    assert not torch.equal(got[q], AutoModelForCausalLM.from_pretrained(tiny_model_dir).state_dict()[q])
+
+
+def test_trainer_is_invariant_to_micro_batch_and_packing(make_cfg):
+    """Whole training runs: micro-batch 1 x 4 accumulation, 4 x 1, and packed, give the same weights."""
+    from transformers import AutoModelForCausalLM
+
+    finals = []
+    for i, (micro, packing) in enumerate([(4, False), (1, False), (4, True)]):
+        cfg = make_cfg(
+            schedule={"global_batch": 4, "micro_batch": micro, "max_steps": 3},
+            checkpoints={"every": 3},
+            packing=packing,
+            run_name=f"r{i}",
+        )
+        finals.append(
+            AutoModelForCausalLM.from_pretrained(train(cfg, progress=False).checkpoints[-1][1]).state_dict()
+        )
+    for other in finals[1:]:
+        for k, v in finals[0].items():
+            torch.testing.assert_close(other[k], v, rtol=0, atol=2e-5)

@@ -8,6 +8,7 @@ Examples:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -47,6 +48,8 @@ def run(
     sources.update({o.split("=", 1)[0].strip(): "cli" for o in overrides or [] if "=" in o})
     cfg = build_config(TrainConfig, apply_overrides(raw, overrides), source=str(config))
     result = train(cfg, resume=resume, overwrite=overwrite, progress=progress, sources=sources)
+    if os.environ.get("RANK", "0") != "0":
+        return
     console.print(
         f"[green]done[/]: {result.final_step} steps, {len(result.checkpoints)} checkpoints in "
         f"{result.run_dir / 'checkpoints'}; weights {result.weights_hash}"

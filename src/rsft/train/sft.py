@@ -20,7 +20,6 @@ import json
 import math
 import os
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +93,19 @@ def build_accelerator(cfg: TrainConfig, run_dir: Path) -> Any:
         log_with=trackers or None,
         project_dir=str(run_dir / "logs"),
     )
+
+
+def configure_engine(accelerator: Any, cfg: TrainConfig, plan: Plan) -> None:
+    """Tell accelerate (and DeepSpeed, whose engine clips and steps by itself) the accumulation, micro-batch and
+    clipping; must run before ``prepare``."""
+    accelerator.gradient_accumulation_steps = plan.accumulation
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    if plugin is not None:
+        ds = plugin.deepspeed_config
+        ds["train_micro_batch_size_per_gpu"] = plan.micro_batch
+        ds["gradient_accumulation_steps"] = plan.accumulation
+        ds["train_batch_size"] = plan.global_batch
+        ds["gradient_clipping"] = cfg.schedule.max_grad_norm
 
 
 def build_model(cfg: TrainConfig) -> tuple[Any, Any]:
@@ -328,13 +340,14 @@ def run(r: _Run, *, start: int, tokens_seen: int, show_progress: bool) -> TrainR
                     [r.data.rows[i] for i in mine[j : j + plan.micro_batch]],
                     pad_id=pad_id, packing=cfg.packing, max_length=cfg.data.max_length,
                 ).to(acc.device)  # fmt: skip
-                last = j + plan.micro_batch >= local
-                with acc.no_sync(r.model) if (procs > 1 and not last) else nullcontext():
+                # accelerate decides when gradients synchronise (DDP/FSDP no_sync; DeepSpeed steps its engine
+                # inside backward at the window's end) and divides the loss by the accumulation: undo that.
+                with acc.accumulate(r.model):
                     parts = micro_batch_loss(
                         r.model, mb, reduction=cfg.loss.reduction, weighting=cfg.loss.weighting,
                         global_tokens=global_tokens, global_rows=plan.global_batch, processes=procs,
                     )  # fmt: skip
-                    acc.backward(parts.loss)
+                    acc.backward(parts.loss * plan.accumulation)
                 stats += torch.stack([parts.objective.double(), parts.nll_sum.double()])
             if procs > 1:
                 stats = acc.reduce(stats, reduction="sum")
@@ -347,8 +360,11 @@ def run(r: _Run, *, start: int, tokens_seen: int, show_progress: bool) -> TrainR
                     file=str(r.run_dir),
                     fix="lower schedule.lr (or check the data rows of that step), then rerun with --overwrite",
                 )
-            grad_norm = float(acc.clip_grad_norm_(r.model.parameters(), cfg.schedule.max_grad_norm))
-            skipped = not math.isfinite(grad_norm)
+            norm = acc.clip_grad_norm_(
+                r.model.parameters(), cfg.schedule.max_grad_norm
+            )  # DeepSpeed: clipped already
+            grad_norm = float(norm) if norm is not None else None
+            skipped = grad_norm is not None and not math.isfinite(grad_norm)
             if skipped:
                 monitor.note(f"[yellow]step {step}[/]: gradient norm is {grad_norm}; update skipped")
             else:
@@ -427,6 +443,7 @@ def train(
     data = build_dataset(cfg, tokenizer)
     plan = plan_schedule(len(data.rows), cfg.schedule, accelerator.num_processes)
     optimizer, scheduler = build_optimizer(cfg, model, plan)
+    configure_engine(accelerator, cfg, plan)
     model, optimizer = accelerator.prepare(model, optimizer)
     accelerator.register_for_checkpointing(scheduler)
     r = _Run(cfg, run_dir, accelerator, tokenizer, model, optimizer, scheduler, data, plan, chash)
