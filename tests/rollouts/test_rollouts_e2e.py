@@ -6,7 +6,6 @@ same tokens (fp32, 1e-4), and ``rsft rollouts score`` reproduces them for the cu
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -39,10 +38,6 @@ def _parts(pool: Path) -> list[Path]:
     return sorted(pool.glob("shards/*/part-*.parquet"))
 
 
-def _digest(p: Path) -> str:
-    return hashlib.sha256(p.read_bytes()).hexdigest()
-
-
 def _rows(pool: Path) -> list[dict]:
     return [r for p in _parts(pool) for r in pq.read_table(p).to_pylist()]
 
@@ -60,8 +55,8 @@ def resumed_pool(countdown_teacher, tmp_path_factory) -> dict:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed midway"
-    before = {p.name: _digest(p) for p in _parts(pool)}
-    done_before = {r["query_id"] for r in _rows(pool)}
+    before = {(r["query_id"], r["sample_idx"]): r for r in _rows(pool)}
+    done_before = {q for q, _ in before}
     assert 2 <= len(done_before) < N_QUERIES
     res = subprocess.run(_rollouts_cmd(countdown_teacher, pool), env=_env(), capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -76,8 +71,9 @@ def test_kill_and_resume_is_exactly_once(resumed_pool, countdown_teacher, tmp_pa
     assert len(keys) == len(set(keys)) == N_QUERIES * 4  # nothing lost, nothing duplicated
     assert summary["skipped"] == len(resumed_pool["done_before"])  # committed queries were not regenerated
     assert summary["generated"] == N_QUERIES - summary["skipped"]
-    after = {p.name: _digest(p) for p in _parts(pool)}
-    assert all(after[name] == d for name, d in resumed_pool["before"].items())  # committed parts untouched
+    by_key = {(r["query_id"], r["sample_idx"]): r for r in rows}
+    assert all(by_key[k] == r for k, r in resumed_pool["before"].items())  # committed rows kept as they were
+    assert len(_parts(pool)) == 1  # the finished shard's small parts were compacted
     assert not list(pool.glob("shards/*/*.tmp"))
     progress = json.loads(next(pool.glob("shards/*/progress.json")).read_text())
     assert progress["complete"] and progress["rows"] == N_QUERIES * 4
@@ -103,8 +99,8 @@ def test_kill_and_resume_is_exactly_once(resumed_pool, countdown_teacher, tmp_pa
         generate={"temperature": 1.0, "max_new_tokens": 24, "n": 4, "seed": 0, "logprobs": True},
     )  # fmt: skip
     run_rollouts(cfg)
-    by_key = {(r["query_id"], r["sample_idx"]): r["response"] for r in rows}
-    assert {(r["query_id"], r["sample_idx"]): r["response"] for r in _rows(fresh)} == by_key
+    responses = {(r["query_id"], r["sample_idx"]): r["response"] for r in rows}
+    assert {(r["query_id"], r["sample_idx"]): r["response"] for r in _rows(fresh)} == responses
 
 
 def test_backend_logprobs_equal_teacher_forced_pass(resumed_pool, countdown_teacher):

@@ -58,6 +58,21 @@ def test_row_groups_and_auto_commit(tmp_path):
     assert [pq.ParquetFile(parts[0]).metadata.row_group(i).num_rows for i in range(2)] == [4, 4]
 
 
+def test_compaction_never_shows_a_row_twice(tmp_path):
+    shard = tmp_path / "shards" / "00000-of-00001"
+    w = ShardWriter(shard, row_group_rows=4, part_rows=100)
+    for q in "abc":
+        w.write(_table([q]))
+        w.commit()
+    saved = {p.name: p.read_bytes() for p in w.parts()}
+    (merged,) = w.compact()
+    assert pq.ParquetFile(merged).metadata.num_rows == 6
+    for name, data in saved.items():  # a crash between the rename and the deletes leaves the sources behind
+        (shard / name).write_bytes(data)
+    assert pool_num_rows(tmp_path) == 6  # readers skip the replaced parts
+    assert ShardWriter(shard).parts() == [merged] and len(list(shard.glob("*.parquet"))) == 1
+
+
 def test_reader_refuses_newer_schema_and_missing_columns(tmp_path):
     f = tmp_path / "pool.parquet"
     table = _table(["a"])

@@ -88,6 +88,9 @@ _SCAN_COLUMNS = [
 ]
 
 
+_VERIFY_ONLY = ("prompt", "target", "query_meta", "response")  # not read when the pool's verdicts are trusted
+
+
 @dataclass
 class Scan:
     """Pass-1 result: a few numbers per row, plus per-query facts."""
@@ -149,7 +152,10 @@ def scan_pool(cfg: CurateConfig) -> Scan:
             return -1, f"verifier_error:{type(e).__name__}"
 
     try:
-        for batch in iter_pool(cfg.pool, _SCAN_COLUMNS):
+        cols = [c for c in _SCAN_COLUMNS if verifier is not None or c not in _VERIFY_ONLY]
+        if column and "query_meta" not in cols:
+            cols.append("query_meta")
+        for batch in iter_pool(cfg.pool, cols):
             rows = batch.to_pylist()
             if verifier is not None:
                 verdicts = list(pool_ex.map(check, rows)) if pool_ex else [check(r) for r in rows]
@@ -230,7 +236,8 @@ def select_rows(cfg: CurateConfig, scan: Scan) -> Selected:
         cands = g[is_cand[g]]
         if cands.size:
             with_cands += 1
-        lows = np.sort(g[is_low[g]])
+        lows = g[is_low[g]]
+        lows = lows[np.argsort(scan.sample[lows], kind="stable")]
         has_low = {
             "none": True,
             "unverified": lows.size > 0,
@@ -240,6 +247,8 @@ def select_rows(cfg: CurateConfig, scan: Scan) -> Selected:
         eligible += 1
         lows_by_q[qi] = lows
         chosen.extend(_pick(cfg, scan, qi, cands))
+    # order-free before the seeded shuffle: the same pool in other part files gives the same output
+    chosen.sort(key=lambda r: (scan.qids[int(scan.q[r])], int(scan.sample[r])))
     random.Random(derive_seed(cfg.seed, "shuffle")).shuffle(chosen)
     if cfg.target_size is not None:
         chosen = chosen[: cfg.target_size]

@@ -238,7 +238,7 @@ def run_rollouts(cfg: RolloutsConfig, *, backend: Any = None) -> dict[str, Any]:
         finally:
             if own and hasattr(backend, "close"):
                 backend.close()
-    writer.commit()
+    writer.compact()
     writer.write_progress(shard=cfg.shard, queries_total=len(mine), complete=True)
     from rsft.rollouts.card import write_data_card
 

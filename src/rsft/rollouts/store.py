@@ -24,6 +24,17 @@ from rsft._util.errors import DataError
 from rsft.rollouts.schema import PARTS_GLOB, POOL_SCHEMA, POOL_SCHEMA_VERSION, PROGRESS, SHARDS_DIR
 
 _VERSION_KEY = b"rsft.pool_schema_version"
+_SOURCES_KEY = b"rsft.compacted_from"  # a compacted part lists the parts it replaces
+
+
+def superseded(files: list[Path]) -> set[Path]:
+    """Parts replaced by a compacted part in the same folder (left behind only by a crash during compaction)."""
+    out: set[Path] = set()
+    for f in files:
+        meta = pq.ParquetFile(f).schema_arrow.metadata or {}
+        if _SOURCES_KEY in meta:
+            out.update(f.with_name(name) for name in json.loads(meta[_SOURCES_KEY]))
+    return out
 
 
 def shard_name(index: int, count: int) -> str:
@@ -73,6 +84,10 @@ class ShardWriter:
         self.compression = compression
         for stale in self.dir.glob("*.tmp"):  # a part that was being written when the process died
             stale.unlink()
+        for old in superseded(
+            sorted(self.dir.glob("part-*.parquet"))
+        ):  # a compaction that died before cleanup
+            old.unlink(missing_ok=True)
         self._buffer: list[pa.Table] = []
         self._buffered = 0
         self._writer: pq.ParquetWriter | None = None
@@ -83,7 +98,9 @@ class ShardWriter:
 
     def parts(self) -> list[Path]:
         """Committed part files, in write order."""
-        return sorted(self.dir.glob("part-*.parquet"))
+        files = sorted(self.dir.glob("part-*.parquet"))
+        gone = superseded(files)
+        return [f for f in files if f not in gone]
 
     def done_ids(self, column: str = "query_id") -> set[str]:
         """Query ids present in committed parts (each complete, by construction)."""
@@ -139,6 +156,46 @@ class ShardWriter:
         self._next += 1
         return final
 
+    def compact(self) -> list[Path]:
+        """Merge runs of small committed parts into parts of about ``part_rows`` rows (row groups re-cut).
+
+        Crash-safe without a lock: the merged part is renamed into place carrying the names of the parts it
+        replaces, which are deleted afterwards; a reader or writer that finds both ignores (and the writer deletes)
+        the replaced ones, so no row is ever seen twice.
+        """
+        self.commit()
+        groups, cur, rows = [], [], 0
+        for p in self.parts():
+            n = pq.ParquetFile(p).metadata.num_rows
+            if cur and rows + n > self.part_rows:
+                groups.append(cur)
+                cur, rows = [], 0
+            cur.append(p)
+            rows += n
+        groups.append(cur)
+        for group in (g for g in groups if len(g) > 1):
+            meta = {
+                _VERSION_KEY: str(POOL_SCHEMA_VERSION).encode(),
+                _SOURCES_KEY: json.dumps([p.name for p in group]).encode(),
+            }
+            tmp = self.dir / f"part-{self._next:06d}.parquet.tmp"
+            with pq.ParquetWriter(tmp, self.schema.with_metadata(meta), compression=self.compression) as w:
+                pending: list[pa.RecordBatch] = []
+                for p in group:
+                    for b in pq.ParquetFile(p).iter_batches(batch_size=self.row_group_rows):
+                        pending.append(b)
+                        if sum(x.num_rows for x in pending) >= self.row_group_rows:
+                            w.write_table(pa.Table.from_batches(pending), row_group_size=self.row_group_rows)
+                            pending = []
+                if pending:
+                    w.write_table(pa.Table.from_batches(pending), row_group_size=self.row_group_rows)
+            _fsync(tmp)
+            os.replace(tmp, self.dir / f"part-{self._next:06d}.parquet")
+            self._next += 1
+            for p in group:
+                p.unlink()
+        return self.parts()
+
     def abort(self) -> None:
         """Drop uncommitted rows (used on errors: they will be regenerated on resume)."""
         if self._writer is not None:
@@ -170,6 +227,8 @@ def pool_files(path: str | Path) -> list[Path]:
         return [p]
     if p.is_dir():
         files = sorted(p.glob(PARTS_GLOB))
+        gone = superseded(files)
+        files = [f for f in files if f not in gone]
         if not files and (p / SHARDS_DIR).is_dir():
             raise DataError(
                 "the pool has no committed parts yet", file=str(p), fix="run `rsft rollouts` first"
