@@ -83,14 +83,21 @@ def read_json(path: Path) -> Any:
 def read_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """(row index, row dict) for each CSV row (header first)."""
     csv.field_size_limit(_MAX_CSV_FIELD)
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8-sig", newline="") as f:  # -sig: some files start with a BOM
         yield from enumerate(csv.DictReader(f))
+
+
+def _first_char(path: Path) -> str:
+    with open(path, encoding="utf-8-sig") as f:
+        return f.read(64).lstrip()[:1]
 
 
 def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Rows of a .jsonl, .json (list of objects), .csv or .parquet file."""
     suffix = path.suffix.lower()
-    if suffix == ".jsonl":
+    if suffix == ".jsonl" or (
+        suffix == ".json" and _first_char(path) == "{"
+    ):  # .json files holding JSON lines
         yield from read_jsonl(path)
     elif suffix == ".json":
         data = read_json(path)
