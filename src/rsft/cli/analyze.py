@@ -1,16 +1,127 @@
-"""`rsft analyze` — not implemented yet."""
+"""`rsft analyze`: per-sample store in, tables and analysis.json out; plus `power` and `nll`.
+
+Run: ``rsft analyze STORE [--out DIR] [--in-domain a,b] [--seed 0]``;
+``rsft analyze power --n 100 --k 4 --steps 11 --depth 0.05``; ``rsft analyze nll --run RUN_DIR --data REF.jsonl``.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
 
-from rsft._util.errors import NotImplementedStageError
-from rsft.cli._common import stage_app
+from rsft.cli._common import console, stage_app
 
-app = stage_app("analyze stage (not implemented yet)")
+app = stage_app("analyze stage: dynamics with intervals, dip detection, behaviours, safety trade-off")
 
 
-@app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def run(ctx: typer.Context) -> None:
-    """Not implemented yet: says so and exits non-zero."""
-    raise NotImplementedStageError("`rsft analyze` is not implemented yet in this version of rsft")
+def _split(text: str | None) -> list[str] | None:
+    return [x.strip() for x in text.split(",") if x.strip()] if text else None
+
+
+@app.command("run")
+def run(
+    store: Path = typer.Argument(..., help="the store folder (rows/*.parquet) written by `rsft eval`"),
+    out: Path | None = typer.Option(None, "--out", help="output folder (default STORE/analysis)"),
+    in_domain: str | None = typer.Option(
+        None, "--in-domain", help="comma-separated in-domain benchmarks (default: group 'math')"
+    ),
+    seed: int = typer.Option(0, "--seed", help="seed of every bootstrap and simulation"),
+    config: Path | None = typer.Option(None, "--config", help="YAML of AnalyzeConfig options"),
+    lexicon: Path | None = typer.Option(None, "--lexicon", help="YAML: marker category -> phrases"),
+    runs_file: Path | None = typer.Option(
+        None, "--runs", help="JSON/YAML run -> conditions (default STORE/runs.json)"
+    ),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="option override key=value (repeatable), e.g. B=2000"
+    ),
+) -> None:
+    """Analyse a store: writes analysis.json, tables/*.csv and tables/*.md."""
+    from rsft.analysis import AnalyzeConfig, analyze_store
+    from rsft.analysis.behaviour import load_lexicon
+    from rsft.config import apply_overrides, build_config, read_yaml
+
+    data = read_yaml(config) if config else {}
+    data = apply_overrides(data, overrides)
+    if lexicon:
+        data["lexicon"] = load_lexicon(lexicon)
+    cfg = build_config(AnalyzeConfig, data, source=str(config) if config else "<command line>")
+    conditions = read_yaml(runs_file) if runs_file else None
+    with console.status("analysing") as status:
+        path = analyze_store(
+            store,
+            out,
+            in_domain=_split(in_domain),
+            seed=seed,
+            config=cfg,
+            conditions=conditions,
+            progress=lambda msg: status.update(msg),
+        )
+    a = json.loads((path / "analysis.json").read_text())
+    for rec in a["domain_curves"]:
+        g = rec["detector"].get("final_gain") or {}
+        console.print(
+            f"{rec['run']} · {rec['domain']}: {rec['detector']['class']} "
+            f"(final gain {g.get('est', float('nan')):+.3f} [{g.get('lo', float('nan')):+.3f}, "
+            f"{g.get('hi', float('nan')):+.3f}], n={rec['stat']['n_items']}, k={rec['stat']['k']:g})"
+        )
+    console.print(f"wrote {path / 'analysis.json'} and {path / 'tables'} in {a['seconds']} s")
+
+
+@app.command("power")
+def power(
+    n: int = typer.Option(..., "--n", help="items per benchmark"),
+    k: int = typer.Option(..., "--k", help="samples per item"),
+    steps: int = typer.Option(..., "--steps", help="checkpoints including the base"),
+    depth: str = typer.Option("0,0.02,0.05,0.1", "--depth", help="comma-separated dip depths (score points)"),
+    base_acc: float = typer.Option(
+        0.5, "--base-acc", help="mean base accuracy (items spread on the logit scale)"
+    ),
+    item_sd: float = typer.Option(1.0, "--item-sd", help="item difficulty spread (logit scale)"),
+    sims: int = typer.Option(100, "--sims", help="simulated runs per depth"),
+    B: int = typer.Option(500, "--B", help="bootstrap replicates"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Detector power (and false-positive rate at depth 0) by simulation for a run's n, k and steps."""
+    import numpy as np
+
+    from rsft.analysis.detector import simulate
+    from rsft.analysis.stats import BootSpec
+
+    rng = np.random.default_rng(seed)
+    logit = np.log(base_acc / (1 - base_acc))
+    p = 1 / (1 + np.exp(-(logit + rng.normal(0, item_sd, n))))
+    spec = BootSpec(B=B, seed=seed)
+    console.print(f"n={n} items, k={k}, {steps} checkpoints, {sims} sims per depth, B={B}, seed={seed}")
+    typer.echo("depth\tdip_detected\t±1.96se\tany_non_flat")
+    for d in [float(x) for x in _split(depth) or []]:
+        r = simulate(p, k, list(range(steps)), d, sims, spec)
+        typer.echo(f"{d:.3f}\t{r['dip_detected']:.3f}\t{1.96 * r['mc_se']:.3f}\t{r['non_flat']:.3f}")
+
+
+@app.command("nll")
+def nll(
+    run_dir: Path = typer.Option(..., "--run", help="training run folder (checkpoints/step_*/)"),
+    data: Path = typer.Option(..., "--data", help="reference traces (SFT rows, e.g. held-out training data)"),
+    out: Path | None = typer.Option(None, "--out", help="output JSON (default RUN_DIR/analysis/nll.json)"),
+    max_rows: int = typer.Option(200, "--max-rows", help="use the first N rows (0 = all)"),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("cpu", "--device"),
+) -> None:
+    """Teacher-forced NLL of reference traces at every checkpoint."""
+    from rsft.analysis.nll import nll_curve, write_nll
+
+    with console.status("scoring checkpoints") as status:
+        res = nll_curve(
+            run_dir,
+            data,
+            max_rows=max_rows or None,
+            seed=seed,
+            device=device,
+            progress=lambda i, t: status.update(f"checkpoint {i}/{t}"),
+        )
+    path = write_nll(res, out or Path(run_dir) / "analysis" / "nll.json")
+    for s, e, lo, hi in zip(res["step"], res["nll"]["est"], res["nll"]["lo"], res["nll"]["hi"], strict=True):
+        typer.echo(f"step {s}: {e:.4f} [{lo:.4f}, {hi:.4f}] nats/token")
+    console.print(f"{res['rows']} rows, {res['tokens']} tokens; wrote {path}")

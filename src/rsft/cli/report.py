@@ -1,16 +1,27 @@
-"""`rsft report` — not implemented yet."""
+"""`rsft report`: render analysis.json (or analyse a store first) into one self-contained HTML file.
+
+Run: ``rsft report STORE|ANALYSIS_DIR --out report.html``.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from rsft._util.errors import NotImplementedStageError
-from rsft.cli._common import stage_app
+from rsft.cli._common import console, stage_app
 
-app = stage_app("report stage (not implemented yet)")
+app = stage_app("report stage: one self-contained HTML report with figures and a Markdown summary")
 
 
-@app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def run(ctx: typer.Context) -> None:
-    """Not implemented yet: says so and exits non-zero."""
-    raise NotImplementedStageError("`rsft report` is not implemented yet in this version of rsft")
+@app.command("run")
+def run(
+    source: Path = typer.Argument(..., help="analysis folder (analysis.json) or store folder (rows/)"),
+    out: Path = typer.Option(Path("report.html"), "--out", help="HTML file to write"),
+) -> None:
+    """Render the report (figures beside it in <stem>_figures/, summary in <stem>.md)."""
+    from rsft.report import render_report
+
+    with console.status("rendering"):
+        path = render_report(source, out)
+    console.print(f"wrote {path}, {path.with_suffix('.md')} and {path.parent / (path.stem + '_figures')}")

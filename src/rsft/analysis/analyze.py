@@ -1,0 +1,268 @@
+"""``analyze_store``: the store in, tables and ``analysis.json`` (everything the report renders) out.
+
+Run: ``rsft analyze STORE [--out DIR] [--in-domain a,b] [--seed 0]`` or
+``rsft.analysis.analyze_store(store, out)`` from Python.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from pydantic import Field
+
+import rsft
+from rsft._util.provenance import git_revision
+from rsft.analysis.behaviour import behaviour_metrics, default_lexicon
+from rsft.analysis.conditions import comparison_rows, condition_keys, load_conditions
+from rsft.analysis.detector import CLASSES, simulate
+from rsft.analysis.dynamics import benchmark_dynamics, borrow_base, domain_dynamics, domain_of
+from rsft.analysis.frames import cubes, item_frame
+from rsft.analysis.safety import tradeoff
+from rsft.analysis.stats import BootSpec
+from rsft.config import StrictModel
+
+ANALYSIS_VERSION = 1
+
+
+class AnalyzeConfig(StrictModel):
+    """Options of ``rsft analyze`` (defaults are the documented ones)."""
+
+    B: int = Field(1000, ge=50, description="bootstrap replicates")
+    level: float = Field(
+        0.95, gt=0.5, lt=1.0, description="interval level (joint level for simultaneous ones)"
+    )
+    lexicon: dict[str, list[str]] | None = Field(
+        None, description="marker category -> phrases (default shared)"
+    )
+    weights: dict[str, float] | None = Field(
+        None, description="domain -> weight of the recommendation's score"
+    )
+    safety_tolerance: float = Field(0.05, ge=0.0, description="largest tolerated safety loss (score points)")
+    power_depths: list[float] = Field(
+        [0.0, 0.05, 0.10], description="simulated dip depths (0 = false positives)"
+    )
+    power_sims: int = Field(30, ge=0, description="simulated runs per depth (0 = skip the power table)")
+    power_B: int = Field(200, ge=50, description="bootstrap replicates inside the power simulation")
+    threads: int | None = Field(None, description="DuckDB threads (default all cores)")
+
+
+def _clean(obj):
+    """JSON-safe: NaN/inf -> None, numpy scalars -> Python."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float):
+        return round(obj, 6) if math.isfinite(obj) else None
+    return obj
+
+
+def _power(cube_list, spec: BootSpec, cfg: AnalyzeConfig) -> list[dict]:
+    """Detector class rates on simulated curves shaped like the run's benchmarks (distinct n, k, steps)."""
+    if cfg.power_sims <= 0:
+        return []
+    seen, out = set(), []
+    pspec = BootSpec(B=min(cfg.power_B, spec.B), seed=spec.seed, level=spec.level)
+    for cube in cube_list:
+        n, S = cube.cnt.shape
+        k = max(1, int(round(float(np.median(cube.cnt[cube.cnt > 0])))) if (cube.cnt > 0).any() else 1)
+        if (n, k, S) in seen or S < 3 or not cube.binary or len(seen) >= 3:
+            continue
+        seen.add((n, k, S))
+        base = np.where(cube.cnt[:, 0] > 0, cube.s_sum[:, 0] / np.maximum(cube.cnt[:, 0], 1), 0.5)
+        for depth in cfg.power_depths:
+            res = simulate(np.clip(base, 0, 1), k, cube.steps, depth, cfg.power_sims, pspec)
+            res.update({"like": f"{cube.run}/{cube.benchmark}", **pspec.describe()})
+            out.append(res)
+    return out
+
+
+def analyze_store(
+    store_dir: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    in_domain: list[str] | None = None,
+    seed: int = 0,
+    config: AnalyzeConfig | None = None,
+    conditions: Mapping[str, Mapping] | None = None,
+    progress=None,
+) -> Path:
+    """Analyse a per-sample store and write ``analysis.json`` plus CSV/Markdown tables.
+
+    Args:
+        store_dir: the store folder (``rows/*.parquet``).
+        out_dir: output folder (default ``STORE/analysis``).
+        in_domain: benchmarks the training data targets (default: every benchmark of group "math").
+        seed: seed of every bootstrap and simulation (same store + seed -> same numbers).
+        config: further options (:class:`AnalyzeConfig`).
+        conditions: run -> conditions (default ``STORE/runs.json`` or the run names).
+        progress: optional callable(str) told about each phase.
+
+    Returns:
+        The output folder.
+
+    Raises:
+        DataError: the store is missing, empty or malformed.
+    """
+    cfg = config or AnalyzeConfig()
+    say = progress or (lambda msg: None)
+    store = Path(store_dir)
+    out = Path(out_dir) if out_dir is not None else store / "analysis"
+    out.mkdir(parents=True, exist_ok=True)
+    spec = BootSpec(B=cfg.B, seed=seed, level=cfg.level)
+    lexicon = cfg.lexicon or default_lexicon()
+    t0 = time.perf_counter()
+    say("reading the store")
+    frame = item_frame(store, lexicon, threads=cfg.threads)
+    cube_list = cubes(frame)
+    runs = sorted({c.run for c in cube_list})
+    conds = load_conditions(store, runs, conditions)
+    cube_list, notes = borrow_base(cube_list, conds)
+    domains = {c.benchmark: domain_of(c.benchmark, c.group, in_domain) for c in cube_list}
+    say(f"dynamics of {len(cube_list)} run x benchmark curves")
+    bench_recs, per_domain = [], defaultdict(list)
+    for cube in cube_list:
+        rec, boot = benchmark_dynamics(cube, spec, domains[cube.benchmark])
+        bench_recs.append(rec)
+        per_domain[(cube.run, domains[cube.benchmark])].append((cube.benchmark, cube.steps, boot))
+    dom_recs, dom_curves = [], defaultdict(dict)
+    for (run, dom), parts in sorted(per_domain.items()):
+        res = domain_dynamics(run, dom, parts, spec)
+        if res is not None:
+            dom_recs.append(res[0])
+            dom_curves[run][dom] = (res[1], res[2])
+    say("behaviour and token level")
+    behaviour = behaviour_metrics(frame, spec, domains)
+    say("safety trade-off")
+    trade = [
+        t
+        for run in runs
+        if (t := tradeoff(run, dom_curves[run], spec, weights=cfg.weights, tolerance=cfg.safety_tolerance))
+    ]
+    say("detector power by simulation")
+    power = _power(cube_list, spec, cfg)
+    analysis = {
+        "analysis_version": ANALYSIS_VERSION,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "rsft_version": rsft.__version__,
+        "git": git_revision(),
+        "store": str(store.resolve()),
+        "spec": spec.describe(),
+        "config": cfg.model_dump(mode="json") | {"lexicon": lexicon},
+        "in_domain": in_domain,
+        "domains": domains,
+        "runs": conds,
+        "condition_keys": condition_keys(conds),
+        "benchmarks": bench_recs,
+        "domain_curves": dom_recs,
+        "comparison": comparison_rows(bench_recs, dom_recs, conds),
+        "behaviour": behaviour,
+        "tradeoff": trade,
+        "power": power,
+        "early_warnings": [
+            {"run": r["run"], "name": r.get("benchmark") or r["domain"], **r["early_warning"]}
+            for r in [*dom_recs, *bench_recs]
+            if r.get("early_warning")
+        ],
+        "classes": list(CLASSES),
+        "notes": notes,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    (out / "analysis.json").write_text(json.dumps(_clean(analysis), separators=(",", ":")))
+    write_tables(analysis, out)
+    return out
+
+
+def _fmt(x, digits: int = 3) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{digits}f}"
+
+
+def write_tables(analysis: dict, out: Path) -> None:
+    """CSV and Markdown tables next to analysis.json."""
+    tables = out / "tables"
+    tables.mkdir(exist_ok=True)
+    spec = analysis["spec"]
+    rows = []
+    for rec in [*analysis["benchmarks"], *analysis["domain_curves"]]:
+        c = rec["curve"]
+        name = rec.get("benchmark") or f"[{rec['domain']}]"
+        for i, step in enumerate(c["step"]):
+            rows.append(
+                [rec["run"], name, step, c["est"][i], c["lo"][i], c["hi"][i], c["diff_base"][i]]
+                + [c["diff_base_sim_lo"][i], c["diff_base_sim_hi"][i], c["n_items"][i], c["k"][i]]
+                + [spec["B"], spec["seed"], spec["level"]]
+            )
+    header = ["run", "curve", "step", "score", "lo", "hi", "diff_vs_base", "diff_sim_lo", "diff_sim_hi"]
+    _csv(tables / "dynamics.csv", header + ["n_items", "k", "B", "seed", "level"], rows)
+    det_rows = []
+    for rec in [*analysis["domain_curves"], *analysis["benchmarks"]]:
+        d = rec["detector"]
+        g = d.get("final_gain") or {}
+        dep = d.get("depth") or {}
+        det_rows.append(
+            [rec["run"], rec.get("benchmark") or f"[{rec['domain']}]", d["class"], d.get("dip_step")]
+            + [dep.get("est"), dep.get("lo"), dep.get("hi"), d.get("recovery_step")]
+            + [g.get("est"), g.get("lo"), g.get("hi"), rec["stat"]["n_items"], rec["stat"]["k"]]
+        )
+    dh = ["run", "curve", "class", "dip_step", "depth", "depth_lo", "depth_hi", "recovery_step"]
+    dh += ["final_gain", "gain_lo", "gain_hi", "n_items", "k"]
+    _csv(tables / "detector.csv", dh, det_rows)
+    md = [f"| {' | '.join(dh)} |", "|" + "---|" * len(dh)]
+    md += ["| " + " | ".join(_fmt(v) if isinstance(v, float) else str(v) for v in r) + " |" for r in det_rows]
+    (tables / "detector.md").write_text(
+        f"Detector (B={spec['B']}, seed={spec['seed']}, simultaneous {spec['level']:.0%} intervals)\n\n"
+        + "\n".join(md)
+        + "\n"
+    )
+    comp = []
+    for row in analysis["comparison"]:
+        for name, cell in row["cells"].items():
+            g = cell["gain"]
+            comp.append(
+                [row["run"], name, cell["base"], cell["final"], g["est"], g["lo"], g["hi"], cell["mark"]]
+            )
+    _csv(
+        tables / "comparison.csv",
+        ["run", "curve", "base", "final", "gain", "gain_lo", "gain_hi", "mark"],
+        comp,
+    )
+    _csv(
+        tables / "power.csv",
+        ["like", "n", "k", "steps", "depth", "sims", "dip_detected", "mc_se", "B", "seed", "level"],
+        [
+            [
+                p[k]
+                for k in (
+                    "like",
+                    "n",
+                    "k",
+                    "steps",
+                    "depth",
+                    "sims",
+                    "dip_detected",
+                    "mc_se",
+                    "B",
+                    "seed",
+                    "level",
+                )
+            ]
+            for p in analysis["power"]
+        ],
+    )
+
+
+def _csv(path: Path, header: list[str], rows: list[list]) -> None:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)

@@ -1,0 +1,204 @@
+"""Behaviour per checkpoint: lengths, truncation, marker rates, and whether markers go with correct answers.
+
+Markers follow :mod:`rsft.data.markers` (the lexicon shared with ``rsft data stats``): case-insensitive whole-word
+phrases, inflections "s|es|ed|ing|ion|ied|ies|y" included, each category counted on its own. The default lexicon
+is :data:`rsft.data.markers.MARKER_LEXICON` plus a decomposition category; any category -> phrases mapping (a dict
+or a YAML file) can replace it. Counting runs inside DuckDB over the whole store: the text is padded so that every
+non-word character becomes two spaces, which lets an RE2 pattern (no look-around) match exactly what the Python
+pattern of :func:`count_markers_text` matches, adjacent matches included.
+
+Every statistic is a ratio of sums over items (e.g. markers per 1,000 tokens = 1000 x markers / tokens), with a
+bootstrap over items (one item draw shared by all checkpoints of a run); within-item samples are not re-drawn for
+these ratios (the store's item aggregates do not keep per-sample values), which the ``stat`` entries say.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from rsft._util.errors import ConfigError, Problem
+from rsft.analysis.frames import ItemFrame, pivot
+from rsft.analysis.stats import BootSpec, item_weights, percentile_ci
+
+DECOMPOSITION = [
+    "break this down",
+    "break it down",
+    "break down the problem",
+    "sub-problem",
+    "subproblem",
+    "step 1",
+    "step 2",
+    "first, let's",
+    "first, let me",
+    "split into",
+    "case 1",
+    "case 2",
+]
+_SUFFIX = "(?:s|es|ed|ing|ion|ied|ies|y)?"
+NON_SAFETY = ("in-domain", "out-of-domain", "general")
+
+
+def default_lexicon() -> dict[str, list[str]]:
+    """:data:`rsft.data.markers.MARKER_LEXICON` plus a decomposition category (unless it has one)."""
+    try:
+        from rsft.data.markers import MARKER_LEXICON
+    except ImportError:  # the shared lexicon module is absent in a partial install
+        MARKER_LEXICON = {"backtracking": ["wait", "alternatively"], "verification": ["verify", "check"]}
+    lex = {k: list(v) for k, v in MARKER_LEXICON.items()}
+    lex.setdefault("decomposition", list(DECOMPOSITION))
+    return lex
+
+
+def load_lexicon(path: str | Path) -> dict[str, list[str]]:
+    """A YAML mapping category -> list of phrases.
+
+    Raises:
+        ConfigError: not a mapping of non-empty string lists.
+    """
+    from rsft.config import read_yaml
+
+    data = read_yaml(path)
+    problems = [
+        Problem(str(k), "expected a non-empty list of phrases")
+        for k, v in data.items()
+        if not isinstance(v, list) or not v or not all(isinstance(x, str) and x.strip() for x in v)
+    ]
+    if problems or not data:
+        raise ConfigError(problems or [Problem("<root>", "no categories")], file=str(path))
+    return {str(k): [str(x) for x in v] for k, v in data.items()}
+
+
+def dump_lexicon(lexicon: dict[str, list[str]]) -> str:
+    return yaml.safe_dump(lexicon, sort_keys=False)
+
+
+def _python_pattern(terms: list[str]) -> re.Pattern[str]:
+    alts = sorted((re.escape(t) for t in terms), key=len, reverse=True)
+    return re.compile(r"(?<![\w-])(?:" + "|".join(alts) + r")" + _SUFFIX + r"(?![\w-])", re.IGNORECASE)
+
+
+def count_markers_text(text: str, lexicon: dict[str, list[str]] | None = None) -> dict[str, int]:
+    """Occurrences of each lexicon category in one text (same semantics as :mod:`rsft.data.markers`)."""
+    lex = lexicon if lexicon is not None else default_lexicon()
+    return {cat: len(_python_pattern(terms).findall(text)) for cat, terms in lex.items()}
+
+
+_NONWORD = r"[^\pL\pN_-]"
+
+
+def _pad(term: str) -> str:
+    return re.sub(r"[^\w-]", "  ", term.lower())
+
+
+def _re2_escape(term: str) -> str:
+    return "".join("\\" + ch if ch in ".^$*+?()[]{}|\\" else ch for ch in term)
+
+
+def duckdb_padded_text(column: str) -> str:
+    """SQL for the padded, lower-cased text the marker patterns run on."""
+    return f"regexp_replace(' ' || lower(coalesce({column}, '')) || ' ', '{_NONWORD}', '  ', 'g')"
+
+
+def duckdb_marker_count(padded: str, terms: list[str]) -> str:
+    """SQL counting the whole-word matches of ``terms`` in the padded text expression ``padded``."""
+    alts = sorted({_re2_escape(_pad(t.strip())) for t in terms if t.strip()}, key=len, reverse=True)
+    pat = f" (?:{'|'.join(alts)}){_SUFFIX} ".replace("'", "''")
+    return f"len(regexp_extract_all({padded}, '{pat}'))"
+
+
+def _ratio(num: np.ndarray, den: np.ndarray, W: np.ndarray, spec: BootSpec, scale: float = 1.0) -> dict:
+    """Ratio of sums per checkpoint (columns), with bootstrap intervals from item draws ``W``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        est = scale * num.sum(axis=0) / den.sum(axis=0)
+        boot = scale * (W @ num) / (W @ den)
+    lo, hi = percentile_ci(boot, spec.level)
+    return {"est": est.tolist(), "lo": lo.tolist(), "hi": hi.tolist()}
+
+
+def behaviour_metrics(frame: ItemFrame, spec: BootSpec, domains: dict[str, str]) -> list[dict]:
+    """Per run: lengths, truncation, marker rates, marker-correctness links, log-prob and entropy per checkpoint.
+
+    Items are pooled over the run's benchmarks (each item is a (benchmark, item) pair). Correctness links use only
+    benchmarks with binary scores in the in-domain, out-of-domain and general domains.
+    """
+    out = []
+    cols = frame.cols
+    item_key = np.char.add(np.char.add(cols["benchmark"].astype(str), "\x1f"), cols["item_id"].astype(str))
+    keyed = ItemFrame(cols={**cols, "item_id": item_key}, categories=frame.categories, binary=frame.binary)
+    dom = np.array([domains.get(str(b), "general") for b in cols["benchmark"]])
+    binary = np.array([frame.binary.get(str(b), False) for b in cols["benchmark"]])
+    value_cols = ["n_rows", "n_scored", "s_sum", "n_trunc", "tok_sum", "think_sum", "ans_sum"]
+    value_cols += ["lp_sum", "lp_n", "ent_sum", "ent_n"]
+    for c in frame.categories:
+        value_cols += [f"m_{c}", f"w_{c}", f"wc_{c}"]
+    for run in sorted({str(r) for r in cols["run"]}):
+        mask = cols["run"] == run
+        steps, items, m = pivot(keyed, mask, value_cols)
+        W = item_weights(len(items), spec.B, spec.rng("behaviour", run))
+        rec = {
+            "run": run,
+            "step": steps.tolist(),
+            "stat": {
+                "n_items": len(items),
+                **spec.describe(),
+                "method": "ratio of sums over items; bootstrap over items (samples within items not re-drawn)",
+            },
+            "response_tokens": _ratio(m["tok_sum"], m["n_rows"], W, spec),
+            "thinking_tokens": _ratio(m["think_sum"], m["n_rows"], W, spec),
+            "answer_tokens": _ratio(m["ans_sum"], m["n_rows"], W, spec),
+            "truncation_rate": _ratio(m["n_trunc"], m["n_rows"], W, spec),
+            "logprob_mean": _ratio(m["lp_sum"], m["lp_n"], W, spec),
+            "entropy_mean": _ratio(m["ent_sum"], m["ent_n"], W, spec),
+            "markers_per_1k_tokens": {
+                c: _ratio(m[f"m_{c}"], m["tok_sum"], W, spec, scale=1000.0) for c in frame.categories
+            },
+        }
+        steps_l, items_l, ml = pivot(
+            keyed,
+            mask & binary & np.isin(dom, NON_SAFETY),
+            [
+                "n_scored",
+                "s_sum",
+                *[f"w_{c}" for c in frame.categories],
+                *[f"wc_{c}" for c in frame.categories],
+            ],
+        )
+        rec["marker_correctness"] = (
+            _links(frame.categories, steps, steps_l, ml, spec, run) if len(items_l) else {}
+        )
+        rec["marker_correctness_items"] = len(items_l)
+        out.append(rec)
+    return out
+
+
+def _links(
+    cats: tuple[str, ...], steps: np.ndarray, steps_l: np.ndarray, m: dict, spec: BootSpec, run: str
+) -> dict:
+    """Accuracy of responses with vs without each marker category, per checkpoint, and their difference."""
+    W = item_weights(m["n_scored"].shape[0], spec.B, spec.rng("links", run))
+    res = {}
+    for c in cats:
+        n_w, c_w = m[f"w_{c}"], m[f"wc_{c}"]
+        n_o, c_o = m["n_scored"] - n_w, m["s_sum"] - c_w
+        with np.errstate(invalid="ignore", divide="ignore"):
+            acc_w = c_w.sum(0) / n_w.sum(0)
+            acc_o = c_o.sum(0) / n_o.sum(0)
+            bw = (W @ c_w) / (W @ n_w)
+            bo = (W @ c_o) / (W @ n_o)
+        d = acc_w - acc_o
+        lo, hi = percentile_ci(bw - bo, spec.level)
+        res[c] = {
+            "step": steps_l.tolist(),
+            "acc_with": acc_w.tolist(),
+            "acc_without": acc_o.tolist(),
+            "n_with": n_w.sum(0).astype(int).tolist(),
+            "n_without": n_o.sum(0).astype(int).tolist(),
+            "diff": d.tolist(),
+            "diff_lo": lo.tolist(),
+            "diff_hi": hi.tolist(),
+        }
+    return res

@@ -1,0 +1,112 @@
+"""Run conditions (data variant x base model x schedule) and the comparison table, like the paper's Table 2.
+
+Conditions come from, in order: a mapping passed in, ``STORE/runs.json`` (written by the study orchestrator:
+``{run name: {"model": ..., "dataset": ..., "lr": ..., "epochs": ..., ...}}``), or the run name when it follows the
+paper's pattern ``{Model}_{Dataset}_lr{lr}_ep{epochs}_bs{batch}[_ConstLR]``; otherwise a run's only condition is its
+name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from rsft._util.errors import DataError
+
+_NAME = re.compile(
+    r"^(?P<model>[^_]+)_(?P<dataset>.+?)_lr(?P<lr>[0-9.eE+-]+)_ep(?P<epochs>\d+)_bs(?P<batch>\d+)(?P<const>_ConstLR)?$"
+)
+
+
+def parse_run_name(name: str) -> dict:
+    """Conditions read from a run name in the paper's pattern (``{}`` when it does not match)."""
+    m = _NAME.match(name)
+    if not m:
+        return {}
+    d = m.groupdict()
+    return {
+        "model": d["model"],
+        "dataset": d["dataset"],
+        "lr": d["lr"],
+        "epochs": int(d["epochs"]),
+        "batch": int(d["batch"]),
+        "schedule": "constant" if d["const"] else "cosine",
+    }
+
+
+def load_conditions(
+    store: Path, runs: list[str], given: Mapping[str, Mapping] | None = None
+) -> dict[str, dict]:
+    """run -> conditions dict for every run (see the module docstring).
+
+    Raises:
+        DataError: ``runs.json`` is not a JSON object of objects.
+    """
+    table: dict[str, dict] = {}
+    path = Path(store) / "runs.json"
+    if given is None and path.is_file():
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise DataError(f"not valid JSON: {e}", file=str(path)) from None
+        if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+            raise DataError(
+                "runs.json must map run name -> object of conditions",
+                file=str(path),
+                fix='write {"RUN": {"model": "...", "dataset": "...", "lr": 5e-5, "epochs": 8}}',
+            )
+        given = data
+    for run in runs:
+        cond = dict((given or {}).get(run) or {}) or parse_run_name(run)
+        table[run] = {k: v for k, v in cond.items()} or {"run": run}
+    return table
+
+
+def condition_keys(conditions: dict[str, dict]) -> list[str]:
+    """Condition names that vary across runs (those worth a column), in first-seen order."""
+    keys: list[str] = []
+    for cond in conditions.values():
+        for k in cond:
+            if k not in keys:
+                keys.append(k)
+    varying = [k for k in keys if len({json.dumps(c.get(k), default=str) for c in conditions.values()}) > 1]
+    return varying or keys
+
+
+def mark(below: bool, above: bool) -> str:
+    """Significance mark vs the base: '▲' above, '▼' below, '' not distinguishable (simultaneous intervals)."""
+    return "▲" if above else "▼" if below else ""
+
+
+def comparison_rows(
+    bench_records: list[dict], domain_records: list[dict], conditions: dict[str, dict]
+) -> list[dict]:
+    """One row per run: conditions, then per benchmark and domain the final score, its gain over the base with a
+    simultaneous interval, a significance mark and the detector's class."""
+    rows = []
+    for run in sorted(conditions):
+        row: dict = {"run": run, "conditions": conditions[run], "cells": {}}
+        for rec in [*bench_records, *domain_records]:
+            if rec["run"] != run:
+                continue
+            name = rec.get("benchmark") or f"[{rec['domain']}]"
+            cur, det = rec["curve"], rec["detector"]
+            if len(cur["step"]) < 2:
+                continue
+            row["cells"][name] = {
+                "base": cur["est"][0],
+                "final": cur["est"][-1],
+                "final_lo": cur["lo"][-1],
+                "final_hi": cur["hi"][-1],
+                "gain": det["final_gain"],
+                "mark": mark(det["below"][-1], det["above"][-1]),
+                "class": det["class"],
+                "base_step": det["base_step"],
+                "final_step": det["final_step"],
+                "n_items": rec["stat"]["n_items"],
+                "k": rec["stat"]["k"],
+            }
+        rows.append(row)
+    return rows

@@ -1,0 +1,266 @@
+"""Tidy frames from the per-sample store: the only place the analysis reads Parquet.
+
+The store (``STORE/rows/*.parquet``, schema :data:`rsft.eval.schema.ROW_SCHEMA`) is read with DuckDB. A key written
+twice (a crash between write and compaction) keeps its last written row: parts are ordered by file name, rows by
+position. Deduplication is by (run, key): the key identifies the weights, not the run, so a base model evaluated once
+per run keeps one row per run.
+
+:func:`sample_frame` gives one row per (run, step, benchmark, item, sample). :func:`item_frame` aggregates in DuckDB to
+one row per (run, step, benchmark, item) — counts and sums only — and :func:`cubes` pivots that into per (run,
+benchmark) item x step matrices, which is what every bootstrap works on (2 M samples become 0.5 M item cells).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from rsft._util.errors import DataError
+from rsft.eval.schema import ROW_SCHEMA, SCHEMA_VERSION, STORE_ROWS_GLOB
+
+MARKER_CATEGORIES_DEFAULT = ("backtracking", "verification", "decomposition")
+
+
+def _rows_glob(store: Path) -> str:
+    store = Path(store)
+    if not store.is_dir():
+        raise DataError(
+            "store folder not found", file=str(store), fix="pass the folder written by `rsft eval`"
+        )
+    if not any((store / "rows").glob("*.parquet")):
+        raise DataError(
+            "the store holds no rows (no rows/*.parquet)",
+            file=str(store),
+            fix="run `rsft eval` into this folder first, or pass the right STORE",
+        )
+    meta = store / "store.json"
+    if meta.is_file():
+        try:
+            version = json.loads(meta.read_text()).get("schema_version", SCHEMA_VERSION)
+        except json.JSONDecodeError as e:
+            raise DataError(f"store.json is not valid JSON: {e}", file=str(meta)) from None
+        if version != SCHEMA_VERSION:
+            raise DataError(
+                f"store schema version {version} is not known to this rsft (knows {SCHEMA_VERSION})",
+                file=str(meta),
+                field="schema_version",
+                fix="use the rsft version that wrote the store",
+            )
+    return str(store / STORE_ROWS_GLOB)
+
+
+def _check_columns(con: duckdb.DuckDBPyConnection, glob: str) -> None:
+    cols = {
+        r[0]
+        for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{glob}', union_by_name=true)").fetchall()
+    }
+    needed = {"key", "run", "step", "benchmark", "item_id", "sample_idx", "score", "group"}
+    missing = sorted(needed - cols)
+    if missing:
+        raise DataError(
+            f"store rows lack columns {missing}",
+            file=glob,
+            field=missing[0],
+            fix="the store must follow rsft.eval.schema.ROW_SCHEMA",
+        )
+
+
+def _deduped_sql(glob: str, columns: str = "*") -> str:
+    return (
+        f"SELECT {columns} FROM read_parquet('{glob}', filename=true, file_row_number=true, union_by_name=true) "
+        "QUALIFY row_number() OVER (PARTITION BY run, key ORDER BY filename DESC, file_row_number DESC) = 1"
+    )
+
+
+def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    if threads:
+        con.execute(f"SET threads={int(threads)}")
+    return con
+
+
+def sample_frame(store: str | Path, columns: list[str] | None = None) -> pa.Table:
+    """One row per (run, step, benchmark, item, sample), last written row per key.
+
+    Args:
+        store: the store folder.
+        columns: columns of :data:`ROW_SCHEMA` to return (default all).
+
+    Returns:
+        A pyarrow table sorted by run, benchmark, step, item_id, sample_idx.
+
+    Raises:
+        DataError: the folder is missing, empty, of an unknown schema version, or lacks required columns.
+    """
+    glob = _rows_glob(Path(store))
+    con = connect()
+    _check_columns(con, glob)
+    names = columns or [f.name for f in ROW_SCHEMA]
+    cols = ", ".join(f'"{c}"' for c in names)
+    sql = f"SELECT {cols} FROM ({_deduped_sql(glob)}) ORDER BY run, benchmark, step, item_id, sample_idx"
+    rel = con.sql(sql)
+    # DuckDB 2 renamed arrow() to to_arrow_table()
+    return rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
+
+
+@dataclass
+class ItemFrame:
+    """One row per (run, step, benchmark, item), as numpy columns.
+
+    Columns: run, step, benchmark, group, item_id (object/int arrays); n_rows (samples), n_scored (samples with a
+    score), s_sum, s_sq (sum and sum of squares of scores), n_trunc, tok_sum, think_sum, ans_sum, lp_sum, lp_n,
+    ent_sum, ent_n; per marker category c: m_{c} (marker count), w_{c} (scored responses with >= 1 marker),
+    wc_{c} (score sum of those).
+    """
+
+    cols: dict[str, np.ndarray]
+    categories: tuple[str, ...]
+    binary: dict[str, bool] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.cols["run"])
+
+
+def item_frame(
+    store: str | Path, lexicon: dict[str, list[str]] | None = None, threads: int | None = None
+) -> ItemFrame:
+    """Aggregate the deduplicated store to one row per (run, step, benchmark, item) in DuckDB.
+
+    Marker counts are whole-word, case-insensitive matches of each lexicon category in the full response
+    (thinking and answer). A score is "binary" for a benchmark when every scored value is 0 or 1.
+
+    Args:
+        store: the store folder.
+        lexicon: marker category -> terms (default :func:`rsft.analysis.behaviour.default_lexicon`).
+        threads: DuckDB threads (default: all cores).
+
+    Raises:
+        DataError: see :func:`sample_frame`; also a row without a step.
+    """
+    from rsft.analysis.behaviour import default_lexicon, duckdb_marker_count, duckdb_padded_text
+
+    lex = lexicon if lexicon is not None else default_lexicon()
+    glob = _rows_glob(Path(store))
+    con = connect(threads)
+    _check_columns(con, glob)
+    # isfinite, not isnan: DuckDB 2.0 reports isnan(NaN read from Parquet) as false
+    scored = "coalesce(isfinite(score), false)"
+    marker_sql, cats = [], tuple(lex)
+    for i, terms in enumerate(lex.values()):
+        marker_sql.append(f"{duckdb_marker_count('padded', list(terms))} AS mk{i}")
+    dedup = _deduped_sql(
+        glob,
+        'run, step, benchmark, "group", item_id, score, outcome, n_tokens, n_thinking_tokens, n_answer_tokens, '
+        f"logprob_mean, entropy_mean, {duckdb_padded_text('response')} AS padded",
+    )
+    base = f"SELECT * EXCLUDE (padded){''.join(', ' + m for m in marker_sql)} FROM ({dedup})"
+    agg = [
+        "count(*) AS n_rows",
+        f"count(*) FILTER (WHERE {scored}) AS n_scored",
+        f"coalesce(sum(score) FILTER (WHERE {scored}), 0) AS s_sum",
+        f"coalesce(sum(score*score) FILTER (WHERE {scored}), 0) AS s_sq",
+        f"bool_and(score IN (0, 1)) FILTER (WHERE {scored}) AS is_bin",
+        "count(*) FILTER (WHERE outcome = 'truncated') AS n_trunc",
+        "coalesce(sum(n_tokens), 0) AS tok_sum",
+        "coalesce(sum(n_thinking_tokens), 0) AS think_sum",
+        "coalesce(sum(n_answer_tokens), 0) AS ans_sum",
+        "coalesce(sum(logprob_mean) FILTER (WHERE isfinite(logprob_mean)), 0) AS lp_sum",
+        "count(logprob_mean) FILTER (WHERE isfinite(logprob_mean)) AS lp_n",
+        "coalesce(sum(entropy_mean) FILTER (WHERE isfinite(entropy_mean)), 0) AS ent_sum",
+        "count(entropy_mean) FILTER (WHERE isfinite(entropy_mean)) AS ent_n",
+    ]
+    for i, cat in enumerate(cats):
+        agg += [
+            f"coalesce(sum(mk{i}), 0) AS m_{cat}",
+            f"count(*) FILTER (WHERE mk{i} > 0 AND {scored}) AS w_{cat}",
+            f"coalesce(sum(score) FILTER (WHERE mk{i} > 0 AND {scored}), 0) AS wc_{cat}",
+        ]
+    sql = (
+        f'SELECT run, step, benchmark, any_value("group") AS grp, item_id, {", ".join(agg)} '
+        f"FROM ({base}) GROUP BY run, step, benchmark, item_id ORDER BY run, benchmark, item_id, step"
+    )
+    res = con.execute(sql).fetchnumpy()
+    cols = {k: (v.filled() if hasattr(v, "filled") else np.asarray(v)) for k, v in res.items()}
+    if len(cols["run"]) and np.any(np.ma.getmaskarray(res["step"])):
+        raise DataError(
+            "some rows have no step (a plain model, not a checkpoint sweep)",
+            file=glob,
+            field="step",
+            fix="analyse checkpoint sweeps: rows need step (0 = base model)",
+        )
+    cols["step"] = cols["step"].astype(np.int64)
+    cols["group"] = cols.pop("grp")
+    isbin = np.ma.getdata(res["is_bin"]).astype(bool) | np.ma.getmaskarray(res["is_bin"])
+    binary = {}
+    for b in np.unique(cols["benchmark"]):
+        binary[str(b)] = bool(np.all(isbin[cols["benchmark"] == b]))
+    cols.pop("is_bin")
+    return ItemFrame(cols=cols, categories=cats, binary=binary)
+
+
+@dataclass
+class Cube:
+    """Item x step matrices of one (run, benchmark): everything a bootstrap needs.
+
+    Attributes:
+        run, benchmark, group: identity.
+        steps: sorted checkpoint steps (S,).
+        items: item ids (n,).
+        cnt: scored samples per cell (n, S); 0 where the item was not evaluated at that step.
+        s_sum, s_sq: sum and sum of squares of the scores per cell (n, S).
+        binary: every score is 0 or 1.
+    """
+
+    run: str
+    benchmark: str
+    group: str
+    steps: np.ndarray
+    items: np.ndarray
+    cnt: np.ndarray
+    s_sum: np.ndarray
+    s_sq: np.ndarray
+    binary: bool
+
+
+def pivot(frame: ItemFrame, mask: np.ndarray, value_cols: list[str]) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Pivot the rows selected by ``mask`` to (item, step) matrices of ``value_cols`` (0 where absent)."""
+    steps_all = frame.cols["step"][mask]
+    items_all = frame.cols["item_id"][mask]
+    steps, s_idx = np.unique(steps_all, return_inverse=True)
+    items, i_idx = np.unique(items_all.astype(str), return_inverse=True)
+    out = {}
+    for c in value_cols:
+        m = np.zeros((len(items), len(steps)), dtype=np.float64)
+        m[i_idx, s_idx] = frame.cols[c][mask]
+        out[c] = m
+    return steps, items, out
+
+
+def cubes(frame: ItemFrame) -> list[Cube]:
+    """One :class:`Cube` per (run, benchmark), in sorted order."""
+    runs, benches = frame.cols["run"], frame.cols["benchmark"]
+    out = []
+    keys = sorted({(str(r), str(b)) for r, b in zip(runs, benches, strict=True)})
+    for run, bench in keys:
+        mask = (runs == run) & (benches == bench)
+        steps, items, m = pivot(frame, mask, ["n_scored", "s_sum", "s_sq"])
+        group = str(frame.cols["group"][mask][0] or "general")
+        out.append(
+            Cube(
+                run,
+                bench,
+                group,
+                steps,
+                items,
+                m["n_scored"],
+                m["s_sum"],
+                m["s_sq"],
+                frame.binary.get(bench, False),
+            )
+        )
+    return out

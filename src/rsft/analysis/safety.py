@@ -1,0 +1,123 @@
+"""Reasoning gain vs safety change per checkpoint, and a checkpoint recommendation under a safety constraint.
+
+Scores follow the store's convention (higher is better; a safety benchmark scores 1 for safe behaviour, so a
+safety change of -0.10 means 10 points more attack success).
+
+**Recommendation.** The weighted score of a checkpoint is ``sum_D w_D * score_D`` over the reasoning domains
+(default: equal weights on in-domain and out-of-domain, or general when neither exists). A checkpoint is
+*eligible* when the simultaneous lower bound (over all checkpoints, at ``level``) of its safety change vs the base
+is >= ``-tolerance``: with that confidence it lost at most ``tolerance`` safety points. The base is always
+eligible. The recommended checkpoint is the eligible one with the highest weighted score (earliest on ties); its
+score, gain and safety change come with intervals, plus the share of bootstrap replicates in which it is the best
+eligible checkpoint. Without a safety benchmark every checkpoint is eligible and the result says so.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rsft.analysis.stats import Boot, BootSpec, percentile_ci, simultaneous_ci
+
+REASONING = ("in-domain", "out-of-domain", "general")
+
+
+def _iv(est: float, lo: float, hi: float) -> dict:
+    return {"est": float(est), "lo": float(lo), "hi": float(hi)}
+
+
+def _series(est: np.ndarray, boot: np.ndarray, level: float) -> dict:
+    lo, hi = percentile_ci(boot, level)
+    return {"est": est.tolist(), "lo": lo.tolist(), "hi": hi.tolist()}
+
+
+def tradeoff(
+    run: str,
+    curves: dict[str, tuple[np.ndarray, Boot]],
+    spec: BootSpec,
+    *,
+    weights: dict[str, float] | None = None,
+    tolerance: float = 0.05,
+) -> dict | None:
+    """The trade-off table and recommendation of one run (see the module docstring).
+
+    Args:
+        run: run name.
+        curves: domain -> (steps, Boot) from :func:`rsft.analysis.dynamics.domain_dynamics`.
+        spec: bootstrap spec (its level is used for every interval).
+        weights: domain -> weight of the weighted score (default: see the module docstring).
+        tolerance: largest tolerated safety loss (score points).
+
+    Returns:
+        A dict, or None when the run has no reasoning domain.
+    """
+    if weights is None:
+        chosen = [d for d in ("in-domain", "out-of-domain") if d in curves] or [
+            d for d in REASONING if d in curves
+        ]
+        weights = {d: 1.0 / len(chosen) for d in chosen} if chosen else {}
+    weights = {d: w for d, w in weights.items() if d in curves and w}
+    if not weights:
+        return None
+    used = list(weights) + [d for d in ("safety", "overrefusal") if d in curves]
+    steps = curves[used[0]][0]
+    for d in used[1:]:
+        steps = np.intersect1d(steps, curves[d][0])
+    if steps.size == 0:
+        return None
+
+    def at(d: str) -> tuple[np.ndarray, np.ndarray]:
+        s, b = curves[d]
+        idx = np.searchsorted(s, steps)
+        return b.est[idx], b.boot[:, idx]
+
+    total = sum(weights.values())
+    w_est = sum(weights[d] * at(d)[0] for d in weights) / total
+    w_boot = sum(weights[d] * at(d)[1] for d in weights) / total
+    out = {
+        "run": run,
+        "step": steps.tolist(),
+        "weights": {d: w / total for d, w in weights.items()},
+        "tolerance": tolerance,
+        "stat": {
+            **spec.describe(),
+            "intervals": "pointwise percentile; eligibility uses simultaneous bounds",
+        },
+        "weighted_score": _series(w_est, w_boot, spec.level),
+        "reasoning_gain": _series(w_est - w_est[0], w_boot - w_boot[:, [0]], spec.level),
+        "notes": [],
+    }
+    eligible = np.ones(steps.size, dtype=bool)
+    for d in ("safety", "overrefusal"):
+        if d not in curves:
+            continue
+        e, b = at(d)
+        out[f"{d}_change"] = _series(e - e[0], b - b[:, [0]], spec.level)
+        if d == "safety" and steps.size > 1:
+            lo, hi, _ = simultaneous_ci(e[1:] - e[0], b[:, 1:] - b[:, [0]], spec.level)
+            out["safety_change"]["sim_lo"] = [0.0, *lo.tolist()]
+            out["safety_change"]["sim_hi"] = [0.0, *hi.tolist()]
+            eligible[1:] = lo >= -tolerance
+    if "safety" not in curves:
+        out["notes"].append("no safety benchmark in the store: the recommendation is unconstrained")
+    out["eligible"] = eligible.tolist()
+    cand = np.where(eligible, w_est, -np.inf)
+    best = int(np.argmax(cand))
+    reps = np.where(eligible[None, :], w_boot, -np.inf)
+    prob_best = float(np.mean(np.argmax(reps, axis=1) == best))
+    wl, wh = percentile_ci(w_boot[:, [best]], spec.level)
+    gl, gh = percentile_ci(w_boot[:, [best]] - w_boot[:, [0]], spec.level)
+    rec = {
+        "step": int(steps[best]),
+        "weighted_score": _iv(w_est[best], wl[0], wh[0]),
+        "reasoning_gain": _iv(w_est[best] - w_est[0], gl[0], gh[0]),
+        "prob_best": prob_best,
+    }
+    if "safety_change" in out:
+        sc = out["safety_change"]
+        rec["safety_change"] = _iv(sc["est"][best], sc["lo"][best], sc["hi"][best])
+    if best == 0:
+        out["notes"].append(
+            "no checkpoint beats the base under the constraint: the base model is recommended"
+        )
+    out["recommendation"] = rec
+    return out

@@ -1,0 +1,183 @@
+"""Vectorised two-stage bootstrap over items and samples within items, and simultaneous intervals.
+
+Every statistic is computed from item x step matrices (per-item counts and sums; see :mod:`rsft.analysis.frames`).
+
+**Two-stage bootstrap.** Replicate ``b`` draws the n items with replacement (multinomial counts ``W[b]``, one draw
+shared by all checkpoints so that checkpoint differences are paired on the same items), then, within every drawn
+copy of an item, re-draws its k samples with replacement. Resampling at both stages counts the within-item noise
+twice (the spread of item means already contains it), which widens intervals; as in Davison & Hinkley (1997,
+§3.8) the item stage is therefore shrunk towards the grand mean by ``c = sqrt((S_b^2 - w/k) / S_b0^2)`` (``S_b^2``:
+unbiased variance of item means, ``S_b0^2`` its plug-in version, ``w/k``: mean plug-in within-item variance over k),
+so the total bootstrap variance equals the usual estimate ``S_b^2 / n``. The within stage is exact for binary scores
+when the draw is small (the sum of ``W`` independent Binomial(k, p) is Binomial(W k, p)); otherwise the sum of the
+within-item deviations over the n drawn items is drawn as a normal variable with its exact variance (a central limit
+over items), which keeps 100 checkpoints x 500 items x B = 1000 at matrix-multiply cost.
+
+Intervals are percentile intervals at ``level``. Simultaneous intervals over a family of checkpoint differences use
+the bootstrap max-|t| statistic, so all intervals of a family hold together with probability ``level``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+EXACT_LIMIT = 5_000_000  # B * n * S binomial draws above which the within stage uses its normal form
+
+
+@dataclass(frozen=True)
+class BootSpec:
+    """How intervals are computed: replicates, seed, level."""
+
+    B: int = 1000
+    seed: int = 0
+    level: float = 0.95
+    exact_limit: int = EXACT_LIMIT
+
+    def rng(self, *labels: str) -> np.random.Generator:
+        """A generator that depends on the seed and the labels only (not on call order)."""
+        digest = hashlib.sha256("\x1f".join(labels).encode()).digest()
+        return np.random.default_rng([self.seed, int.from_bytes(digest[:8], "little")])
+
+    def describe(self) -> dict:
+        return {
+            "B": self.B,
+            "seed": self.seed,
+            "level": self.level,
+            "method": "two-stage bootstrap (items, samples within items), percentile",
+        }
+
+
+@dataclass
+class Boot:
+    """Point estimates and bootstrap replicates of a curve over checkpoints.
+
+    Attributes:
+        est: (S,) point estimates (mean over items of item means; items missing at a step are left out).
+        boot: (B, S) bootstrap replicates, paired across checkpoints.
+        n_items: (S,) items with at least one scored sample per checkpoint.
+        k: (S,) median scored samples per evaluated item.
+    """
+
+    est: np.ndarray
+    boot: np.ndarray
+    n_items: np.ndarray
+    k: np.ndarray
+
+
+def item_weights(n: int, B: int, rng: np.random.Generator) -> np.ndarray:
+    """(B, n) multinomial counts: how often each item is drawn in each replicate."""
+    draws = rng.integers(0, n, size=(B, n)) + (np.arange(B) * n)[:, None]
+    return np.bincount(draws.ravel(), minlength=B * n).reshape(B, n).astype(np.float64)
+
+
+def bootstrap_means(
+    cnt: np.ndarray,
+    s_sum: np.ndarray,
+    s_sq: np.ndarray,
+    spec: BootSpec,
+    rng: np.random.Generator,
+    *,
+    binary: bool = False,
+    weights: np.ndarray | None = None,
+) -> Boot:
+    """Two-stage bootstrap of the per-checkpoint mean score (see the module docstring).
+
+    Args:
+        cnt: (n, S) scored samples per item and checkpoint (0 = not evaluated).
+        s_sum: (n, S) score sums.
+        s_sq: (n, S) sums of squared scores.
+        spec: replicates, seed and level.
+        rng: the generator to draw from.
+        binary: scores are 0/1 (allows the exact binomial within stage).
+        weights: optional (B, n) item draws to reuse (pairing across benchmarks of one item set).
+
+    Returns:
+        A :class:`Boot`.
+    """
+    n, S = cnt.shape
+    present = cnt > 0
+    pres = present.astype(np.float64)
+    safe = np.where(present, cnt, 1.0)
+    m = np.where(present, s_sum / safe, 0.0)
+    v = np.where(present, np.maximum(s_sq / safe - m * m, 0.0), 0.0)  # plug-in within-item variance
+    n_s = pres.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        est = (m * pres).sum(axis=0) / n_s
+        dev = np.where(present, m - est, 0.0)
+        w_over_k = np.where(present, v / safe, 0.0).sum(axis=0) / n_s
+    shrink = _between_shrink(dev, pres, w_over_k)
+    W = item_weights(n, spec.B, rng) if weights is None else weights
+    wn = W @ pres
+    with np.errstate(invalid="ignore", divide="ignore"):
+        item_dev = (W @ dev) / wn
+        boot = est + np.nan_to_num(item_dev) @ shrink.T
+        if binary and spec.B * n * S <= spec.exact_limit:
+            trials = (W[:, :, None] * safe[None] * pres[None]).astype(np.int64)
+            p = np.clip(m, 0.0, 1.0)
+            hits = rng.binomial(trials, p[None])
+            within = ((hits - trials * p[None]) / safe[None]).sum(axis=1)
+        else:
+            var = W @ np.where(present, v / safe, 0.0)
+            within = np.sqrt(var) * rng.standard_normal((spec.B, S))
+        boot = boot + within / wn
+    k_med = np.array([np.median(cnt[present[:, s], s]) if n_s[s] else 0 for s in range(S)])
+    return Boot(est=est, boot=boot, n_items=n_s.astype(int), k=k_med)
+
+
+def _psd_sqrt(mat: np.ndarray, inverse: bool = False) -> np.ndarray:
+    vals, vecs = np.linalg.eigh((mat + mat.T) / 2.0)
+    vals = np.clip(vals, 0.0, None)
+    if inverse:
+        tol = vals.max(initial=0.0) * 1e-10
+        vals = np.where(vals > tol, 1.0 / np.sqrt(np.where(vals > tol, vals, 1.0)), 0.0)
+    else:
+        vals = np.sqrt(vals)
+    return (vecs * vals) @ vecs.T
+
+
+def _between_shrink(dev: np.ndarray, pres: np.ndarray, w_over_k: np.ndarray) -> np.ndarray:
+    """The (S, S) matrix A with A C0 A' = C1 - D (see the module docstring).
+
+    C0/C1: plug-in/unbiased covariance of item means across checkpoints; D: diagonal within-item variance of an
+    item mean. The item stage then carries only the between-item (co)variance, so checkpoint differences keep their
+    pairing and the within stage is not counted twice.
+    """
+    pairs = pres.T @ pres
+    c0 = (dev.T @ dev) / np.maximum(pairs, 1.0)
+    c1 = (dev.T @ dev) / np.maximum(pairs - 1.0, 1.0)
+    between = c1 - np.diag(np.nan_to_num(w_over_k))
+    return _psd_sqrt(between) @ _psd_sqrt(c0, inverse=True)
+
+
+def percentile_ci(boot: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise percentile intervals along axis 0."""
+    a = (1.0 - level) / 2.0
+    lo, hi = np.nanquantile(boot, [a, 1.0 - a], axis=0)
+    return lo, hi
+
+
+def simultaneous_ci(
+    diff_est: np.ndarray, diff_boot: np.ndarray, level: float
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Max-|t| simultaneous intervals for a family of differences.
+
+    Args:
+        diff_est: (m,) observed differences.
+        diff_boot: (B, m) bootstrap replicates of the differences.
+        level: joint coverage.
+
+    Returns:
+        (lower, upper, q): ``diff_est -/+ q * se`` with ``q`` the ``level`` quantile of the replicates' max |t|.
+    """
+    if diff_est.size == 0:
+        return diff_est.copy(), diff_est.copy(), float("nan")
+    se = np.nanstd(diff_boot, axis=0, ddof=1)
+    se = np.where(se > 0, se, np.nan)
+    t = np.abs(diff_boot - diff_est) / se
+    tmax = np.nanmax(np.where(np.isnan(t), -np.inf, t), axis=1)
+    q = float(np.quantile(tmax[np.isfinite(tmax)], level)) if np.isfinite(tmax).any() else float("nan")
+    se0 = np.nan_to_num(se, nan=0.0)
+    return diff_est - q * se0, diff_est + q * se0, q

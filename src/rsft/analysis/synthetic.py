@@ -1,0 +1,167 @@
+"""Synthetic per-sample stores with a known truth, for tests, benchmarks and docs.
+
+``make_store`` writes Parquet parts with exactly :data:`rsft.eval.schema.ROW_SCHEMA`, so everything downstream
+(frames, analysis, report) runs on it as on a store written by the evaluation engine. The truth is set by
+``curve_fn(run, benchmark, step) -> accuracy``: item ``i`` of a benchmark has success probability
+``sigmoid(logit(curve) + u_i)`` with a fixed per-item offset ``u_i ~ N(0, item_sd)``, and each sample is a Bernoulli
+draw. Responses are short template texts that carry behaviour markers ("wait", "let me verify", "first, ...").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from rsft.eval.schema import ROW_SCHEMA, SCHEMA_VERSION
+
+CurveFn = Callable[[str, str, int], float]
+
+# Template responses: (text, has backtracking, is long). Tokens are counted as whitespace words.
+_TEMPLATES = (
+    "<think>First, compute the sum. Then check it. The result is 41.</think> The answer is 41.",
+    "<think>Let me try 3+5=8. Wait, that is wrong. Alternatively, 3*5=15. Let me verify: 15+7=22.</think> 22",
+    "<think>Step 1: split the problem. Step 2: solve each part. Let me double-check the parts.</think> Done.",
+    "<think>Hmm, wait. Let me re-check. Actually the sign is wrong. Verify again: yes.</think> The answer is 7.",
+    "The answer is 12.",
+    "I can't help with that request.",
+)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return float(np.log(p / (1 - p)))
+
+
+def default_curve(run: str, benchmark: str, step: int) -> float:
+    """A flat 50% curve."""
+    return 0.5
+
+
+def make_store(
+    path: str | Path,
+    runs: Sequence[str] = ("run",),
+    steps: Sequence[int] = (0, 10, 20, 30),
+    benchmarks: Mapping[str, str] | Sequence[str] = ("bench_a",),
+    items: int = 50,
+    samples: int = 4,
+    curve_fn: CurveFn | None = None,
+    seed: int = 0,
+    *,
+    item_sd: float = 1.0,
+    runs_json: Mapping[str, Mapping] | None = None,
+    parts: int = 1,
+) -> Path:
+    """Write a synthetic store folder and return its path.
+
+    Args:
+        path: the store folder (created; ``rows/part-*.parquet`` and ``store.json`` are written).
+        runs: run names.
+        steps: checkpoint steps (0 = base model).
+        benchmarks: names, or a mapping name -> domain group (default group "math").
+        items: items per benchmark.
+        samples: samples per item and checkpoint.
+        curve_fn: ``(run, benchmark, step) -> accuracy`` of the median item; default flat 0.5.
+        seed: seed of every random draw (same arguments + seed -> identical files).
+        item_sd: spread of item difficulty on the logit scale.
+        runs_json: optional run -> conditions mapping written to ``STORE/runs.json``.
+        parts: number of Parquet parts the rows are split into.
+
+    Returns:
+        The store folder.
+    """
+    curve_fn = curve_fn or default_curve
+    bench_groups = dict(benchmarks) if isinstance(benchmarks, Mapping) else {b: "math" for b in benchmarks}
+    out = Path(path)
+    (out / "rows").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    offsets = {b: rng.normal(0.0, item_sd, size=items) for b in bench_groups}
+    tables = []
+    for run in runs:
+        for bench, group in bench_groups.items():
+            tables.append(_block(run, bench, group, list(steps), offsets[bench], samples, curve_fn, rng))
+    table = pa.concat_tables(tables)
+    bounds = np.linspace(0, table.num_rows, parts + 1).astype(int)
+    for i in range(parts):
+        pq.write_table(
+            table.slice(bounds[i], bounds[i + 1] - bounds[i]), out / "rows" / f"part-{i:05d}.parquet"
+        )
+    (out / "store.json").write_text(json.dumps({"schema_version": SCHEMA_VERSION, "created_by": "synthetic"}))
+    if runs_json is not None:
+        (out / "runs.json").write_text(json.dumps(dict(runs_json), indent=1))
+    return out
+
+
+def _block(
+    run: str,
+    bench: str,
+    group: str,
+    steps: list[int],
+    offsets: np.ndarray,
+    k: int,
+    curve_fn: CurveFn,
+    rng: np.random.Generator,
+) -> pa.Table:
+    """All rows of one (run, benchmark): steps x items x samples, vectorised."""
+    n, s_count = len(offsets), len(steps)
+    centre = np.array([_logit(curve_fn(run, bench, s)) for s in steps])
+    p = _sigmoid(centre[:, None] + offsets[None, :])  # steps x items
+    shape = (s_count, n, k)
+    size = int(np.prod(shape))
+    correct = rng.random(shape) < p[:, :, None]
+    step_arr = np.repeat(np.asarray(steps, dtype=np.int64), n * k)
+    item_arr = np.tile(np.repeat(np.arange(n), k), s_count)
+    sample_arr = np.tile(np.arange(k, dtype=np.int32), s_count * n)
+    # Longer, more marker-rich responses late in training and on correct answers.
+    step_frac = (step_arr - step_arr.min()) / max(1, step_arr.max() - step_arr.min())
+    tmpl = np.where(
+        rng.random(size) < 0.3 + 0.4 * step_frac, rng.integers(1, 4, size), rng.integers(4, 6, size)
+    )
+    tmpl = np.where(correct.ravel() & (rng.random(size) < 0.3), 0, tmpl)
+    n_answer = rng.integers(3, 20, size).astype(np.int32)
+    n_think = np.where(tmpl < 4, rng.integers(20, 200, size) + (300 * step_frac).astype(int), 0).astype(
+        np.int32
+    )
+    truncated = rng.random(size) < 0.02
+    score = np.where(truncated, 0.0, correct.ravel().astype(float))
+    outcome = np.where(truncated, "truncated", "ok")
+    texts = np.asarray(_TEMPLATES, dtype=object)[tmpl]
+    weights = pc.binary_join_element_wise(run, pa.array(step_arr).cast(pa.string()), "-")
+    item_ids = pc.binary_join_element_wise(bench, pa.array(item_arr).cast(pa.string()), "-")
+    cols = {
+        "key": pc.binary_join_element_wise(weights, item_ids, pa.array(sample_arr).cast(pa.string()), "|"),
+        "schema_version": pa.array(np.full(size, SCHEMA_VERSION, dtype=np.int32)),
+        "weights_hash": weights,
+        "benchmark": pa.array(np.full(size, bench)),
+        "benchmark_version": pa.array(np.ones(size, dtype=np.int32)),
+        "prompt_hash": pa.array(np.full(size, "p0")),
+        "gen_hash": pa.array(np.full(size, "g0")),
+        "item_id": item_ids,
+        "sample_idx": pa.array(sample_arr),
+        "run": pa.array(np.full(size, run)),
+        "step": pa.array(step_arr),
+        "group": pa.array(np.full(size, group)),
+        "gen_config": pa.array(np.full(size, '{"temperature": 0.6}')),
+        "seed": pa.array(sample_arr.astype(np.int64)),
+        "response": pa.array(texts, type=pa.string()),
+        "finish_reason": pa.array(np.where(truncated, "length", "stop")),
+        "outcome": pa.array(outcome),
+        "score": pa.array(score),
+        "n_tokens": pa.array(n_think + n_answer),
+        "n_thinking_tokens": pa.array(n_think),
+        "n_answer_tokens": pa.array(n_answer),
+        "logprob_mean": pa.array(-0.5 - 0.3 * step_frac + rng.normal(0, 0.05, size)),
+        "entropy_mean": pa.array(0.8 - 0.2 * step_frac + rng.normal(0, 0.05, size)),
+    }
+    arrays = [cols[f.name] if f.name in cols else pa.nulls(size, f.type) for f in ROW_SCHEMA]
+    arrays = [a.cast(f.type) for a, f in zip(arrays, ROW_SCHEMA, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=ROW_SCHEMA)

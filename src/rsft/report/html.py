@@ -1,0 +1,139 @@
+"""The HTML and Markdown text of the report, built from ``analysis.json`` (formatting only, no statistics).
+
+Sections follow the paper: dynamics / dip-and-recovery; data (condition comparisons); capability (base models);
+behaviours; safety trade-off; methods with definitions. Every number is printed with its interval, and every
+table says its n (items), k (samples per item), B, seed and level.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+from rsft.analysis.detector import __doc__ as DETECTOR_DOC
+from rsft.analysis.safety import __doc__ as SAFETY_DOC
+from rsft.analysis.stats import __doc__ as STATS_DOC
+
+CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}
+main{max-width:1180px;margin:0 auto;padding:24px 32px;background:#fff}
+h1{font-size:26px;margin:0 0 4px} h2{font-size:20px;border-bottom:2px solid #2166ac;padding-bottom:4px;margin-top:36px}
+h3{font-size:15px;margin-top:22px} .meta{color:#666;font-size:13px}
+table{border-collapse:collapse;font-size:12.5px;margin:8px 0 4px} th,td{border:1px solid #ddd;padding:3px 7px;text-align:left}
+th{background:#f0f4f8} td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.cap{color:#555;font-size:12px;margin-bottom:14px} figure{margin:10px 0 18px} figure img{max-width:100%;border:1px solid #eee}
+figcaption{font-size:12px;color:#555} .up{color:#1b7837;font-weight:bold} .down{color:#b2182b;font-weight:bold}
+.warn{background:#fff4e5;border-left:4px solid #e08214;padding:6px 10px;margin:6px 0;font-size:13.5px}
+.note{background:#eef4fb;border-left:4px solid #2166ac;padding:6px 10px;margin:6px 0;font-size:13.5px}
+pre{white-space:pre-wrap;font-size:12px;background:#f6f6f6;padding:10px;border-radius:4px}
+ul.sum li{margin:3px 0} nav a{margin-right:12px;font-size:13px}
+"""
+
+
+def esc(x) -> str:
+    return html.escape(str(x))
+
+
+def num(x, digits: int = 3, signed: bool = False) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+
+
+def iv(d: dict | None, signed: bool = True, digits: int = 3) -> str:
+    """'est [lo, hi]' of an interval dict."""
+    if not d:
+        return "—"
+    return f"{num(d['est'], digits, signed)} [{num(d['lo'], digits, signed)}, {num(d['hi'], digits, signed)}]"
+
+
+def spec_line(spec: dict, what: str = "pointwise") -> str:
+    return (
+        f"{spec['level']:.0%} {what} intervals; two-stage bootstrap over items and samples within items, "
+        f"B={spec['B']}, seed={spec['seed']}"
+    )
+
+
+def table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> str:
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    body = []
+    for r in rows:
+        cells = "".join(
+            f"<td class='num'>{c}</td>" if i >= numeric_from else f"<td>{c}</td>" for i, c in enumerate(r)
+        )
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def figure(name: str, uri: str, caption: str) -> str:
+    return (
+        f"<figure id='fig-{esc(name)}' data-figure='{esc(name)}'><img alt='{esc(name)}' src='{uri}'>"
+        f"<figcaption>{esc(caption)}</figcaption></figure>"
+    )
+
+
+def mark_html(mark: str) -> str:
+    return {"▲": "<span class='up'>▲</span>", "▼": "<span class='down'>▼</span>"}.get(mark, "")
+
+
+def detector_rows(recs: list[dict]) -> list[list[str]]:
+    rows = []
+    for r in recs:
+        d = r["detector"]
+        st = r["stat"]
+        rows.append(
+            [
+                esc(r["run"]),
+                esc(r.get("benchmark") or r["domain"]),
+                esc(d["class"]),
+                esc(d.get("dip_step") if d.get("dip_step") is not None else "—"),
+                iv(d.get("depth")),
+                esc(d.get("recovery_step") if d.get("recovery_step") is not None else "—"),
+                iv(d.get("final_gain")),
+                f"{st['n_items']}",
+                f"{st['k']:g}",
+                esc("; ".join(d.get("notes", []))),
+            ]
+        )
+    return rows
+
+
+DETECTOR_HEADER = [
+    "run",
+    "curve",
+    "class",
+    "dip step",
+    "depth",
+    "recovery step",
+    "final gain",
+    "n",
+    "k",
+    "notes",
+]
+
+
+def methods_section(analysis: dict) -> str:
+    spec = analysis["spec"]
+    lex = analysis["config"]["lexicon"]
+    lex_rows = [[esc(c), esc(", ".join(t))] for c, t in lex.items()]
+    prov = analysis.get("git") or {}
+    return (
+        "<h2 id='methods'>6. Methods and definitions</h2>"
+        f"<p class='cap'>Every interval: {esc(spec_line(spec))}. Store: {esc(analysis['store'])}. "
+        f"rsft {esc(analysis['rsft_version'])}, commit {esc(prov.get('commit'))} (dirty: {esc(prov.get('dirty'))}), "
+        f"analysis written {esc(analysis['created_at'])}.</p>"
+        f"<h3>Bootstrap</h3><pre>{esc(STATS_DOC.strip())}</pre>"
+        f"<h3>Dip-and-recovery detector</h3><pre>{esc(DETECTOR_DOC.strip())}</pre>"
+        f"<h3>Safety trade-off and recommendation</h3><pre>{esc(SAFETY_DOC.strip())}</pre>"
+        "<h3>Domains</h3><p>In-domain benchmarks: "
+        + esc(", ".join(sorted(b for b, d in analysis["domains"].items() if d == "in-domain")) or "none")
+        + ". Domain curves are equal-weight means of their benchmarks' scores on common checkpoints.</p>"
+        "<h3>Behaviour markers</h3><p>Whole-word, case-insensitive phrases (inflections included), counted in "
+        "the full response; rates are per 1,000 generated tokens.</p>"
+        + table(["category", "phrases"], lex_rows, numeric_from=9)
+        + (
+            "<h3>Notes</h3><ul>" + "".join(f"<li>{esc(n)}</li>" for n in analysis["notes"]) + "</ul>"
+            if analysis["notes"]
+            else ""
+        )
+    )

@@ -1,0 +1,375 @@
+"""``render_report``: ``analysis.json`` in, one self-contained HTML file + PNG figures + a Markdown summary out.
+
+Run: ``rsft report STORE|ANALYSIS_DIR --out report.html``. Figures are embedded as base64 PNG; the page loads
+nothing from the network and runs no script. The report computes nothing: it formats what the analysis wrote.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from rsft._util.errors import DataError
+from rsft.report import html as H
+from rsft.report.figures import all_figures
+
+_SECTIONS = [
+    ("dynamics", "1. Dynamics and dip-and-recovery"),
+    ("data", "2. Data: condition comparisons"),
+    ("capability", "3. Capability: base models"),
+    ("behaviours", "4. Behaviours and token level"),
+    ("safety", "5. Safety trade-off"),
+    ("methods", "6. Methods"),
+]
+
+
+def load_analysis(path: str | Path) -> tuple[dict, Path]:
+    """Read ``analysis.json`` from an analysis folder, or analyse a store folder first (into STORE/analysis).
+
+    Raises:
+        DataError: the path is neither an analysis folder nor a store.
+    """
+    p = Path(path)
+    if p.is_file() and p.name == "analysis.json":
+        p = p.parent
+    if not (p / "analysis.json").is_file():
+        if (p / "rows").is_dir():
+            from rsft.analysis import analyze_store
+
+            p = analyze_store(p)
+        else:
+            raise DataError(
+                "neither an analysis folder (analysis.json) nor a store (rows/)",
+                file=str(p),
+                fix="pass the folder written by `rsft analyze` or by `rsft eval`",
+            )
+    try:
+        return json.loads((p / "analysis.json").read_text()), p
+    except json.JSONDecodeError as e:
+        raise DataError(f"analysis.json is not valid JSON: {e}", file=str(p / "analysis.json")) from None
+
+
+def _png(fig: plt.Figure, path: Path) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=96)
+    plt.close(fig)
+    data = buf.getvalue()
+    path.write_bytes(data)
+    return "data:image/png;base64," + base64.b64encode(data).decode()
+
+
+def render_report(analysis_dir: str | Path, out_html: str | Path) -> Path:
+    """Render the report.
+
+    Args:
+        analysis_dir: folder with ``analysis.json`` (or a store folder, analysed first with defaults).
+        out_html: the HTML file to write; figures go to ``<stem>_figures/`` beside it and the Markdown summary
+            to ``<stem>.md``.
+
+    Returns:
+        The HTML path.
+
+    Raises:
+        DataError: see :func:`load_analysis`.
+    """
+    analysis, _ = load_analysis(analysis_dir)
+    out = Path(out_html)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig_dir = out.parent / f"{out.stem}_figures"
+    fig_dir.mkdir(exist_ok=True)
+    uris = {name: _png(fig, fig_dir / f"{name}.png") for name, fig in all_figures(analysis).items()}
+    body = [
+        _header(analysis),
+        _summary(analysis),
+        _dynamics(analysis, uris),
+        _data(analysis),
+        _capability(analysis),
+        _behaviours(analysis, uris),
+        _safety(analysis, uris),
+        H.methods_section(analysis),
+    ]
+    page = (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">"
+        f"<title>rsft report</title><style>{H.CSS}</style></head><body><main>{''.join(body)}</main></body></html>"
+    )
+    out.write_text(page, encoding="utf-8")
+    out.with_suffix(".md").write_text(markdown_summary(analysis), encoding="utf-8")
+    return out
+
+
+def _header(a: dict) -> str:
+    nav = "".join(f"<a href='#{k}'>{H.esc(t)}</a>" for k, t in _SECTIONS)
+    runs = ", ".join(sorted(a["runs"]))
+    return (
+        "<h1>rsft report: does this reasoning SFT generalize, when, and at what safety cost?</h1>"
+        f"<p class='meta'>Runs: {H.esc(runs)} · {len(a['benchmarks'])} run × benchmark curves · "
+        f"{H.esc(H.spec_line(a['spec']))}</p><nav>{nav}</nav>"
+    )
+
+
+def _statements(a: dict) -> list[str]:
+    out = []
+    for r in a["domain_curves"]:
+        d = r["detector"]
+        st = r["stat"]
+        s = (
+            f"{r['run']} · {r['domain']}: {d['class']}; final gain {H.iv(d.get('final_gain'))} "
+            f"(step {d['base_step']}→{d['final_step']}, n={st['n_items']} items, k={st['k']:g})"
+        )
+        if d.get("dip_step") is not None:
+            s += f"; dip at step {d['dip_step']} of {H.iv(d.get('depth'))}"
+        if d.get("recovery_step") is not None:
+            s += f", recovered by step {d['recovery_step']}"
+        out.append(s + ("; " + "; ".join(d["notes"]) if d.get("notes") else ""))
+    for t in a["tradeoff"]:
+        rc = t["recommendation"]
+        s = f"{t['run']}: recommended checkpoint step {rc['step']} (weighted score {H.iv(rc['weighted_score'], False)}"
+        if "safety_change" in rc:
+            s += f", safety change {H.iv(rc['safety_change'])}"
+        out.append(s + f"; best in {rc['prob_best']:.0%} of replicates)")
+    return out
+
+
+def _summary(a: dict) -> str:
+    items = "".join(f"<li>{H.esc(s)}</li>" for s in _statements(a))
+    warns = "".join(
+        f"<div class='warn'>{H.esc(w['run'])} · {H.esc(w['name'])}: {H.esc(w['text'])}</div>"
+        for w in a["early_warnings"]
+    )
+    return f"<h2 id='summary'>Summary</h2><ul class='sum'>{items}</ul>" + (
+        f"<h3>Early-checkpoint warnings</h3>{warns}"
+        if warns
+        else "<p>No early checkpoint disagrees with the final one.</p>"
+    )
+
+
+def _dynamics(a: dict, uris: dict[str, str]) -> str:
+    parts = [f"<h2 id='dynamics'>{_SECTIONS[0][1]}</h2>"]
+    if "domains" in uris:
+        parts.append(
+            H.figure("domains", uris["domains"], "Domain scores vs step; bands: " + H.spec_line(a["spec"]))
+        )
+    parts.append("<h3>Detector verdicts</h3>")
+    parts.append(
+        H.table(H.DETECTOR_HEADER, H.detector_rows([*a["domain_curves"], *a["benchmarks"]]), numeric_from=3)
+    )
+    parts.append(
+        f"<p class='cap'>Depth, final gain: differences vs the base with {a['spec']['level']:.0%} simultaneous intervals "
+        f"(max-|t| over all checkpoints); B={a['spec']['B']}, seed={a['spec']['seed']}; n items, k samples per item.</p>"
+    )
+    for name in sorted(k for k in uris if k.startswith("dynamics_")):
+        parts.append(
+            H.figure(
+                name,
+                uris[name],
+                "Score vs step per benchmark; dashed: base; ▼ dip, ▲ recovery. " + H.spec_line(a["spec"]),
+            )
+        )
+    return "".join(parts)
+
+
+def _comparison_table(a: dict, rows: list[dict]) -> str:
+    keys = a["condition_keys"]
+    names = []
+    for row in rows:
+        for n in row["cells"]:
+            if n not in names:
+                names.append(n)
+    names.sort(key=lambda n: (not n.startswith("["), n))
+    header = ["run", *keys, *names]
+    body = []
+    for row in rows:
+        cells = [H.esc(row["run"]), *[H.esc(row["conditions"].get(k, "")) for k in keys]]
+        for n in names:
+            c = row["cells"].get(n)
+            cells.append(
+                "—"
+                if not c
+                else f"{H.num(c['final'])} ({H.iv(c['gain'])}{H.mark_html(c['mark'])})"
+                f"<br><small>n={c['n_items']} k={c['k']:g}</small>"
+            )
+        body.append(cells)
+    return H.table(header, body, numeric_from=1 + len(keys))
+
+
+def _data(a: dict) -> str:
+    cap = (
+        f"Final score (gain over the base [simultaneous {a['spec']['level']:.0%} interval]); ▲/▼: significantly "
+        f"above/below the base; B={a['spec']['B']}, seed={a['spec']['seed']}. Conditions from runs.json or run names."
+    )
+    return (
+        f"<h2 id='data'>{_SECTIONS[1][1]}</h2>"
+        + _comparison_table(a, a["comparison"])
+        + f"<p class='cap'>{H.esc(cap)}</p>"
+    )
+
+
+def _capability(a: dict) -> str:
+    head = f"<h2 id='capability'>{_SECTIONS[2][1]}</h2>"
+    models = sorted({str(c.get("model")) for c in a["runs"].values() if c.get("model") is not None})
+    if len(models) < 2:
+        return (
+            head
+            + "<p>One base model in this store (or none named): no capability comparison is possible.</p>"
+        )
+    parts = [head]
+    for m in models:
+        rows = [r for r in a["comparison"] if str(r["conditions"].get("model")) == m]
+        parts.append(f"<h3>{H.esc(m)}</h3>" + _comparison_table(a, rows))
+    return "".join(parts)
+
+
+def _behaviours(a: dict, uris: dict[str, str]) -> str:
+    parts = [f"<h2 id='behaviours'>{_SECTIONS[3][1]}</h2>"]
+    if not a["behaviour"]:
+        return parts[0] + "<p>No behaviour data.</p>"
+    st = a["behaviour"][0]["stat"]
+    cap = f"{a['spec']['level']:.0%} intervals; {st['method']}; B={st['B']}, seed={st['seed']}"
+    for name, text in (
+        ("behaviour", "Lengths, truncation and marker rates"),
+        (
+            "marker_correctness",
+            "Accuracy of responses with vs without markers (binary-scored non-safety benchmarks)",
+        ),
+        ("token_level", "Mean log-probability and entropy of generated tokens"),
+    ):
+        if name in uris:
+            parts.append(H.figure(name, uris[name], f"{text}; {cap}"))
+    rows = []
+    for rec in a["behaviour"]:
+        last = -1
+        for c, lk in rec["marker_correctness"].items():
+            rows.append(
+                [
+                    H.esc(rec["run"]),
+                    H.esc(c),
+                    str(lk["step"][last]),
+                    f"{H.num(lk['acc_with'][last])} (n={lk['n_with'][last]})",
+                    f"{H.num(lk['acc_without'][last])} (n={lk['n_without'][last]})",
+                    H.iv({"est": lk["diff"][last], "lo": lk["diff_lo"][last], "hi": lk["diff_hi"][last]}),
+                ]
+            )
+    if rows:
+        parts.append("<h3>Does the marker pay off? (final checkpoint)</h3>")
+        parts.append(
+            H.table(
+                ["run", "marker", "step", "accuracy with", "accuracy without", "difference"],
+                rows,
+                numeric_from=2,
+            )
+        )
+        parts.append(f"<p class='cap'>n = responses; {H.esc(cap)}.</p>")
+    return "".join(parts)
+
+
+def _safety(a: dict, uris: dict[str, str]) -> str:
+    parts = [f"<h2 id='safety'>{_SECTIONS[4][1]}</h2>"]
+    if "tradeoff" in uris:
+        parts.append(
+            H.figure(
+                "tradeoff",
+                uris["tradeoff"],
+                "Reasoning gain vs safety change per checkpoint; " + H.spec_line(a["spec"]),
+            )
+        )
+    if not a["tradeoff"]:
+        return parts[0] + "<p>No reasoning benchmark: no trade-off to show.</p>"
+    rows = []
+    for t in a["tradeoff"]:
+        rc = t["recommendation"]
+        rows.append(
+            [
+                H.esc(t["run"]),
+                str(rc["step"]),
+                H.iv(rc["weighted_score"], signed=False),
+                H.iv(rc["reasoning_gain"]),
+                H.iv(rc.get("safety_change")),
+                f"{rc['prob_best']:.0%}",
+                H.esc("; ".join(t["notes"])),
+            ]
+        )
+    parts.append(
+        H.table(
+            [
+                "run",
+                "recommended step",
+                "weighted score",
+                "reasoning gain",
+                "safety change",
+                "best in replicates",
+                "notes",
+            ],
+            rows,
+            numeric_from=1,
+        )
+    )
+    parts.append(
+        f"<p class='cap'>Constraint: simultaneous lower bound of the safety change ≥ −{a['tradeoff'][0]['tolerance']}; "
+        f"weights {H.esc(a['tradeoff'][0]['weights'])}; {H.esc(H.spec_line(a['spec']))}.</p>"
+    )
+    if a["power"]:
+        prow = [
+            [
+                H.esc(p["like"]),
+                str(p["n"]),
+                str(p["k"]),
+                str(p["steps"]),
+                H.num(p["depth"], 2),
+                f"{p['dip_detected']:.0%} ± {1.96 * p['mc_se']:.0%}",
+                f"{p['non_flat']:.0%}",
+                str(p["sims"]),
+                f"B={p['B']}, seed={p['seed']}",
+            ]
+            for p in a["power"]
+        ]
+        parts.append("<h3>How much dip could this run see? (detector power)</h3>")
+        if "power" in uris:
+            parts.append(
+                H.figure(
+                    "power",
+                    uris["power"],
+                    "Share of simulated runs (this run's n, k, steps, base item accuracies) with a detected dip",
+                )
+            )
+        parts.append(
+            H.table(
+                [
+                    "like",
+                    "n",
+                    "k",
+                    "steps",
+                    "depth",
+                    "dip detected",
+                    "any non-flat verdict",
+                    "sims",
+                    "bootstrap",
+                ],
+                prow,
+                numeric_from=1,
+            )
+        )
+    return "".join(parts)
+
+
+def markdown_summary(a: dict) -> str:
+    """The report's summary and detector table as Markdown."""
+    lines = ["# rsft report summary", "", H.spec_line(a["spec"]), ""]
+    lines += [f"- {s}" for s in _statements(a)]
+    if a["early_warnings"]:
+        lines += ["", "## Early-checkpoint warnings", ""]
+        lines += [f"- {w['run']} · {w['name']}: {w['text']}" for w in a["early_warnings"]]
+    lines += [
+        "",
+        "## Detector",
+        "",
+        "| " + " | ".join(H.DETECTOR_HEADER) + " |",
+        "|" + "---|" * len(H.DETECTOR_HEADER),
+    ]
+    for r in H.detector_rows([*a["domain_curves"], *a["benchmarks"]]):
+        lines.append("| " + " | ".join(x.replace("|", "/") for x in r) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,68 @@
+"""Reading the store: last written row per key, schema checks, user-fixable errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from rsft._util.errors import DataError
+from rsft.analysis.frames import cubes, item_frame, sample_frame
+from rsft.analysis.synthetic import make_store
+
+
+def test_last_written_row_wins(tmp_path):
+    store = make_store(tmp_path / "s", steps=[0, 10], items=3, samples=2, seed=1)
+    part = pq.read_table(store / "rows" / "part-00000.parquet")
+    first = part.slice(0, 1).to_pylist()[0]
+    first["score"] = 1.0 - first["score"]  # a rewrite of the same key with a different score
+    import pyarrow as pa
+
+    from rsft.eval.schema import ROW_SCHEMA
+
+    pq.write_table(pa.Table.from_pylist([first], schema=ROW_SCHEMA), store / "rows" / "part-00001.parquet")
+    t = sample_frame(store, ["run", "step", "item_id", "sample_idx", "score", "key"])
+    assert t.num_rows == part.num_rows
+    row = [r for r in t.to_pylist() if r["key"] == first["key"]][0]
+    assert row["score"] == first["score"]
+
+
+def test_item_frame_sums_match_samples(tmp_path):
+    store = make_store(tmp_path / "s", runs=["a", "b"], steps=[0, 5, 9], items=7, samples=3, seed=2)
+    f = item_frame(store)
+    t = sample_frame(store, ["run", "score", "n_tokens"])
+    assert f.cols["s_sum"].sum() == pytest.approx(np.nansum(t.column("score").to_numpy()))
+    assert f.cols["tok_sum"].sum() == t.column("n_tokens").to_numpy().sum()
+    assert len(f) == 2 * 3 * 7
+    cs = cubes(f)
+    assert [(c.run, c.cnt.shape) for c in cs] == [("a", (7, 3)), ("b", (7, 3))]
+    assert cs[0].binary
+
+
+def test_unscored_rows_are_left_out(tmp_path):
+    store = make_store(tmp_path / "s", steps=[0], items=2, samples=2)
+    path = store / "rows" / "part-00000.parquet"
+    t = pq.read_table(path).to_pylist()
+    t[0]["score"] = float("nan")
+    t[0]["outcome"] = "unscored"
+    import pyarrow as pa
+
+    from rsft.eval.schema import ROW_SCHEMA
+
+    pq.write_table(pa.Table.from_pylist(t, schema=ROW_SCHEMA), path)
+    f = item_frame(store)
+    assert f.cols["n_scored"].sum() == 3 and f.cols["n_rows"].sum() == 4
+
+
+def test_errors_name_the_problem(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        item_frame(tmp_path / "missing")
+    (tmp_path / "empty" / "rows").mkdir(parents=True)
+    with pytest.raises(DataError, match="no rows"):
+        item_frame(tmp_path / "empty")
+    store = make_store(tmp_path / "s", steps=[0], items=2, samples=1)
+    (store / "store.json").write_text(json.dumps({"schema_version": 99}))
+    with pytest.raises(DataError, match="schema version 99"):
+        item_frame(store)
