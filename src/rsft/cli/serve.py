@@ -1,16 +1,40 @@
-"""`rsft serve` — not implemented yet."""
+"""`rsft serve MODEL_DIR --port P`: a minimal OpenAI-compatible server (chat, completions, models) on the hf backend.
+
+    rsft serve runs/r1/checkpoints/step_000100 --port 8000
+    rsft eval --model runs/r1/checkpoints/step_000100 --suite toy --store st --backend openai \\
+        backend.base_url=http://127.0.0.1:8000/v1
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from rsft._util.errors import NotImplementedStageError
 from rsft.cli._common import stage_app
 
-app = stage_app("serve stage (not implemented yet)")
+app = stage_app("serve a model folder over an OpenAI-compatible HTTP API (hf backend)")
 
 
-@app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def run(ctx: typer.Context) -> None:
-    """Not implemented yet: says so and exits non-zero."""
-    raise NotImplementedStageError("`rsft serve` is not implemented yet in this version of rsft")
+@app.command("run")
+def run(
+    model_dir: Path = typer.Argument(..., help="model folder (from_pretrained layout)"),
+    port: int = typer.Option(8000, "--port", help="TCP port (0 = any free port, printed at start)"),
+    host: str = typer.Option("127.0.0.1", "--host", help="interface to bind"),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N"),
+    dtype: str = typer.Option("auto", help="auto | float32 | bfloat16 | float16"),
+    batch_size: int = typer.Option(32, help="rows decoded together"),
+    chat_template: str = typer.Option(None, help="Jinja template file for tokenizers without one"),
+) -> None:
+    """Serve MODEL_DIR until interrupted."""
+    from rsft.generate.server import serve
+
+    serve(
+        str(model_dir),
+        host,
+        port,
+        device=device,
+        dtype=dtype,
+        batch_size=batch_size,
+        chat_template=chat_template,
+    )

@@ -68,6 +68,7 @@ class Completion:
     error: str | None = None
     top_logprobs: list[dict[int, float]] | None = None  # per token: top-k ids -> log-prob, when asked
     seed: int | None = None  # the seed this sample was drawn with
+    completion_tokens: int | None = None  # generated tokens, when the backend reports a count but no ids
 
 
 def sample_seed(config: GenerateConfig, request: Request, j: int) -> int:

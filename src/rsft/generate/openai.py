@@ -1,0 +1,227 @@
+"""The ``openai`` backend: any OpenAI-compatible server (vLLM, SGLang, TGI, ``transformers serve``, ``rsft serve``,
+hosted APIs), over the chat or the completions endpoint.
+
+Each sample is one HTTP request (``n=1``) carrying its own seed (:func:`~rsft.generate.base.sample_seed`), sent from
+a thread pool of ``concurrency`` workers over one ``httpx`` client. Connection errors, timeouts, 408/409/429 and 5xx
+answers are retried with exponential backoff (``backoff_s * 2**attempt``, capped at 30 s); after ``max_retries``
+retries — or at once for other 4xx answers — the sample becomes ``Completion(finish_reason="error", error=...)``
+and the sweep goes on.
+
+Log-probabilities: the chosen token's log-prob from the server; the entropy is the server's full-vocabulary value
+when it sends one (``rsft serve`` does, ``entropy_kind="full"``), else computed over the returned top-k
+(``entropy_kind="topk"``). Servers that split reasoning into ``reasoning_content`` get it put back as
+``<think>…</think>`` before the answer, so scoring sees the same text as with in-process backends.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from rsft._util.errors import RsftError
+from rsft._util.hashing import canonical_json
+from rsft.chat import THINK_CLOSE, THINK_OPEN, render_prompt
+from rsft.generate.base import Completion, GenerateConfig, Request, sample_seed
+from rsft.generate.vllm import topk_entropy
+
+RETRY_STATUS = {408, 409, 429}
+
+
+class OpenAIBackend:
+    """A client for an OpenAI-compatible server.
+
+    Args:
+        model: the served model name (a local folder also lends its tokenizer, needed for the completions endpoint).
+        base_url: e.g. ``http://127.0.0.1:8000/v1``.
+        api_key_env: environment variable holding the API key (unset: no key, fine for local servers).
+        endpoint: "chat" or "completions" (prompt rendered here with the model's chat template).
+        concurrency: requests in flight. timeout_s: per request. max_retries: retries after the first try.
+        backoff_s: first retry delay. batch_size: samples per ``generate`` call in sweeps (the flush unit).
+    """
+
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        endpoint: str = "chat",
+        concurrency: int = 8,
+        timeout_s: float = 120.0,
+        max_retries: int = 4,
+        backoff_s: float = 0.5,
+        batch_size: int = 32,
+    ) -> None:
+        import httpx
+
+        if not base_url:
+            raise RsftError(
+                "the openai backend needs a server URL",
+                field="backend.base_url",
+                fix="set backend.base_url=http://HOST:PORT/v1 (or use an id like openai/MODEL@http://HOST:PORT/v1)",
+            )
+        if endpoint not in ("chat", "completions"):
+            raise RsftError(
+                f"unknown endpoint '{endpoint}'", field="backend.endpoint", fix="chat | completions"
+            )
+        self.base_url = base_url.rstrip("/")
+        self.endpoint, self.concurrency, self.max_retries = endpoint, concurrency, max_retries
+        self.backoff_s, self.batch_size, self.timeout_s = backoff_s, batch_size, timeout_s
+        key = os.environ.get(api_key_env or "", "")
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.client = httpx.Client(
+            timeout=timeout_s,
+            headers=headers,
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        )
+        self.model: str | None = None
+        self.tokenizer: Any = None
+        if model is not None:
+            self.load(model)
+
+    def load(self, model: str) -> None:
+        """Use ``model`` as the served model name; a local folder also provides the tokenizer."""
+        self.model = str(model)
+        self.tokenizer = None
+        if Path(self.model).is_dir() and any(Path(self.model).glob("tokenizer*")):
+            from transformers import AutoTokenizer
+
+            self.tokenizer = AutoTokenizer.from_pretrained(self.model)
+
+    def render(self, request: Request) -> str:
+        """Chat: the messages' canonical JSON (the server applies its template); completions: the prompt text."""
+        if request.prompt is not None:
+            return request.prompt
+        if self.endpoint == "chat":
+            return canonical_json(request.messages)
+        if self.tokenizer is None:
+            raise RsftError(
+                "the completions endpoint needs the model's tokenizer to render chat prompts",
+                field="backend.endpoint",
+                fix="pass a local model folder as --model, or use endpoint=chat",
+            )
+        return render_prompt(self.tokenizer, request.messages or [])
+
+    def count_tokens(self, text: str) -> int | None:
+        if self.tokenizer is None:
+            return None
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+
+    def close(self) -> None:
+        self.client.close()
+
+    def generate(self, requests: list[Request], config: GenerateConfig) -> list[list[Completion]]:
+        jobs = [(i, j) for i in range(len(requests)) for j in range(config.n)]
+        results: list[list[Completion | None]] = [[None] * config.n for _ in requests]
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            done = pool.map(lambda ij: self._one(requests[ij[0]], ij[1], config), jobs)
+            for (i, j), c in zip(jobs, done, strict=True):
+                results[i][j] = c
+        return results  # type: ignore[return-value]
+
+    def _payload(self, request: Request, config: GenerateConfig, seed: int) -> tuple[str, dict[str, Any]]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": config.max_new_tokens,
+            "temperature": config.temperature,
+            "top_p": config.top_p,
+            "n": 1,
+            "seed": seed % (2**63),
+        }
+        if config.top_k:
+            body["top_k"] = config.top_k  # an extension most open servers accept
+        if config.stop:
+            body["stop"] = config.stop
+        want = config.logprobs or config.top_logprobs
+        if self.endpoint == "chat" and request.prompt is None:
+            body["messages"] = request.messages
+            if want:
+                body["logprobs"] = True
+                body["top_logprobs"] = max(config.top_logprobs, 1)
+            return "/chat/completions", body
+        body["prompt"] = self.render(request)
+        if want:
+            body["logprobs"] = max(config.top_logprobs, 1)
+        return "/completions", body
+
+    def _one(self, request: Request, j: int, config: GenerateConfig) -> Completion:
+        seed = sample_seed(config, request, j)
+        path, body = self._payload(request, config, seed)
+        last = "no attempt"
+        t0 = time.perf_counter()
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                time.sleep(min(self.backoff_s * 2 ** (attempt - 1), 30.0))
+            try:
+                r = self.client.post(self.base_url + path, json=body)
+            except Exception as e:  # noqa: BLE001 - transport errors of any kind are retried
+                last = f"{type(e).__name__}: {e}"
+                continue
+            if r.status_code == 200:
+                try:
+                    c = self._parse(r.json(), path)
+                except (ValueError, KeyError, IndexError, TypeError) as e:
+                    last = f"unreadable response: {type(e).__name__}: {e}"
+                    continue
+                c.seconds, c.seed = time.perf_counter() - t0, seed
+                return c
+            last = f"HTTP {r.status_code}: {r.text[:300]}"
+            if r.status_code < 500 and r.status_code not in RETRY_STATUS:
+                break
+        return Completion(
+            text="",
+            finish_reason="error",
+            error=f"{self.base_url}{path} failed after {attempt + 1} attempt(s): {last}",
+            seconds=time.perf_counter() - t0,
+            seed=seed,
+        )
+
+    @staticmethod
+    def _parse(data: dict[str, Any], path: str) -> Completion:
+        choice = data["choices"][0]
+        usage = data.get("usage") or {}
+        finish = "length" if choice.get("finish_reason") == "length" else "stop"
+        lps = ents = None
+        kind = None
+        if path == "/chat/completions":
+            msg = choice["message"]
+            text = msg.get("content") or ""
+            reasoning = msg.get("reasoning_content") or msg.get("reasoning")
+            if reasoning:
+                text = f"{THINK_OPEN}{reasoning}{THINK_CLOSE}{text}"
+            content = (choice.get("logprobs") or {}).get("content")
+            if content:
+                lps = [float(t["logprob"]) for t in content]
+                if all("entropy" in t for t in content):
+                    ents, kind = [float(t["entropy"]) for t in content], "full"
+                else:
+                    ents = [
+                        topk_entropy([x["logprob"] for x in t.get("top_logprobs") or [t]]) for t in content
+                    ]
+                    kind = "topk"
+        else:
+            text = choice.get("text") or ""
+            lp = choice.get("logprobs") or {}
+            if lp.get("token_logprobs"):
+                lps = [float(x) for x in lp["token_logprobs"]]
+                if lp.get("entropies"):
+                    ents, kind = [float(x) for x in lp["entropies"]], "full"
+                else:
+                    tops = lp.get("top_logprobs") or [{} for _ in lps]
+                    ents = [topk_entropy(list(d.values()) or [x]) for d, x in zip(tops, lps, strict=False)]
+                    kind = "topk"
+        n = usage.get("completion_tokens")
+        return Completion(
+            text=text,
+            finish_reason=finish,
+            logprobs=lps,
+            entropies=ents,
+            entropy_kind=kind,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(n) if n is not None else (len(lps) if lps else None),
+        )
