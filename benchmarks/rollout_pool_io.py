@@ -10,9 +10,12 @@ token. Each phase runs in its own subprocess so its peak RSS (``ru_maxrss``) is 
 * ``write``: :class:`rsft.rollouts.store.ShardWriter` (row groups of 4,096 rows, parts of 262,144 rows, zstd);
 * ``baseline``: the same batches straight into one ``pyarrow.parquet.ParquetWriter`` (the floor for the format);
 * ``read``: :func:`rsft.rollouts.iter_pool` over every column, summing per-token log-probs (the curation scan);
-* ``read_scalars``: the scalar columns only (what selection reads on its first pass).
+* ``read_scalars``: the scalar columns only (what selection reads on its first pass);
+* ``curate``: :func:`rsft.rollouts.curate` with the pool's verdicts (``reverify=False``: the synthetic responses
+  are not real answers), ``one_verified``, target 20,480 rows, unverified low-quality — both passes and the writes.
 
 Synthetic batches are built once (16 templates) and re-labelled per batch, so timings measure I/O, not numpy.
+Wall time and process CPU time are both printed: on a shared machine the CPU time is the steadier figure.
 """
 
 from __future__ import annotations
@@ -156,6 +159,22 @@ def phase_read(args, scalars: bool) -> dict:
     return {"rows": rows, "tokens": tokens, "logprob_total": lp, "seconds": time.perf_counter() - t0}
 
 
+def phase_curate(args) -> dict:
+    from rsft.rollouts.curate import CurateConfig, curate
+
+    t0 = time.perf_counter()
+    cfg = CurateConfig(
+        pool=str(Path(args.out) / "pool"), task="none", out=str(Path(args.out) / "curated"), reverify=False,
+        target_size=20_480, seed=0,
+    )  # fmt: skip
+    rep = curate(cfg)
+    return {
+        "rows": rep["rows"],
+        "selected": rep["yield"]["selected_rows"],
+        "seconds": time.perf_counter() - t0,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--queries", type=int, default=44_000)
@@ -172,8 +191,13 @@ def main() -> None:
             "baseline": phase_baseline,
             "read": lambda a: phase_read(a, False),
             "read_scalars": lambda a: phase_read(a, True),
+            "curate": phase_curate,
         }[args.phase]
+        cpu0 = time.process_time()
         res = fn(args)
+        res["cpu_seconds"] = (
+            time.process_time() - cpu0
+        )  # includes building the synthetic templates (write/baseline)
         res["peak_rss_mb"] = _peak_rss_mb()
         print(json.dumps(res))
         return
@@ -181,15 +205,15 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     results = {}
     try:
-        for phase in ("write", "baseline", "read", "read_scalars"):
+        for phase in ("write", "baseline", "read", "read_scalars", "curate"):
             cmd = [sys.executable, __file__, "--phase", phase, "--out", str(out)]
             cmd += ["--queries", str(args.queries), "--n", str(args.n), "--scale", str(args.scale)]
             res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
             res["rows_per_s"] = res["rows"] / res["seconds"]
             results[phase] = res
             print(
-                f"{phase:13s} rows={res['rows']:,} time={res['seconds']:.1f}s rows/s={res['rows_per_s']:,.0f} "
-                f"peak_rss={res['peak_rss_mb']:.0f} MB",
+                f"{phase:13s} rows={res['rows']:,} wall={res['seconds']:.1f}s rows/s={res['rows_per_s']:,.0f} "
+                f"cpu={res['cpu_seconds']:.1f}s peak_rss={res['peak_rss_mb']:.0f} MB",
                 flush=True,
             )
         pool_bytes = sum(f.stat().st_size for f in (out / "pool").rglob("*.parquet"))
@@ -197,7 +221,10 @@ def main() -> None:
         print(
             f"pool on disk: {pool_bytes / 2**20:.0f} MiB in {w['parts']} parts; tokens={results['read']['tokens']:,}"
         )
-        print(f"writer speed vs bare ParquetWriter baseline: {w['rows_per_s'] / b['rows_per_s']:.2f}x")
+        print(
+            f"writer vs bare ParquetWriter baseline (same batches): wall {w['rows_per_s'] / b['rows_per_s']:.2f}x, "
+            f"CPU time {b['cpu_seconds'] / w['cpu_seconds']:.2f}x (>1 = writer faster)"
+        )
         peak = max(r["peak_rss_mb"] for r in results.values())
         print(
             f"max peak RSS over phases: {peak:.0f} MB ({'under' if peak < 4096 else 'OVER'} the 4 GB bound)"

@@ -133,3 +133,23 @@ def test_queries_from_task_spec():
         load_queries("countdown:many")
     with pytest.raises(RsftError, match="bad item"):
         load_queries("countdown:3:oops")
+
+
+def test_shard_lock_refuses_a_live_run_and_takes_over_a_dead_one(tmp_path):
+    import os
+    import socket
+    import subprocess
+
+    from rsft.rollouts.store import shard_lock
+
+    shard = tmp_path / "s"
+    with shard_lock(shard):
+        with pytest.raises(RsftError, match="being written by another run"):
+            with shard_lock(shard):
+                pass
+    assert not (shard / ".lock").exists()
+    child = subprocess.Popen(["true"])
+    child.wait()  # its pid is free now: the lock's owner is dead
+    (shard / ".lock").write_text(json.dumps({"host": socket.gethostname(), "pid": child.pid}))
+    with shard_lock(shard):  # stale lock from a killed run on this host: taken over
+        assert json.loads((shard / ".lock").read_text())["pid"] == os.getpid()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -113,5 +114,7 @@ def write_data_card(pool: str | Path) -> dict[str, Any]:
         *(f"- `{f.name}` ({f.type}): {COLUMN_DOCS.get(f.name, '')}" for f in POOL_SCHEMA),
         "",
     ]
-    (pool / DATA_CARD).write_text("\n".join(lines), encoding="utf-8")
+    tmp = pool / (DATA_CARD + ".tmp")
+    tmp.write_text("\n".join(lines), encoding="utf-8")
+    os.replace(tmp, pool / DATA_CARD)  # shards finishing at once each rewrite the card
     return stats

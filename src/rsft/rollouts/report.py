@@ -107,7 +107,7 @@ def render_markdown(rep: dict[str, Any]) -> str:
         + (f" (target {y['target_size']:,}; short by {y['shortfall']:,})" if y["target_size"] else ""),
         f"- low-quality rows missing: {y['low_quality_missing']:,}",
         "",
-        "## Rejection reasons (rows)",
+        "## Row status: candidate, or why rejected (rows)",
         "",
         "| status | rows |",
         "|---|---|",
@@ -135,6 +135,11 @@ def render_markdown(rep: dict[str, Any]) -> str:
         ),
         "",
     ]
+    if rep.get("no_cot_problems"):
+        lines += [
+            f"- no-CoT: {rep['no_cot_problems']} (rows without a thinking block are kept unchanged)",
+            "",
+        ]
     if "reverify_vs_pool" in rep:
         lines += [
             "## Re-verification against the pool's verdicts",

@@ -24,7 +24,7 @@ from rsft.config import StrictModel
 from rsft.generate.base import Completion, GenerateConfig, Request
 from rsft.rollouts.queries import Query, is_task_spec, load_queries, parse_shard, shard_range
 from rsft.rollouts.schema import POOL_MANIFEST, POOL_SCHEMA, POOL_SCHEMA_VERSION, SHARDS_DIR
-from rsft.rollouts.store import ShardWriter, shard_name, write_json_atomic
+from rsft.rollouts.store import ShardWriter, shard_lock, shard_name, write_json_atomic
 from rsft.rollouts.verify import Verifier, get_verifier, verified_flag
 
 # identity keys: a rerun must match all of them to resume into the same pool
@@ -193,8 +193,20 @@ def run_rollouts(cfg: RolloutsConfig, *, backend: Any = None) -> dict[str, Any]:
     identity = _identity(cfg, queries, task)
     open_pool(out, identity)
     start, end = shard_range(len(queries), index, count)
-    mine = queries[start:end]
-    writer = ShardWriter(out / SHARDS_DIR / shard_name(index, count))
+    shard_dir = out / SHARDS_DIR / shard_name(index, count)
+    with shard_lock(shard_dir):
+        return _run_shard(cfg, queries[start:end], identity, verifier, ShardWriter(shard_dir), backend)
+
+
+def _run_shard(
+    cfg: RolloutsConfig,
+    mine: list[Query],
+    identity: dict[str, Any],
+    verifier: Verifier,
+    writer: ShardWriter,
+    backend: Any,
+) -> dict[str, Any]:
+    out = Path(cfg.out)
     done = writer.done_ids()
     todo = [q for q in mine if q.id not in done]
     summary = {"pool": str(out), "shard": cfg.shard, "queries": len(mine), "skipped": len(mine) - len(todo)}

@@ -213,6 +213,7 @@ def score_responses(cfg: ScoreConfig) -> dict[str, Any]:
     out = Path(cfg.out)
     work = out.with_name(out.name + ".parts")
     writer = ShardWriter(work, schema=out_schema, row_group_rows=cfg.read_rows)
+    _check_identity(work, cfg)
     skip = writer.rows_committed
     model, tok, _ = _load(cfg)
     seen, tokens = 0, 0
@@ -233,6 +234,30 @@ def score_responses(cfg: ScoreConfig) -> dict[str, Any]:
     _merge(writer.parts(), out, out_schema)
     shutil.rmtree(work)
     return {"out": str(out), "rows": seen, "skipped": skip, "tokens": tokens}
+
+
+def _check_identity(work: Path, cfg: ScoreConfig) -> None:
+    """Resume only the same scoring job: a half-done output of another model or input is never extended."""
+    from rsft.rollouts.store import write_json_atomic
+
+    ident = {
+        "model": cfg.model,
+        "data": str(Path(cfg.data).resolve()),
+        "tokens": cfg.tokens,
+        "dtype": cfg.dtype,
+    }
+    path = work / "score.json"
+    if path.is_file():
+        old = json.loads(path.read_text())
+        if old != ident:
+            diff = sorted(k for k in ident if old.get(k) != ident[k])
+            raise RsftError(
+                f"unfinished scoring output of a different job ({', '.join(diff)})",
+                file=str(work),
+                fix="rerun the same command to resume it, or delete that folder",
+            )
+    else:
+        write_json_atomic(path, ident)
 
 
 def _merge(parts: list[Path], out: Path, schema: pa.Schema) -> None:

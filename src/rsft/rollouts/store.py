@@ -10,8 +10,10 @@ the driver which queries to skip. Memory is bounded by one row group plus the ca
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rsft._util.errors import DataError
+from rsft._util.errors import DataError, RsftError
 from rsft.rollouts.schema import PARTS_GLOB, POOL_SCHEMA, POOL_SCHEMA_VERSION, PROGRESS, SHARDS_DIR
 
 _VERSION_KEY = b"rsft.pool_schema_version"
@@ -214,6 +216,56 @@ class ShardWriter:
             **fields,
         }
         write_json_atomic(self.dir / PROGRESS, record)
+
+
+@contextlib.contextmanager
+def shard_lock(shard_dir: Path) -> Iterator[None]:
+    """Hold ``shard_dir/.lock`` while writing: two runs on one shard would each skip nothing and write twice.
+
+    A lock left by a dead process on this host is taken over; one from another host is refused (its process
+    cannot be checked from here).
+
+    Raises:
+        RsftError: another live run (or a run on another host) holds the shard.
+    """
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    lock = shard_dir / ".lock"
+    me = {"host": socket.gethostname(), "pid": os.getpid()}
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                holder = json.loads(lock.read_text())
+            except (OSError, ValueError):
+                holder = {}
+            if holder.get("host") == me["host"] and not _alive(int(holder.get("pid", -1))):
+                lock.unlink(missing_ok=True)
+                continue
+            raise RsftError(
+                f"shard {shard_dir.name} is being written by another run ({holder.get('host')}, pid {holder.get('pid')})",
+                file=str(lock),
+                fix="wait for it, or delete the lock file if that run is dead",
+            ) from None
+        with os.fdopen(fd, "w") as f:
+            json.dump(me, f)
+        break
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def pool_files(path: str | Path) -> list[Path]:
