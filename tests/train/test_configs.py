@@ -23,7 +23,7 @@ def test_paper_config_gives_the_paper_schedule():
     cfg = load_config(CONFIGS / "train" / "paper_qwen3_8b_math_cot.yaml", TrainConfig)
     plan = plan_schedule(20_480, cfg.schedule, processes=8)
     assert (plan.total_steps, plan.warmup_steps) == (640, 64)
-    assert cfg.resolved_run_name() == "Qwen3-8B-Base_Math-CoT-20k_lr5e-05_ep8_bs256"
+    assert cfg.resolved_run_name() == "Qwen3-8B-Base_Math-CoT-20k_lr5e-5_ep8_bs256"
 
 
 @pytest.mark.parametrize("path", sorted((CONFIGS / "accelerate").glob("*.yaml")), ids=lambda p: p.name)

@@ -87,6 +87,7 @@ def test_resume_refuses_a_changed_config(make_cfg):
         )
 
 
+@pytest.mark.slow  # two extra Python processes: ~20 s idle, a minute on a busy 2-core machine
 @pytest.mark.timeout(240)
 def test_two_processes_match_one(tmp_path, make_cfg):
     """token_mean over the global batch: 2 data-parallel processes (torchrun, gloo on CPU) = 1 process."""

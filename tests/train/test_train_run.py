@@ -27,7 +27,7 @@ def test_cli_train_writes_checkpoints_that_load(tmp_path, make_cfg, tiny_model_d
         main(["train", str(path), "schedule.lr=2e-3", "--no-progress"])
     assert e.value.code == 0
     run_dir = make_cfg(schedule={"lr": 2e-3}).run_dir()
-    assert run_dir.name == f"{tiny_model_dir.name}_toy_lr0.002_ep2_bs8"
+    assert run_dir.name == f"{tiny_model_dir.name}_toy_lr2e-3_ep2_bs8"
     cks = list_checkpoints(run_dir)
     assert [s for s, _ in cks] == [0, 3, 6]  # 24 rows / 8 = 3 steps per epoch, 2 epochs; step 0 = base model
     for step, ck in cks:
@@ -129,3 +129,26 @@ def test_trainer_is_invariant_to_micro_batch_and_packing(make_cfg):
     for other in finals[1:]:
         for k, v in finals[0].items():
             torch.testing.assert_close(other[k], v, rtol=0, atol=2e-5)
+
+
+def test_keep_policy_gradient_checkpointing_and_bf16(make_cfg):
+    from safetensors import safe_open
+
+    over = dict(schedule={"global_batch": 4, "max_steps": 4}, checkpoints={"every": 1, "keep": 2})
+    plain = train(make_cfg(**over, run_name="plain"), progress=False)
+    assert [s for s, _ in plain.checkpoints] == [0, 3, 4]  # the base model is always kept
+    gc = train(make_cfg(**over, model={"gradient_checkpointing": True}, run_name="gc"), progress=False)
+    assert gc.weights_hash == plain.weights_hash  # recomputing activations changes nothing in fp32
+    bf = train(make_cfg(**over, model={"dtype": "bfloat16"}, run_name="bf"), progress=False)
+    with safe_open(bf.checkpoints[-1][1] / "model.safetensors", "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.bfloat16}
+    assert bf.final_loss == pytest.approx(plain.final_loss, abs=0.05)
+
+
+def test_missing_tracker_package_is_named(make_cfg):
+    import importlib.util
+
+    if importlib.util.find_spec("wandb") is not None:
+        pytest.skip("wandb is installed")
+    with pytest.raises(RsftError, match="pip install wandb"):
+        train(make_cfg(logging={"wandb": True}), progress=False)

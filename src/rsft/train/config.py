@@ -14,6 +14,14 @@ from pydantic import Field, model_validator
 from rsft.config import StrictModel
 
 
+def _short_number(x: float) -> str:
+    """The shorter of plain and scientific notation: 5e-5, 1e-4, 0.5, 2e-3."""
+    mantissa, exp = f"{x:e}".split("e")
+    sci = f"{mantissa.rstrip('0').rstrip('.')}e{int(exp)}"
+    plain = f"{x:g}"
+    return sci if len(sci) < len(plain) else plain
+
+
 class LoraConfig(StrictModel):
     """Plain LoRA through peft. Saved checkpoints hold the *merged* weights (W + B·A·alpha/r), so they load with
     ``from_pretrained`` as is; the adapter itself is kept in ``train_state`` for resuming."""
@@ -142,7 +150,7 @@ class TrainConfig(StrictModel):
             data = data.removesuffix(suffix)
         s = self.schedule
         length = f"st{s.max_steps}" if s.max_steps is not None else f"ep{s.epochs}"
-        name = f"{model}_{data}_lr{s.lr:g}_{length}_bs{s.global_batch}"
+        name = f"{model}_{data}_lr{_short_number(s.lr)}_{length}_bs{s.global_batch}"
         return name + ("_ConstLR" if s.scheduler == "constant" else "")
 
     def run_dir(self) -> Path:

@@ -78,7 +78,12 @@ def build_accelerator(cfg: TrainConfig, run_dir: Path) -> Any:
     import importlib.util
 
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState
 
+    # accelerate keeps its settings in process-wide singletons; several runs in one process (a study, the tests)
+    # may differ in precision, so start each run from fresh settings (the distributed set-up itself is kept).
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
     trackers = []
     for wanted, name, package in (
         (cfg.logging.tensorboard, "tensorboard", "tensorboard"),
