@@ -60,16 +60,34 @@ def test_humaneval_canonical_pass_and_corrupted_fail(shared_benchmarks):
     assert bench.score(s, "no code at all").reason == "no_code_block"
 
 
-def test_mbpp_reference_code_passes(shared_benchmarks):
-    bench = Mbpp(path=str(shared_benchmarks / "mbpp/mbpp.jsonl"), split="test", workers=2, timeout_s=30)
-    samples = bench.load()
-    assert len(samples) == 500
+def _mbpp_reference_failures(shared_benchmarks, split, keep=None):
+    bench = Mbpp(path=str(shared_benchmarks / "mbpp/mbpp.jsonl"), split=split, workers=2, timeout_s=30)
+    samples = [s for s in bench.load() if keep is None or keep(s)]
     scores = bench.score_many([(s, f"```python\n{s.target}\n```") for s in samples])
-    failed = [s.id for s, r in zip(samples, scores, strict=True) if r.value != 1.0]
-    assert failed == []
-    assert len(Mbpp(path=str(shared_benchmarks / "mbpp/mbpp.jsonl"), split="all").load()) == 974
-    wrong = bench.score(samples[0], "```python\ndef min_cost(*a):\n    return 0\n```")
+    return samples, [s.id for s, r in zip(samples, scores, strict=True) if r.value != 1.0]
+
+
+def test_mbpp_reference_code_passes(shared_benchmarks):
+    """Every 5th test-split task plus the ones with set-up code or slow references (all 974: the slow test)."""
+    special = {"mbpp/123", "mbpp/367", "mbpp/927"}
+    samples, failed = _mbpp_reference_failures(
+        shared_benchmarks,
+        "all",
+        keep=lambda s: (
+            s.id in special or (int(s.id.split("/")[1]) % 5 == 0 and int(s.id.split("/")[1]) <= 510)
+        ),
+    )
+    assert len(samples) >= 100 and failed == []
+    assert len(Mbpp(path=str(shared_benchmarks / "mbpp/mbpp.jsonl")).load()) == 500
+    bench = Mbpp(path=str(shared_benchmarks / "mbpp/mbpp.jsonl"), n_items=1)
+    wrong = bench.score(bench.load()[0], "```python\ndef min_cost(*a):\n    return 0\n```")
     assert wrong.value == 0.0 and wrong.metadata["status"] == "error"
+
+
+@pytest.mark.slow
+def test_mbpp_all_reference_code_passes(shared_benchmarks):
+    samples, failed = _mbpp_reference_failures(shared_benchmarks, "all")
+    assert len(samples) == 974 and failed == []
 
 
 def _lcb_rows() -> list[dict]:
