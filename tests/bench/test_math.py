@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import threading
 
+import pytest
+
 from rsft.bench._math import MATH_PROMPT, last_boxed, score_math
 from rsft.bench.aime import Aime24, Aime25
 from rsft.bench.gsm8k import Gsm8k, grade
@@ -83,3 +85,23 @@ def test_gsm8k_grader_forms():
     assert grade("18", "... \\boxed{18}").value == 1.0
     assert grade("18", "#### 19").value == 0.0
     assert grade("18", "I don't know").reason == "no_answer"
+
+
+def test_hub_loading_offline_names_the_id(monkeypatch):
+    from rsft._util.errors import DataError, OfflineError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(OfflineError, match="HuggingFaceH4/MATH-500"):
+        Math500(hub_id="HuggingFaceH4/MATH-500", revision="0123456789abcdef0123456789abcdef01234567").load()
+    with pytest.raises(DataError, match="pinned revision"):
+        Math500(hub_id="HuggingFaceH4/MATH-500").load()
+
+
+def test_missing_local_file_lists_where_it_looked(tmp_path, monkeypatch):
+    from rsft._util.errors import DataError
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RSFT_DATA_DIR", str(tmp_path / "nothing"))
+    with pytest.raises(DataError, match="looked in"):
+        Math500().load()
