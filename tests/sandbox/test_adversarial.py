@@ -160,3 +160,17 @@ def test_many_programs_in_parallel_keep_order():
 
     res = sb.run_many([Program(f"print({i} * 2)") for i in range(8)])
     assert [r.stdout.strip() for r in res] == [str(i * 2) for i in range(8)]
+
+
+def test_limits_only_mode_still_scrubs_env_and_caps_memory(monkeypatch):
+    """What a non-root user gets: no uid drop or namespaces, but limits, timeout and a clean environment."""
+    monkeypatch.setenv("RSFT_TEST_SECRET_TOKEN", "rsft-test-secret-limits")
+    sb = Sandbox(SandboxLimits(wall_s=3, memory_mb=512), isolate="limits")
+    r = sb.run("import os\nprint(sorted(os.environ))")
+    assert (
+        r.ok
+        and "RSFT_TEST_SECRET_TOKEN" not in r.stdout
+        and r.isolation == {"uid": None, "netns": False, "mountns": False}
+    )
+    assert sb.run("x = bytearray(4 * 1024 ** 3)").status == "memory_limit"
+    assert sb.run("import time\ntime.sleep(30)", wall_s=1).status == "timeout"
