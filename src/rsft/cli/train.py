@@ -2,7 +2,7 @@
 
 Examples:
     rsft train configs/train/toy.yaml
-    rsft train configs/train/paper_qwen3_8b.yaml schedule.lr=1e-5 --resume
+    rsft train configs/train/paper_qwen3_8b_math_cot.yaml schedule.lr=1e-5 --resume
     accelerate launch --config_file configs/accelerate/fsdp2.yaml -m rsft.cli.main train CONFIG.yaml
 """
 

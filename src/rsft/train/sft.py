@@ -310,19 +310,72 @@ def _meta(r: _Run, step: int, tokens_seen: int, loss: float | None, lr: float) -
     }
 
 
+def forward_backward(r: _Run, step: int) -> tuple[float, float, int]:
+    """Accumulate the gradient of global batch ``step``; returns (loss, token-mean NLL, supervised tokens).
+
+    Raises:
+        TrainingDiverged: the loss is not finite (before any update of this step).
+    """
+    import torch
+
+    cfg, acc, plan = r.cfg, r.accelerator, r.plan
+    procs = acc.num_processes
+    local = plan.global_batch // procs
+    rows = batch_rows(step, plan, shuffle=cfg.schedule.shuffle, seed=cfg.schedule.seed)
+    global_tokens = sum(
+        r.data.rows[i].n_supervised for i in rows
+    )  # the token_mean denominator, all processes
+    mine = rows[acc.process_index * local : (acc.process_index + 1) * local]
+    pad_id = r.tokenizer.pad_token_id if r.tokenizer.pad_token_id is not None else r.tokenizer.eos_token_id
+    r.model.train()
+    stats = torch.zeros(2, dtype=torch.float64, device=acc.device)
+    for j in range(0, local, plan.micro_batch):
+        batch = [r.data.rows[i] for i in mine[j : j + plan.micro_batch]]
+        mb = collate(batch, pad_id=pad_id, packing=cfg.packing, max_length=cfg.data.max_length).to(acc.device)
+        # accelerate decides when gradients synchronise (DDP/FSDP no_sync; DeepSpeed steps its engine inside
+        # backward at the window's end) and divides the loss by the accumulation, which the shares already do.
+        with acc.accumulate(r.model):
+            parts = micro_batch_loss(
+                r.model, mb, reduction=cfg.loss.reduction, weighting=cfg.loss.weighting,
+                global_tokens=global_tokens, global_rows=plan.global_batch, processes=procs,
+            )  # fmt: skip
+            acc.backward(parts.loss * plan.accumulation)
+        stats += torch.stack([parts.objective.double(), parts.nll_sum.double()])
+    if procs > 1:
+        stats = acc.reduce(stats, reduction="sum")
+    loss = float(stats[0]) / (procs if cfg.loss.reduction == "paper" else 1)
+    if not math.isfinite(loss):
+        done = [s for s, _ in ck.list_checkpoints(r.run_dir)]
+        raise TrainingDiverged(
+            f"the loss is {loss} at step {step} (epoch {(step - 1) // plan.steps_per_epoch + 1}); training "
+            f"stopped before updating; the last good checkpoint is step {max(done) if done else 0}",
+            file=str(r.run_dir),
+            fix="lower schedule.lr (or check the data rows of that step), then rerun with --overwrite",
+        )
+    return loss, float(stats[1]) / global_tokens, global_tokens
+
+
+def optimizer_step(r: _Run) -> tuple[float, float | None, bool]:
+    """Clip, then update unless the gradient norm is not finite; returns (lr used, grad norm, skipped)."""
+    norm = r.accelerator.clip_grad_norm_(r.model.parameters(), r.cfg.schedule.max_grad_norm)
+    grad_norm = float(norm) if norm is not None else None  # None: DeepSpeed clipped and stepped by itself
+    skipped = grad_norm is not None and not math.isfinite(grad_norm)
+    if not skipped:
+        r.optimizer.step()
+    lr = r.scheduler.get_last_lr()[0]
+    r.scheduler.step()  # the schedule advances even over a skipped update, as in the paper's trainer
+    r.optimizer.zero_grad(set_to_none=True)
+    return lr, grad_norm, skipped
+
+
 def run(r: _Run, *, start: int, tokens_seen: int, show_progress: bool) -> TrainResult:
     """The training loop from optimizer step ``start + 1`` to the end, with checkpoints and resume states.
 
     Raises:
         TrainingDiverged: the loss became non-finite (nothing from that step is saved).
     """
-    import torch
-
     cfg, acc, plan = r.cfg, r.accelerator, r.plan
-    rank, procs = acc.process_index, acc.num_processes
-    local = plan.global_batch // procs
     ckpt_at = set(checkpoint_steps(cfg.checkpoints, plan.total_steps))
-    pad_id = r.tokenizer.pad_token_id if r.tokenizer.pad_token_id is not None else r.tokenizer.eos_token_id
     slow = float(
         os.environ.get("RSFT_TRAIN_SLEEP_PER_STEP", "0")
     )  # test hook: widens the window for kill tests
@@ -332,62 +385,24 @@ def run(r: _Run, *, start: int, tokens_seen: int, show_progress: bool) -> TrainR
         r.run_dir, total=plan.total_steps, start=start, main=acc.is_main_process, show=show_progress,
         accelerator=acc, trackers=bool(acc.log_with), log_every=cfg.logging.log_every,
     )  # fmt: skip
-    loss_value = None
+    loss = None
     try:
         for step in range(start + 1, plan.total_steps + 1):
-            rows = batch_rows(step, plan, shuffle=cfg.schedule.shuffle, seed=cfg.schedule.seed)
-            global_tokens = sum(r.data.rows[i].n_supervised for i in rows)
-            mine = rows[rank * local : (rank + 1) * local]
-            r.model.train()
-            stats = torch.zeros(2, dtype=torch.float64, device=acc.device)
-            for j in range(0, local, plan.micro_batch):
-                mb = collate(
-                    [r.data.rows[i] for i in mine[j : j + plan.micro_batch]],
-                    pad_id=pad_id, packing=cfg.packing, max_length=cfg.data.max_length,
-                ).to(acc.device)  # fmt: skip
-                # accelerate decides when gradients synchronise (DDP/FSDP no_sync; DeepSpeed steps its engine
-                # inside backward at the window's end) and divides the loss by the accumulation: undo that.
-                with acc.accumulate(r.model):
-                    parts = micro_batch_loss(
-                        r.model, mb, reduction=cfg.loss.reduction, weighting=cfg.loss.weighting,
-                        global_tokens=global_tokens, global_rows=plan.global_batch, processes=procs,
-                    )  # fmt: skip
-                    acc.backward(parts.loss * plan.accumulation)
-                stats += torch.stack([parts.objective.double(), parts.nll_sum.double()])
-            if procs > 1:
-                stats = acc.reduce(stats, reduction="sum")
-            loss_value = float(stats[0]) / (procs if cfg.loss.reduction == "paper" else 1)
-            if not math.isfinite(loss_value):
-                done = [s for s, _ in ck.list_checkpoints(r.run_dir)]
-                raise TrainingDiverged(
-                    f"the loss is {loss_value} at step {step} (epoch {(step - 1) // plan.steps_per_epoch + 1}); "
-                    f"training stopped before updating; the last good checkpoint is step {max(done) if done else 0}",
-                    file=str(r.run_dir),
-                    fix="lower schedule.lr (or check the data rows of that step), then rerun with --overwrite",
-                )
-            norm = acc.clip_grad_norm_(
-                r.model.parameters(), cfg.schedule.max_grad_norm
-            )  # DeepSpeed: clipped already
-            grad_norm = float(norm) if norm is not None else None
-            skipped = grad_norm is not None and not math.isfinite(grad_norm)
+            loss, nll, tokens = forward_backward(r, step)
+            lr, grad_norm, skipped = optimizer_step(r)
             if skipped:
                 monitor.note(f"[yellow]step {step}[/]: gradient norm is {grad_norm}; update skipped")
-            else:
-                r.optimizer.step()
-            lr = r.scheduler.get_last_lr()[0]
-            r.scheduler.step()
-            r.optimizer.zero_grad(set_to_none=True)
-            tokens_seen += global_tokens
+            tokens_seen += tokens
             monitor.log(
-                {"step": step, "epoch": round(step / plan.steps_per_epoch, 6), "loss": loss_value,
-                 "nll": float(stats[1]) / global_tokens, "lr": lr, "grad_norm": grad_norm, "skipped": skipped,
-                 "tokens": global_tokens, "tokens_seen": tokens_seen, "last": step == plan.total_steps}
+                {"step": step, "epoch": round(step / plan.steps_per_epoch, 6), "loss": loss, "nll": nll, "lr": lr,
+                 "grad_norm": grad_norm, "skipped": skipped, "tokens": tokens, "tokens_seen": tokens_seen,
+                 "last": step == plan.total_steps}
             )  # fmt: skip
             if step in ckpt_at:
-                save_checkpoint(r, step, _meta(r, step, tokens_seen, loss_value, lr))
+                save_checkpoint(r, step, _meta(r, step, tokens_seen, loss, lr))
             if step in ckpt_at or (cfg.checkpoints.state_every and step % cfg.checkpoints.state_every == 0):
-                save_state(r, step, {"step": step, "tokens_seen": tokens_seen, "config_hash": r.config_hash,
-                                     "data_hash": r.data.data_hash})  # fmt: skip
+                position = {"step": step, "tokens_seen": tokens_seen, "config_hash": r.config_hash}
+                save_state(r, step, {**position, "data_hash": r.data.data_hash})
             if slow:
                 time.sleep(slow)
     finally:
@@ -395,13 +410,10 @@ def run(r: _Run, *, start: int, tokens_seen: int, show_progress: bool) -> TrainR
     final = ck.list_checkpoints(r.run_dir)
     final_hash = weights_hash(final[-1][1])
     if acc.is_main_process:
-        ck.write_json(
-            r.run_dir / "DONE",
-            {"step": plan.total_steps, "weights_hash": final_hash, "config_hash": r.config_hash,
-             "tokens_seen": tokens_seen, "loss": loss_value},
-        )  # fmt: skip
+        done = {"step": plan.total_steps, "weights_hash": final_hash, "config_hash": r.config_hash}
+        ck.write_json(r.run_dir / "DONE", {**done, "tokens_seen": tokens_seen, "loss": loss})
     acc.wait_for_everyone()
-    return TrainResult(r.run_dir, plan.total_steps, final_hash, final, loss_value, tokens_seen, start or None)
+    return TrainResult(r.run_dir, plan.total_steps, final_hash, final, loss, tokens_seen, start or None)
 
 
 # --------------------------------------------------------------------------------------------------- entry point
@@ -432,7 +444,10 @@ def train(
         RsftError: bad config, data or model; occupied output folder; ``TrainingDiverged`` on a non-finite loss.
     """
     run_dir = cfg.run_dir()
-    ck.prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
+    if (
+        os.environ.get("RANK", "0") == "0"
+    ):  # before accelerate exists: the launcher's rank says who owns the folder
+        ck.prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
     chash = config_hash(cfg)
     done = run_dir / "DONE"
     if resume and done.is_file():
