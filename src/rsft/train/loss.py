@@ -39,13 +39,11 @@ def forward_logits(model: Any, mb: MicroBatch) -> tuple[torch.Tensor, torch.Tens
     """Logits of supervised positions only (``logits_to_keep`` as a boolean mask: no full-vocabulary logits for
     prompt or padding positions) and the matching flat keep-mask."""
     keep = mb.target != IGNORE
-    out = model(
-        input_ids=mb.input_ids,
-        attention_mask=mb.attention_mask,
-        position_ids=mb.position_ids,
-        logits_to_keep=keep,
-        use_cache=False,
-    )
+    inputs = dict(input_ids=mb.input_ids, attention_mask=mb.attention_mask, position_ids=mb.position_ids)
+    try:
+        out = model(**inputs, logits_to_keep=keep, use_cache=False)
+    except TypeError:  # an architecture without logits_to_keep: full logits, selected below
+        out = model(**inputs, use_cache=False)
     logits = out.logits
     if logits.dim() == 3:  # older transformers ignore a boolean mask and return every position
         logits = logits[keep]
