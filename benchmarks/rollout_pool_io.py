@@ -34,7 +34,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-QUERIES_PER_BATCH = 128
+
+def _layout(scale: float) -> tuple[int, int]:
+    """(queries per batch, synthetic templates): full-length rows (scale ~1) get small batches, as a real run's."""
+    return (128, 16) if scale <= 0.05 else (8, 4)
 
 
 def _lengths(rng: np.random.Generator, rows: int, scale: float) -> np.ndarray:
@@ -47,11 +50,12 @@ def _list_array(values: np.ndarray, offsets: np.ndarray) -> pa.Array:
 
 
 def template_batch(seed: int, n: int, scale: float) -> pa.Table:
-    """One synthetic batch of QUERIES_PER_BATCH queries x n samples in the pool schema."""
+    """One synthetic batch of queries x n samples in the pool schema (queries per batch from :func:`_layout`)."""
     from rsft.rollouts.schema import POOL_SCHEMA
 
     rng = np.random.default_rng(seed)
-    rows = QUERIES_PER_BATCH * n
+    per_batch = _layout(scale)[0]
+    rows = per_batch * n
     lengths = _lengths(rng, rows, scale)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
     total = int(offsets[-1])
@@ -62,7 +66,7 @@ def template_batch(seed: int, n: int, scale: float) -> pa.Table:
     lp_sum = np.add.reduceat(logprobs.astype(np.float64), offsets[:-1])
     cols = {
         "query_id": pa.array(["q"] * rows),
-        "sample_idx": pa.array(np.tile(np.arange(n, dtype=np.int32), QUERIES_PER_BATCH)),
+        "sample_idx": pa.array(np.tile(np.arange(n, dtype=np.int32), per_batch)),
         "prompt": pa.array(["Using the numbers [3, 5, 7], create an equation that equals 22."] * rows),
         "messages": pa.array(['[{"role":"user","content":"..."}]'] * rows),
         "target": pa.array(["22"] * rows),
@@ -90,9 +94,10 @@ def template_batch(seed: int, n: int, scale: float) -> pa.Table:
 
 
 def batches(queries: int, n: int, scale: float):
-    templates = [template_batch(s, n, scale) for s in range(16)]
-    for b, start in enumerate(range(0, queries, QUERIES_PER_BATCH)):
-        count = min(QUERIES_PER_BATCH, queries - start)
+    per_batch, count_templates = _layout(scale)
+    templates = [template_batch(s, n, scale) for s in range(count_templates)]
+    for b, start in enumerate(range(0, queries, per_batch)):
+        count = min(per_batch, queries - start)
         t = templates[b % len(templates)].slice(0, count * n)
         ids = pa.array(np.repeat([f"q{start + i:06d}" for i in range(count)], n))
         yield t.set_column(0, "query_id", ids)

@@ -64,7 +64,9 @@ class ShardWriter:
     Args:
         shard_dir: the shard folder (created if missing).
         schema: the row schema (default :data:`POOL_SCHEMA`).
-        row_group_rows: rows per Parquet row group.
+        row_group_rows: rows per Parquet row group (at most).
+        row_group_bytes: a row group is also cut once the buffered rows hold about this many bytes, so long-CoT
+            rows (thousands of tokens each) keep row groups — the unit readers decompress — small.
         part_rows: a part is committed automatically once it holds at least this many rows.
         compression: Parquet codec.
     """
@@ -75,6 +77,7 @@ class ShardWriter:
         *,
         schema: pa.Schema = POOL_SCHEMA,
         row_group_rows: int = 4096,
+        row_group_bytes: int = 128 << 20,
         part_rows: int = 262_144,
         compression: str = "zstd",
     ) -> None:
@@ -82,6 +85,8 @@ class ShardWriter:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.schema = schema.with_metadata({_VERSION_KEY: str(POOL_SCHEMA_VERSION).encode()})
         self.row_group_rows = row_group_rows
+        self.row_group_bytes = row_group_bytes
+        self._buffered_bytes = 0
         self.part_rows = part_rows
         self.compression = compression
         for stale in self.dir.glob("*.tmp"):  # a part that was being written when the process died
@@ -122,7 +127,10 @@ class ShardWriter:
             table = table.cast(self.schema)
         self._buffer.append(table)
         self._buffered += table.num_rows
-        if self._buffered >= self.row_group_rows:
+        self._buffered_bytes += table.nbytes
+        if self._buffered_bytes >= self.row_group_bytes:
+            self._flush_row_groups(final=True)
+        elif self._buffered >= self.row_group_rows:
             self._flush_row_groups(final=False)
         if self._part_rows_written + self._buffered >= self.part_rows:
             self.commit()
@@ -142,6 +150,7 @@ class ShardWriter:
         rest = data.slice(cut)
         self._buffer = [rest] if rest.num_rows else []
         self._buffered = rest.num_rows
+        self._buffered_bytes = rest.nbytes if rest.num_rows else 0
 
     def commit(self) -> Path | None:
         """Make everything written so far durable as one part; returns its path (None when nothing was pending)."""
@@ -205,6 +214,7 @@ class ShardWriter:
             assert self._tmp is not None
             self._tmp.unlink(missing_ok=True)
         self._writer, self._tmp, self._buffer, self._buffered, self._part_rows_written = None, None, [], 0, 0
+        self._buffered_bytes = 0
 
     def write_progress(self, **fields: Any) -> None:
         """Rewrite the shard's small progress manifest (parts, rows, caller's fields)."""
@@ -318,7 +328,7 @@ def _check_file(f: Path, required: list[str]) -> pq.ParquetFile:
 
 
 def iter_pool(
-    path: str | Path, columns: list[str] | None = None, *, batch_rows: int = 8192
+    path: str | Path, columns: list[str] | None = None, *, batch_rows: int = 2048
 ) -> Iterator[pa.RecordBatch]:
     """Stream a pool as record batches (bounded memory: one batch of the requested columns at a time).
 
