@@ -9,7 +9,7 @@ from rsft.analysis.behaviour import (
     count_markers_text,
     default_lexicon,
     duckdb_marker_count,
-    duckdb_padded_text,
+    duckdb_text,
     load_lexicon,
 )
 from rsft.data.markers import count_markers
@@ -38,6 +38,14 @@ TEXTS = [
         {"backtracking": 1, "verification": 0, "decomposition": 3},
     ),
     ("", {"backtracking": 0, "verification": 0, "decomposition": 0}),
+    (
+        "wait wait,wait-list re-wait _wait wait_ wait2 (wait)",
+        {"backtracking": 3, "verification": 0, "decomposition": 0},
+    ),
+    (
+        "verify-verify. verify--x; x-verify verifying- verify!",
+        {"backtracking": 0, "verification": 1, "decomposition": 0},
+    ),
 ]
 
 
@@ -48,7 +56,7 @@ def _duckdb_counts(texts: list[str], lexicon: dict[str, list[str]]) -> list[dict
     cats = list(lexicon)
     sel = ", ".join(f"{duckdb_marker_count('p', lexicon[c])} AS c{i}" for i, c in enumerate(cats))
     rows = con.execute(
-        f"SELECT {sel} FROM (SELECT i, {duckdb_padded_text('response')} AS p FROM t) ORDER BY i"
+        f"SELECT {sel} FROM (SELECT i, {duckdb_text('response')} AS p FROM t) ORDER BY i"
     ).fetchall()
     return [dict(zip(cats, r, strict=True)) for r in rows]
 

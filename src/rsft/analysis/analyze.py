@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from pydantic import Field
+from threadpoolctl import threadpool_limits
 
 import rsft
 from rsft._util.provenance import git_revision
@@ -51,6 +52,9 @@ class AnalyzeConfig(StrictModel):
     )
     power_sims: int = Field(30, ge=0, description="simulated runs per depth (0 = skip the power table)")
     power_B: int = Field(200, ge=50, description="bootstrap replicates inside the power simulation")
+    behaviour_B: int = Field(
+        400, ge=50, description="bootstrap replicates of behaviour and token-level ratios"
+    )
     threads: int | None = Field(None, description="DuckDB threads (default all cores)")
 
 
@@ -114,9 +118,15 @@ def analyze_store(
     Raises:
         DataError: the store is missing, empty or malformed.
     """
-    cfg = config or AnalyzeConfig()
+    # The bootstrap is many small matrix products: BLAS threads only spin against DuckDB and each other.
+    with threadpool_limits(1):
+        return _analyze(
+            Path(store_dir), out_dir, in_domain, seed, config or AnalyzeConfig(), conditions, progress
+        )
+
+
+def _analyze(store, out_dir, in_domain, seed, cfg, conditions, progress) -> Path:
     say = progress or (lambda msg: None)
-    store = Path(store_dir)
     out = Path(out_dir) if out_dir is not None else store / "analysis"
     out.mkdir(parents=True, exist_ok=True)
     spec = BootSpec(B=cfg.B, seed=seed, level=cfg.level)
@@ -142,7 +152,9 @@ def analyze_store(
             dom_recs.append(res[0])
             dom_curves[run][dom] = (res[1], res[2])
     say("behaviour and token level")
-    behaviour = behaviour_metrics(frame, spec, domains)
+    behaviour = behaviour_metrics(
+        frame, BootSpec(B=min(cfg.behaviour_B, spec.B), seed=seed, level=cfg.level), domains
+    )
     say("safety trade-off")
     trade = [
         t

@@ -3,9 +3,8 @@
 Markers follow :mod:`rsft.data.markers` (the lexicon shared with ``rsft data stats``): case-insensitive whole-word
 phrases, inflections "s|es|ed|ing|ion|ied|ies|y" included, each category counted on its own. The default lexicon
 is :data:`rsft.data.markers.MARKER_LEXICON` plus a decomposition category; any category -> phrases mapping (a dict
-or a YAML file) can replace it. Counting runs inside DuckDB over the whole store: the text is padded so that every
-non-word character becomes two spaces, which lets an RE2 pattern (no look-around) match exactly what the Python
-pattern of :func:`count_markers_text` matches, adjacent matches included.
+or a YAML file) can replace it. Counting runs inside DuckDB over the whole store with one RE2 pattern per category
+(see :func:`duckdb_marker_count`), matching what the Python pattern of :func:`count_markers_text` matches.
 
 Every statistic is a ratio of sums over items (e.g. markers per 1,000 tokens = 1000 x markers / tokens), with a
 bootstrap over items (one item draw shared by all checkpoints of a run); within-item samples are not re-drawn for
@@ -21,7 +20,7 @@ import numpy as np
 import yaml
 
 from rsft._util.errors import ConfigError, Problem
-from rsft.analysis.frames import ItemFrame, pivot
+from rsft.analysis.frames import ItemFrame, pivot, segments
 from rsft.analysis.stats import BootSpec, item_weights, percentile_ci
 
 DECOMPOSITION = [
@@ -87,27 +86,31 @@ def count_markers_text(text: str, lexicon: dict[str, list[str]] | None = None) -
     return {cat: len(_python_pattern(terms).findall(text)) for cat, terms in lex.items()}
 
 
-_NONWORD = r"[^\pL\pN_-]"
-
-
-def _pad(term: str) -> str:
-    return re.sub(r"[^\w-]", "  ", term.lower())
-
-
 def _re2_escape(term: str) -> str:
     return "".join("\\" + ch if ch in ".^$*+?()[]{}|\\" else ch for ch in term)
 
 
-def duckdb_padded_text(column: str) -> str:
-    """SQL for the padded, lower-cased text the marker patterns run on."""
-    return f"regexp_replace(' ' || lower(coalesce({column}, '')) || ' ', '{_NONWORD}', '  ', 'g')"
+def duckdb_text(column: str) -> str:
+    """SQL for the lower-cased text the marker patterns run on."""
+    return f"lower(coalesce({column}, ''))"
 
 
-def duckdb_marker_count(padded: str, terms: list[str]) -> str:
-    """SQL counting the whole-word matches of ``terms`` in the padded text expression ``padded``."""
-    alts = sorted({_re2_escape(_pad(t.strip())) for t in terms if t.strip()}, key=len, reverse=True)
-    pat = f" (?:{'|'.join(alts)}){_SUFFIX} ".replace("'", "''")
-    return f"len(regexp_extract_all({padded}, '{pat}'))"
+def duckdb_marker_count(text: str, terms: list[str]) -> str:
+    """SQL counting whole-word matches of ``terms`` in the lower-cased text expression ``text``.
+
+    RE2 has no look-around, so "not preceded by a word character or '-'" is a consumed non-'-' character plus
+    ``\\b``, and "not followed by a word character or '-'" is ``\\b`` plus an optional captured '-': matches that
+    end in '-' are then not counted. Nothing after a term is consumed otherwise, so adjacent terms ("wait wait") all
+    count. Word characters are ASCII for ``\\b`` (Python's are Unicode): a term glued to a non-ASCII letter counts
+    here and not in :func:`count_markers_text`. Terms start and end with a word character.
+    """
+    alts = "|".join(
+        sorted({_re2_escape(t.strip().lower()) for t in terms if t.strip()}, key=len, reverse=True)
+    )
+    pat = f"(?:^|[^-])\\b(?:{alts}){_SUFFIX}\\b(-?)".replace("'", "''")
+    # group 1 is "" or "-" per match: count = matches - matches ending in "-" (no lambdas: DuckDB 1.1 compatible)
+    hits = f"regexp_extract_all({text}, '{pat}', 1)"
+    return f"(len({hits}) - length(array_to_string({hits}, '')))"
 
 
 def _ratio(num: np.ndarray, den: np.ndarray, W: np.ndarray, spec: BootSpec, scale: float = 1.0) -> dict:
@@ -127,17 +130,18 @@ def behaviour_metrics(frame: ItemFrame, spec: BootSpec, domains: dict[str, str])
     """
     out = []
     cols = frame.cols
-    item_key = np.char.add(np.char.add(cols["benchmark"].astype(str), "\x1f"), cols["item_id"].astype(str))
-    keyed = ItemFrame(cols={**cols, "item_id": item_key}, categories=frame.categories, binary=frame.binary)
-    dom = np.array([domains.get(str(b), "general") for b in cols["benchmark"]])
-    binary = np.array([frame.binary.get(str(b), False) for b in cols["benchmark"]])
+    linked = [b for b in frame.binary if frame.binary[b] and domains.get(b, "general") in NON_SAFETY]
+    link_rows = (
+        np.isin(cols["benchmark"], np.array(linked, dtype=object)) if linked else np.zeros(len(frame), bool)
+    )
     value_cols = ["n_rows", "n_scored", "s_sum", "n_trunc", "tok_sum", "think_sum", "ans_sum"]
     value_cols += ["lp_sum", "lp_n", "ent_sum", "ent_n"]
     for c in frame.categories:
         value_cols += [f"m_{c}", f"w_{c}", f"wc_{c}"]
-    for run in sorted({str(r) for r in cols["run"]}):
-        mask = cols["run"] == run
-        steps, items, m = pivot(keyed, mask, value_cols)
+    for (run,), rows in segments(frame, ("run",)):
+        mask = np.zeros(len(frame), dtype=bool)
+        mask[rows] = True
+        steps, items, m = pivot(frame, rows, value_cols, "run_item_code")
         W = item_weights(len(items), spec.B, spec.rng("behaviour", run))
         rec = {
             "run": run,
@@ -158,8 +162,8 @@ def behaviour_metrics(frame: ItemFrame, spec: BootSpec, domains: dict[str, str])
             },
         }
         steps_l, items_l, ml = pivot(
-            keyed,
-            mask & binary & np.isin(dom, NON_SAFETY),
+            frame,
+            mask & link_rows,
             [
                 "n_scored",
                 "s_sum",

@@ -2,8 +2,8 @@
 
 Conditions come from, in order: a mapping passed in, ``STORE/runs.json`` (written by the study orchestrator:
 ``{run name: {"model": ..., "dataset": ..., "lr": ..., "epochs": ..., ...}}``), or the run name when it follows the
-paper's pattern ``{Model}_{Dataset}_lr{lr}_ep{epochs}_bs{batch}[_ConstLR]``; otherwise a run's only condition is its
-name.
+paper's pattern ``{Model}_{Dataset}_lr{lr}_ep{epochs}_bs{batch}[_ConstLR]``; otherwise a run has no conditions and its
+name is its only label.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def load_conditions(
         given = data
     for run in runs:
         cond = dict((given or {}).get(run) or {}) or parse_run_name(run)
-        table[run] = {k: v for k, v in cond.items()} or {"run": run}
+        table[run] = dict(cond)
     return table
 
 
@@ -72,7 +72,7 @@ def condition_keys(conditions: dict[str, dict]) -> list[str]:
             if k not in keys:
                 keys.append(k)
     varying = [k for k in keys if len({json.dumps(c.get(k), default=str) for c in conditions.values()}) > 1]
-    return varying or keys
+    return varying or keys  # [] when no run has conditions: the run name is the only label
 
 
 def mark(below: bool, above: bool) -> str:

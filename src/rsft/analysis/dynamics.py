@@ -58,8 +58,10 @@ def borrow_base(cubes: list[Cube], conditions: Mapping[str, Mapping]) -> tuple[l
         if donor is None:
             out.append(c)
             continue
-        items = np.union1d(c.items, donor.items)
-        ci, di = np.searchsorted(items, c.items), np.searchsorted(items, donor.items)
+        items = np.array(sorted(set(map(str, c.items)) | set(map(str, donor.items))), dtype=object)
+        pos = {it: i for i, it in enumerate(items)}
+        ci = np.array([pos[str(x)] for x in c.items], dtype=int)
+        di = np.array([pos[str(x)] for x in donor.items], dtype=int)
 
         def stack(a: np.ndarray, b: np.ndarray, ci=ci, di=di, items=items) -> np.ndarray:
             m = np.zeros((len(items), a.shape[1] + 1))

@@ -70,7 +70,14 @@ def _check_columns(con: duckdb.DuckDBPyConnection, glob: str) -> None:
         )
 
 
-def _deduped_sql(glob: str, columns: str = "*") -> str:
+def _has_duplicates(con: duckdb.DuckDBPyConnection, glob: str) -> bool:
+    sql = f"SELECT count(*) > count(DISTINCT (run, key)) FROM read_parquet('{glob}', union_by_name=true)"
+    return bool(con.execute(sql).fetchone()[0])
+
+
+def _deduped_sql(glob: str, columns: str = "*", *, dedupe: bool = True) -> str:
+    if not dedupe:  # the common case: no key was written twice, skip the window
+        return f"SELECT {columns} FROM read_parquet('{glob}', union_by_name=true)"
     return (
         f"SELECT {columns} FROM read_parquet('{glob}', filename=true, file_row_number=true, union_by_name=true) "
         "QUALIFY row_number() OVER (PARTITION BY run, key ORDER BY filename DESC, file_row_number DESC) = 1"
@@ -79,6 +86,7 @@ def _deduped_sql(glob: str, columns: str = "*") -> str:
 
 def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     if threads:
         con.execute(f"SET threads={int(threads)}")
     return con
@@ -142,7 +150,7 @@ def item_frame(
     Raises:
         DataError: see :func:`sample_frame`; also a row without a step.
     """
-    from rsft.analysis.behaviour import default_lexicon, duckdb_marker_count, duckdb_padded_text
+    from rsft.analysis.behaviour import default_lexicon, duckdb_marker_count, duckdb_text
 
     lex = lexicon if lexicon is not None else default_lexicon()
     glob = _rows_glob(Path(store))
@@ -152,13 +160,14 @@ def item_frame(
     scored = "coalesce(isfinite(score), false)"
     marker_sql, cats = [], tuple(lex)
     for i, terms in enumerate(lex.values()):
-        marker_sql.append(f"{duckdb_marker_count('padded', list(terms))} AS mk{i}")
+        marker_sql.append(f"{duckdb_marker_count('txt', list(terms))} AS mk{i}")
     dedup = _deduped_sql(
         glob,
         'run, step, benchmark, "group", item_id, score, outcome, n_tokens, n_thinking_tokens, n_answer_tokens, '
-        f"logprob_mean, entropy_mean, {duckdb_padded_text('response')} AS padded",
+        f"logprob_mean, entropy_mean, {duckdb_text('response')} AS txt",
+        dedupe=_has_duplicates(con, glob),
     )
-    base = f"SELECT * EXCLUDE (padded){''.join(', ' + m for m in marker_sql)} FROM ({dedup})"
+    base = f"SELECT * EXCLUDE (txt){''.join(', ' + m for m in marker_sql)} FROM ({dedup})"
     agg = [
         "count(*) AS n_rows",
         f"count(*) FILTER (WHERE {scored}) AS n_scored",
@@ -180,9 +189,15 @@ def item_frame(
             f"count(*) FILTER (WHERE mk{i} > 0 AND {scored}) AS w_{cat}",
             f"coalesce(sum(score) FILTER (WHERE mk{i} > 0 AND {scored}), 0) AS wc_{cat}",
         ]
-    sql = (
+    grouped = (
         f'SELECT run, step, benchmark, any_value("group") AS grp, item_id, {", ".join(agg)} '
-        f"FROM ({base}) GROUP BY run, step, benchmark, item_id ORDER BY run, benchmark, item_id, step"
+        f"FROM ({base}) GROUP BY run, step, benchmark, item_id"
+    )
+    # integer codes, so that pivots never sort strings in numpy: item within (run, benchmark), and item within run
+    sql = (
+        "SELECT *, dense_rank() OVER (PARTITION BY run, benchmark ORDER BY item_id) - 1 AS item_code, "
+        "dense_rank() OVER (PARTITION BY run ORDER BY benchmark, item_id) - 1 AS run_item_code "
+        f"FROM ({grouped}) ORDER BY run, benchmark, item_id, step"
     )
     res = con.execute(sql).fetchnumpy()
     cols = {k: (v.filled() if hasattr(v, "filled") else np.asarray(v)) for k, v in res.items()}
@@ -227,12 +242,22 @@ class Cube:
     binary: bool
 
 
-def pivot(frame: ItemFrame, mask: np.ndarray, value_cols: list[str]) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Pivot the rows selected by ``mask`` to (item, step) matrices of ``value_cols`` (0 where absent)."""
-    steps_all = frame.cols["step"][mask]
-    items_all = frame.cols["item_id"][mask]
-    steps, s_idx = np.unique(steps_all, return_inverse=True)
-    items, i_idx = np.unique(items_all.astype(str), return_inverse=True)
+def pivot(
+    frame: ItemFrame, mask: np.ndarray | slice, value_cols: list[str], code_col: str = "item_code"
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Pivot the rows selected by ``mask`` to (item, step) matrices of ``value_cols`` (0 where absent).
+
+    Items are identified by the integer ``code_col`` ("item_code": within a (run, benchmark); "run_item_code":
+    within a run, across benchmarks); the returned item labels are item ids for "item_code", codes otherwise.
+    """
+    steps, s_idx = np.unique(frame.cols["step"][mask], return_inverse=True)
+    codes = frame.cols[code_col][mask]
+    used, i_idx = np.unique(codes, return_inverse=True)
+    items = (
+        frame.cols["item_id"][mask][np.unique(i_idx, return_index=True)[1]]
+        if code_col == "item_code"
+        else used
+    )
     out = {}
     for c in value_cols:
         m = np.zeros((len(items), len(steps)), dtype=np.float64)
@@ -241,15 +266,29 @@ def pivot(frame: ItemFrame, mask: np.ndarray, value_cols: list[str]) -> tuple[np
     return steps, items, out
 
 
+def segments(frame: ItemFrame, by: tuple[str, ...]) -> list[tuple[tuple[str, ...], slice]]:
+    """Contiguous row ranges of equal ``by`` columns (the frame is sorted by run, benchmark, item, step)."""
+    n = len(frame)
+    if n == 0:
+        return []
+    change = np.zeros(n - 1, dtype=bool)
+    for c in by:
+        col = frame.cols[c]
+        change |= col[1:] != col[:-1]
+    starts = np.concatenate([[0], np.flatnonzero(change) + 1])
+    ends = np.concatenate([starts[1:], [n]])
+    return [
+        (tuple(str(frame.cols[c][a]) for c in by), slice(int(a), int(b)))
+        for a, b in zip(starts, ends, strict=True)
+    ]
+
+
 def cubes(frame: ItemFrame) -> list[Cube]:
     """One :class:`Cube` per (run, benchmark), in sorted order."""
-    runs, benches = frame.cols["run"], frame.cols["benchmark"]
     out = []
-    keys = sorted({(str(r), str(b)) for r, b in zip(runs, benches, strict=True)})
-    for run, bench in keys:
-        mask = (runs == run) & (benches == bench)
-        steps, items, m = pivot(frame, mask, ["n_scored", "s_sum", "s_sq"])
-        group = str(frame.cols["group"][mask][0] or "general")
+    for (run, bench), rows in segments(frame, ("run", "benchmark")):
+        steps, items, m = pivot(frame, rows, ["n_scored", "s_sum", "s_sq"])
+        group = str(frame.cols["group"][rows.start] or "general")
         out.append(
             Cube(
                 run,

@@ -26,7 +26,8 @@ figcaption{font-size:12px;color:#555} .up{color:#1b7837;font-weight:bold} .down{
 .warn{background:#fff4e5;border-left:4px solid #e08214;padding:6px 10px;margin:6px 0;font-size:13.5px}
 .note{background:#eef4fb;border-left:4px solid #2166ac;padding:6px 10px;margin:6px 0;font-size:13.5px}
 pre{white-space:pre-wrap;font-size:12px;background:#f6f6f6;padding:10px;border-radius:4px}
-ul.sum li{margin:3px 0} nav a{margin-right:12px;font-size:13px}
+ul.sum li{margin:3px 0} nav a{margin-right:12px;font-size:13px} .tw{overflow-x:auto;max-width:100%}
+details{margin:8px 0} summary{cursor:pointer;font-size:13.5px;color:#2166ac}
 """
 
 
@@ -54,15 +55,21 @@ def spec_line(spec: dict, what: str = "pointwise") -> str:
     )
 
 
-def table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> str:
+def table(
+    header: list[str], rows: list[list[str]], numeric_from: int = 1, text_cols: tuple[int, ...] = ()
+) -> str:
+    """An HTML table; columns from ``numeric_from`` on are right-aligned numbers, except ``text_cols``."""
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = []
     for r in rows:
         cells = "".join(
-            f"<td class='num'>{c}</td>" if i >= numeric_from else f"<td>{c}</td>" for i, c in enumerate(r)
+            f"<td class='num'>{c}</td>" if i >= numeric_from and i not in text_cols else f"<td>{c}</td>"
+            for i, c in enumerate(r)
         )
         body.append(f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (
+        f"<div class='tw'><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def figure(name: str, uri: str, caption: str) -> str:

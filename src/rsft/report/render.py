@@ -14,6 +14,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from rsft._util.errors import DataError
+from rsft.analysis.dynamics import DOMAINS as H_DOMAINS
 from rsft.report import html as H
 from rsft.report.figures import all_figures
 
@@ -125,6 +126,8 @@ def _statements(a: dict) -> list[str]:
             s += f"; dip at step {d['dip_step']} of {H.iv(d.get('depth'))}"
         if d.get("recovery_step") is not None:
             s += f", recovered by step {d['recovery_step']}"
+            if d["class"] == "degrades":
+                s += " but below the base again at the end"
         out.append(s + ("; " + "; ".join(d["notes"]) if d.get("notes") else ""))
     for t in a["tradeoff"]:
         rc = t["recommendation"]
@@ -137,15 +140,18 @@ def _statements(a: dict) -> list[str]:
 
 def _summary(a: dict) -> str:
     items = "".join(f"<li>{H.esc(s)}</li>" for s in _statements(a))
-    warns = "".join(
-        f"<div class='warn'>{H.esc(w['run'])} · {H.esc(w['name'])}: {H.esc(w['text'])}</div>"
-        for w in a["early_warnings"]
-    )
-    return f"<h2 id='summary'>Summary</h2><ul class='sum'>{items}</ul>" + (
-        f"<h3>Early-checkpoint warnings</h3>{warns}"
-        if warns
-        else "<p>No early checkpoint disagrees with the final one.</p>"
-    )
+    domains = set(H_DOMAINS)
+
+    def warn(w: dict) -> str:
+        return f"<div class='warn'>{H.esc(w['run'])} · {H.esc(w['name'])}: {H.esc(w['text'])}</div>"
+
+    dom = "".join(warn(w) for w in a["early_warnings"] if w["name"] in domains)
+    bench = [warn(w) for w in a["early_warnings"] if w["name"] not in domains]
+    out = f"<h2 id='summary'>Summary</h2><ul class='sum'>{items}</ul><h3>Early-checkpoint warnings</h3>"
+    out += dom or "<p>No early domain checkpoint disagrees with the final one.</p>"
+    if bench:
+        out += f"<details><summary>{len(bench)} per-benchmark warnings</summary>{''.join(bench)}</details>"
+    return out
 
 
 def _dynamics(a: dict, uris: dict[str, str]) -> str:
@@ -156,7 +162,12 @@ def _dynamics(a: dict, uris: dict[str, str]) -> str:
         )
     parts.append("<h3>Detector verdicts</h3>")
     parts.append(
-        H.table(H.DETECTOR_HEADER, H.detector_rows([*a["domain_curves"], *a["benchmarks"]]), numeric_from=3)
+        H.table(
+            H.DETECTOR_HEADER,
+            H.detector_rows([*a["domain_curves"], *a["benchmarks"]]),
+            numeric_from=3,
+            text_cols=(len(H.DETECTOR_HEADER) - 1,),
+        )
     )
     parts.append(
         f"<p class='cap'>Depth, final gain: differences vs the base with {a['spec']['level']:.0%} simultaneous intervals "
@@ -173,14 +184,15 @@ def _dynamics(a: dict, uris: dict[str, str]) -> str:
     return "".join(parts)
 
 
-def _comparison_table(a: dict, rows: list[dict]) -> str:
+def _comparison_table(a: dict, rows: list[dict], domains: bool = True) -> str:
+    """Runs x curves; ``domains`` picks the domain columns ("[in-domain]", ...) or the benchmark columns."""
     keys = a["condition_keys"]
     names = []
     for row in rows:
         for n in row["cells"]:
-            if n not in names:
+            if n not in names and n.startswith("[") == domains:
                 names.append(n)
-    names.sort(key=lambda n: (not n.startswith("["), n))
+    names.sort()
     header = ["run", *keys, *names]
     body = []
     for row in rows:
@@ -203,8 +215,10 @@ def _data(a: dict) -> str:
         f"above/below the base; B={a['spec']['B']}, seed={a['spec']['seed']}. Conditions from runs.json or run names."
     )
     return (
-        f"<h2 id='data'>{_SECTIONS[1][1]}</h2>"
+        f"<h2 id='data'>{_SECTIONS[1][1]}</h2><h3>Domains</h3>"
         + _comparison_table(a, a["comparison"])
+        + f"<p class='cap'>{H.esc(cap)}</p><h3>Benchmarks</h3>"
+        + _comparison_table(a, a["comparison"], domains=False)
         + f"<p class='cap'>{H.esc(cap)}</p>"
     )
 
