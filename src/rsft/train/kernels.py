@@ -75,9 +75,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
                     grad_w += g.t().to(dtype).matmul(h).float()
                 if need_b:
                     grad_b += g.sum(0)
-        ctx.save_for_backward(
-            *(x if x is not None else torch.empty(0) for x in (grad_h, grad_w, grad_b))
-        )
+        ctx.save_for_backward(*(x if x is not None else torch.empty(0) for x in (grad_h, grad_w, grad_b)))
         ctx.flags = (need_h, need_w, need_b)
         ctx.mark_non_differentiable(nll)
         return loss, nll
@@ -342,7 +340,10 @@ def apply_checkpointing(model: Any, layers: list[int]) -> None:
     """Checkpoint exactly the decoder ``layers`` (non-reentrant), leaving the others' activations in memory."""
     decoder = model.get_decoder() if hasattr(model, "get_decoder") else model.model
     if layers:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x name
+            model.activation_checkpointing_enable({"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     chosen = set(layers)
     for i, layer in enumerate(decoder.layers):
         layer.gradient_checkpointing = i in chosen
