@@ -36,3 +36,19 @@ class BrokenBench(EchoBench):
 
     def score(self, sample: Sample, text: str) -> ScoreRecord:
         raise ValueError("scorer bug")
+
+
+class BatchBench(EchoBench):
+    """Scores through ``score_many`` (as judges do); item ``e1`` makes its scorer fail."""
+
+    name = "t_batch"
+    calls: list[int] = []
+
+    def score(self, sample: Sample, text: str) -> ScoreRecord:
+        if sample.id == "e1":
+            raise RuntimeError("judge down for e1")
+        return ScoreRecord(1.0, "x", "correct")
+
+    def score_many(self, pairs):
+        type(self).calls.append(len(pairs))
+        return [self.score(s, t) for s, t in pairs]

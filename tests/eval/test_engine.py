@@ -22,7 +22,7 @@ import _benchbank  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _test_benchmarks(monkeypatch):
-    for cls in ("EchoBench", "FullBench", "BrokenBench"):
+    for cls in ("EchoBench", "FullBench", "BrokenBench", "BatchBench"):
         monkeypatch.setitem(BENCHMARKS, getattr(_benchbank, cls).name, f"_benchbank:{cls}")
     monkeypatch.setattr(_benchbank.EchoBench, "version", 1)
     monkeypatch.setattr(_benchbank.EchoBench, "wanted", "a")
@@ -180,3 +180,35 @@ def test_countdown_benchmark(shared_benchmarks):
     assert [s.id for s in tz.load()] == ["tz-0", "tz-1", "tz-2"]
     gen = get_benchmark("countdown", source="generated", n_items=4).load()
     assert len(gen) == 4 and all(cd.score(s, f"<answer>{s.target}</answer>").value == 1.0 for s in gen)
+
+
+def test_scoring_goes_through_score_many(tmp_path, tiny_model_dir):
+    from rsft.eval.scoring import score_responses
+
+    _benchbank.BatchBench.calls.clear()
+    bench = _benchbank.BatchBench()
+    items = [(s, "y", "stop", None) for s in bench.load()] + [(bench.load()[0], "<think>", "length", None)]
+    out = score_responses(bench, items)
+    assert _benchbank.BatchBench.calls == [3]  # one batched call; the truncated response never reaches it
+    assert [o.outcome for o in out] == ["ok", "error", "ok", "truncated"]
+    assert "judge down" in out[1].error
+
+
+def test_runs_sharing_a_base_checkpoint_each_get_rows(run_dir, tmp_path):
+    import shutil
+
+    other = tmp_path / "run2"
+    shutil.copytree(run_dir / "checkpoints" / "step_000000", other / "checkpoints" / "step_000000")
+    store, be = Store(tmp_path / "s"), HFBackend(batch_size=8, device="cpu")
+    run_sweep(_suite("t_echo"), store, be, targets=discover_checkpoints(run_dir)[0][:1])
+    rep = run_sweep(_suite("t_echo"), store, be, targets=discover_checkpoints(other)[0])
+    assert rep.generated == 0 and rep.reused == 6  # same weights: computed once
+    df = store.frame()
+    assert sorted(df["run"].value_counts().items()) == [("run1", 6), ("run2", 6)]
+    a, b = (
+        df[df["run"] == r].sort_values("key")[["key", "response"]].reset_index(drop=True)
+        for r in ("run1", "run2")
+    )
+    assert a.equals(b) and store.keys("run2") == store.keys("run1")
+    again = run_sweep(_suite("t_echo"), store, be, targets=discover_checkpoints(other)[0])
+    assert again.reused == 6 and len(store.frame()) == 12

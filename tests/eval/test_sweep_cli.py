@@ -112,3 +112,22 @@ def test_cli_errors_are_plain(tmp_path, suite_file):
         timeout=120,
     )
     assert r.returncode == 2 and "no complete checkpoint" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_watch_until_done_then_rescore(run_dir, suite_file, tmp_path):
+    store = tmp_path / "w"
+    (run_dir / "DONE").write_text("")
+    small = ["benchmarks.toy_arith.options.n_items=1", "benchmarks.toy_sort.options.n_items=1"]
+    cmd = _cmd(run_dir, suite_file, store) + ["--watch-until-done", "--poll", "0.2", *small]
+    r = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "never completed" in r.stderr and "16 generated" in r.stderr
+    r = subprocess.run(
+        _cmd(run_dir, suite_file, store) + ["--rescore", *small],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0 and "0 generated, 16 rescored, 0 missing" in r.stderr, r.stderr
+    assert len(Store(store).frame()) == 16

@@ -36,7 +36,7 @@ from rsft.eval.plan import (
     row_key,
 )
 from rsft.eval.schema import SCHEMA_VERSION
-from rsft.eval.scoring import Scored, score_response, token_split
+from rsft.eval.scoring import Scored, score_responses, token_split
 from rsft.eval.store import Store
 from rsft.generate.base import Completion
 
@@ -199,10 +199,13 @@ def _generate_rows(
         part = rows[start : start + chunk]
         config = part[0].gen.model_copy(update={"n": 1})
         completions = backend.generate([p.request() for p in part], config)
+        comps = [cs[0] for cs in completions]
+        scored = score_responses(
+            part[0].benchmark,
+            [(p.sample, c.text, c.finish_reason, c.error) for p, c in zip(part, comps, strict=True)],
+        )
         out = []
-        for p, cs in zip(part, completions, strict=True):
-            c = cs[0]
-            s = score_response(p.benchmark, p.sample, c.text, c.finish_reason, c.error)
+        for p, c, s in zip(part, comps, scored, strict=True):
             errors += s.outcome == "error"
             out.append(build_row(p, c, s, count))
         store.append(out)
@@ -222,16 +225,23 @@ def _rescore_rows(rows: list[PlannedRow], store: Store) -> tuple[int, int]:
     for rec in sorted(stored, key=lambda r: r["created_at"] or ""):
         ident = (rec["weights_hash"], rec["benchmark"], rec["prompt_hash"], rec["gen_hash"], rec["item_id"])
         latest[ident + (int(rec["sample_idx"]),)] = rec
-    out, missing = [], 0
-    for p in rows:
-        old = latest.get(p.identity(with_version=False))
-        if old is None:
-            missing += 1
-            continue
-        s = score_response(p.benchmark, p.sample, old["response"], old["finish_reason"], old["error"])
+    found = [(p, latest.get(p.identity(with_version=False))) for p in rows]
+    missing = sum(old is None for _, old in found)
+    triples: list[tuple[PlannedRow, dict[str, Any], Scored]] = []
+    for bench in {id(p.benchmark): p.benchmark for p, _ in found}.values():
+        mine = [(p, o) for p, o in found if o is not None and p.benchmark is bench]
+        scored = score_responses(
+            bench, [(p.sample, o["response"], o["finish_reason"], o["error"]) for p, o in mine]
+        )
+        triples += [(p, o, s) for (p, o), s in zip(mine, scored, strict=True)]
+    out = []
+    for p, old, s in triples:
         new = dict(old)
         new.update(
             key=row_key(*p.identity()),
+            run=p.target.run,
+            step=p.target.step,
+            model_path=p.target.model,
             benchmark_version=p.benchmark.version,
             outcome=s.outcome,
             extracted=s.extracted,
@@ -246,6 +256,20 @@ def _rescore_rows(rows: list[PlannedRow], store: Store) -> tuple[int, int]:
     for start in range(0, len(out), 1000):
         store.append(out[start : start + 1000])
     return len(out), missing
+
+
+def _copy_for_run(target: Target, rows: list[PlannedRow], store: Store) -> None:
+    """Rows computed for another run with the same weights (a shared base checkpoint) are copied, not regenerated,
+    under this target's run, step and path, so every run's trajectory is complete."""
+    if not rows:
+        return
+    stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+    copies = [
+        {**r, "run": target.run, "step": target.step, "model_path": target.model, "created_at": stamp}
+        for r in store.rows_for({p.key for p in rows})
+    ]
+    for start in range(0, len(copies), 1000):
+        store.append(copies[start : start + 1000])
 
 
 def sweep_target(
@@ -263,9 +287,10 @@ def sweep_target(
     t0 = time.perf_counter()
     backend.load(target.model)
     planned = list(expand(target, loaded, backend.render))
-    have = store.keys()
+    have, mine = store.keys(), store.keys(target.run)
     todo = [p for p in planned if p.key not in have]
     rep.planned, rep.reused = len(planned), len(planned) - len(todo)
+    _copy_for_run(target, [p for p in planned if p.key in have and p.key not in mine], store)
     if rescore:
         rep.reused = 0
         rep.rescored, rep.missing = _rescore_rows(planned, store)

@@ -37,25 +37,59 @@ def text_to_score(benchmark: Any, text: str) -> str | None:
     return text if benchmark.score_on == "full" else split.answer
 
 
-def score_response(
-    benchmark: Any, sample: Sample, text: str, finish_reason: str, error: str | None = None
-) -> Scored:
-    """Score one response with ``benchmark`` (see the module docstring for the outcomes)."""
-    if finish_reason == "error":
-        return Scored("error", 0.0, None, "backend_error", None, error or "unknown backend error")
-    seen = text_to_score(benchmark, text)
-    if seen is None:
-        return Scored("truncated", 0.0, None, "truncated", None)
-    try:
-        rec: ScoreRecord = benchmark.score(sample, seen)
-    except Exception as e:  # noqa: BLE001 - a scorer failure becomes a row, not a crashed sweep
-        return Scored("error", 0.0, None, "scorer_error", None, f"scorer: {type(e).__name__}: {e}")
+def _finish(rec: ScoreRecord, finish_reason: str) -> Scored:
     meta = json.dumps(rec.metadata, default=str, ensure_ascii=False) if rec.metadata else None
     if finish_reason == "length" and rec.answer is None:
         return Scored("truncated", 0.0, None, "truncated", meta)
     if rec.value is None or math.isnan(rec.value):
         return Scored("unscored", math.nan, rec.answer, rec.reason, meta)
     return Scored("ok", float(rec.value), rec.answer, rec.reason, meta)
+
+
+def _scorer_error(e: Exception) -> Scored:
+    return Scored("error", 0.0, None, "scorer_error", None, f"scorer: {type(e).__name__}: {e}")
+
+
+def score_responses(benchmark: Any, items: list[tuple[Sample, str, str, str | None]]) -> list[Scored]:
+    """Score many ``(sample, text, finish_reason, error)`` at once through ``benchmark.score_many`` (judges and
+    sandboxes batch there). When the batch call raises, items are rescored one by one so that only the failing
+    ones become ``error`` rows."""
+    out: list[Scored | None] = [None] * len(items)
+    todo: list[int] = []
+    pairs: list[tuple[Sample, str]] = []
+    for i, (sample, text, finish, error) in enumerate(items):
+        if finish == "error":
+            out[i] = Scored("error", 0.0, None, "backend_error", None, error or "unknown backend error")
+            continue
+        seen = text_to_score(benchmark, text)
+        if seen is None:
+            out[i] = Scored("truncated", 0.0, None, "truncated", None)
+            continue
+        todo.append(i)
+        pairs.append((sample, seen))
+    if pairs:
+        try:
+            recs = list(benchmark.score_many(pairs))
+            if len(recs) != len(pairs):
+                raise ValueError(f"score_many returned {len(recs)} records for {len(pairs)} responses")
+            results = [_finish(r, items[i][2]) for i, r in zip(todo, recs, strict=True)]
+        except Exception:  # noqa: BLE001 - isolate the failing items
+            results = []
+            for i, (sample, seen) in zip(todo, pairs, strict=True):
+                try:
+                    results.append(_finish(benchmark.score(sample, seen), items[i][2]))
+                except Exception as e:  # noqa: BLE001 - a scorer failure becomes a row, not a crashed sweep
+                    results.append(_scorer_error(e))
+        for i, r in zip(todo, results, strict=True):
+            out[i] = r
+    return out  # type: ignore[return-value]
+
+
+def score_response(
+    benchmark: Any, sample: Sample, text: str, finish_reason: str, error: str | None = None
+) -> Scored:
+    """Score one response with ``benchmark`` (see the module docstring for the outcomes)."""
+    return score_responses(benchmark, [(sample, text, finish_reason, error)])[0]
 
 
 def token_split(text: str, n_tokens: int, count: Any = None) -> tuple[int, int]:

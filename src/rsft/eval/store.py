@@ -2,8 +2,8 @@
 
 Layout (see :mod:`rsft.eval.schema`): ``STORE/store.json`` and ``STORE/rows/part-*.parquet``. Every append writes a
 new part to a temporary name and renames it into place, so a ``kill -9`` leaves either the whole part or nothing.
-Part names sort in write order; when a key appears in several parts (a rescore, or a crash before compaction) the
-row of the *last* part wins. :meth:`Store.compact` rewrites everything into one part.
+Part names sort in write order; when a (run, key) appears in several parts (a rescore, or a crash before compaction)
+the row of the *last* part wins. :meth:`Store.compact` rewrites everything into one part.
 """
 
 from __future__ import annotations
@@ -49,11 +49,17 @@ def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
 
 
 def dedup_sql(store_path: str | Path) -> str:
-    """A DuckDB query returning the store's rows, one per key (the last written wins)."""
+    """A DuckDB query returning the store's rows, one per (run, key): the last written wins.
+
+    A key identifies a computation (weights, prompt, sampling, item, sample); the run says whose trajectory the
+    row belongs to. Two runs sharing a checkpoint (the same base model at step 0) each get a row with the same key,
+    generated once and copied for the second run.
+    """
     glob = str(Path(store_path) / STORE_ROWS_GLOB).replace("'", "''")
     return (
-        f"SELECT * EXCLUDE (filename) FROM read_parquet('{glob}', filename=true, union_by_name=true) "
-        "QUALIFY row_number() OVER (PARTITION BY key ORDER BY filename DESC) = 1"
+        "SELECT * EXCLUDE (filename, file_row_number) FROM read_parquet("
+        f"'{glob}', filename=true, file_row_number=true, union_by_name=true) "
+        "QUALIFY row_number() OVER (PARTITION BY run, key ORDER BY filename DESC, file_row_number DESC) = 1"
     )
 
 
@@ -88,19 +94,44 @@ class Store:
                 json.dumps({"schema_version": SCHEMA_VERSION, "created_by": f"rsft {rsft.__version__}"})
             )
             os.replace(tmp, meta)
-        self._keys: set[str] | None = None
+        self._keys: dict[str, set[str | None]] | None = None
 
     def parts(self) -> list[Path]:
         return sorted(self.rows_dir.glob("*.parquet"))
 
-    def keys(self) -> set[str]:
-        """Every key present (read once from the parts' key column, then kept up to date by :meth:`append`)."""
+    def _index(self) -> dict[str, set[str | None]]:
+        """key -> runs holding it (read once from the parts' key and run columns, then kept up to date)."""
         if self._keys is None:
-            keys: set[str] = set()
+            index: dict[str, set[str | None]] = {}
             for part in self.parts():
-                keys.update(pq.read_table(part, columns=["key"]).column("key").to_pylist())
-            self._keys = keys
-        return set(self._keys)
+                t = pq.read_table(part, columns=["key", "run"])
+                for k, r in zip(t.column("key").to_pylist(), t.column("run").to_pylist(), strict=True):
+                    index.setdefault(k, set()).add(r)
+            self._keys = index
+        return self._keys
+
+    def keys(self, run: str | None = None) -> set[str]:
+        """Every key present; with ``run``, only the keys that run has a row for."""
+        index = self._index()
+        if run is None:
+            return set(index)
+        return {k for k, runs in index.items() if run in runs}
+
+    def rows_for(self, keys: set[str] | list[str]) -> list[dict[str, Any]]:
+        """The latest stored row of each of ``keys`` (whatever its run), as dicts."""
+        if not keys or not self.parts():
+            return []
+        con = self.connect()
+        try:
+            con.register("_want", pa.table({"want": sorted(keys)}))
+            rel = con.sql(
+                "SELECT r.* FROM rows r JOIN _want w ON r.key = w.want "
+                "QUALIFY row_number() OVER (PARTITION BY r.key ORDER BY r.created_at DESC) = 1"
+            )
+            fetch = getattr(rel, "to_arrow_table", None) or rel.arrow
+            return fetch().cast(ROW_SCHEMA).to_pylist()
+        finally:
+            con.close()
 
     def append(self, rows: list[dict[str, Any]]) -> Path | None:
         """Write ``rows`` as one new part, atomically. Returns the part's path (None for no rows)."""
@@ -113,7 +144,8 @@ class Store:
         pq.write_table(table, tmp)
         os.replace(tmp, final)
         if self._keys is not None:
-            self._keys.update(r["key"] for r in rows)
+            for r in rows:
+                self._keys.setdefault(r["key"], set()).add(r.get("run"))
         return final
 
     def connect(self) -> Any:
