@@ -197,3 +197,20 @@ def test_maybe_compile_is_a_no_op_when_off_or_on_cpu(fresh_tiny):
     assert maybe_compile(fresh_tiny, False) is fresh_tiny and fresh_tiny.model.layers[0] is layer
     maybe_compile(fresh_tiny, True)  # CPU without allow_cpu: left eager
     assert getattr(layer, "_compiled_call_impl", None) is None
+
+
+@pytest.mark.slow
+def test_gpu_benchmark_smoke_runs_end_to_end(tmp_path):
+    """benchmarks/gpu.py --smoke: every section of the GPU benchmark, tiny shape, on CPU (~30 s)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu.py"
+    out = tmp_path / "bench.json"
+    subprocess.run([sys.executable, str(script), "--smoke", "--out", str(out)], check=True, timeout=300)
+    res = json.loads(out.read_text())
+    assert all("fast_tok_s" in r and "generate_tok_s" in r for r in res["generation"]["rows"])
+    assert res["generation"]["greedy_match"]["positions_same"] == 1.0  # fp32: identical
+    assert res["training"]["rsft"]["tok_s"] > 0 and res["training"]["trl"]["tok_s"] > 0
