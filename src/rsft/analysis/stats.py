@@ -20,6 +20,7 @@ the bootstrap max-|t| statistic, so all intervals of a family hold together with
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -155,7 +156,9 @@ def _between_shrink(dev: np.ndarray, pres: np.ndarray, w_over_k: np.ndarray) -> 
 def percentile_ci(boot: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Pointwise percentile intervals along axis 0."""
     a = (1.0 - level) / 2.0
-    lo, hi = np.nanquantile(boot, [a, 1.0 - a], axis=0)
+    with warnings.catch_warnings():  # an all-NaN column (no data at a checkpoint) gives a NaN interval
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanquantile(boot, [a, 1.0 - a], axis=0)
     return lo, hi
 
 

@@ -214,3 +214,17 @@ def all_figures(analysis: dict) -> dict[str, plt.Figure]:
     for fn in (domain_figure, dynamics_figures, behaviour_figure, tradeoff_figure, power_figure):
         figs.update(fn(analysis))
     return figs
+
+
+def nll_figure(nll: dict | None) -> dict[str, plt.Figure]:
+    """Teacher-forced NLL of reference traces vs step (from ``nll.json`` written by ``rsft analyze nll``)."""
+    if not nll:
+        return {}
+    fig, ax = plt.subplots(figsize=(5.6, 3.4))
+    s = nll["nll"]
+    _band(ax, nll["step"], s["est"], s["lo"], s["hi"])
+    ax.set_xlabel("step")
+    ax.set_ylabel("NLL (nats/token)")
+    ax.set_title(f"Reference traces: {nll['rows']} rows, {nll['tokens']} tokens", fontsize=10)
+    fig.tight_layout()
+    return {"nll": fig}

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 from rsft._util.errors import DataError
 from rsft.analysis.dynamics import DOMAINS as H_DOMAINS
 from rsft.report import html as H
-from rsft.report.figures import all_figures
+from rsft.report.figures import all_figures, nll_figure
 
 _SECTIONS = [
     ("dynamics", "1. Dynamics and dip-and-recovery"),
@@ -77,19 +77,22 @@ def render_report(analysis_dir: str | Path, out_html: str | Path) -> Path:
     Raises:
         DataError: see :func:`load_analysis`.
     """
-    analysis, _ = load_analysis(analysis_dir)
+    analysis, folder = load_analysis(analysis_dir)
+    nll_file = folder / "nll.json"
+    nll = json.loads(nll_file.read_text()) if nll_file.is_file() else None
     out = Path(out_html)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig_dir = out.parent / f"{out.stem}_figures"
     fig_dir.mkdir(exist_ok=True)
-    uris = {name: _png(fig, fig_dir / f"{name}.png") for name, fig in all_figures(analysis).items()}
+    figs = {**all_figures(analysis), **nll_figure(nll)}
+    uris = {name: _png(fig, fig_dir / f"{name}.png") for name, fig in figs.items()}
     body = [
         _header(analysis),
         _summary(analysis),
         _dynamics(analysis, uris),
         _data(analysis),
         _capability(analysis),
-        _behaviours(analysis, uris),
+        _behaviours(analysis, uris, nll),
         _safety(analysis, uris),
         H.methods_section(analysis),
     ]
@@ -238,7 +241,29 @@ def _capability(a: dict) -> str:
     return "".join(parts)
 
 
-def _behaviours(a: dict, uris: dict[str, str]) -> str:
+def _nll(nll: dict | None, uris: dict[str, str]) -> str:
+    if not nll:
+        return (
+            "<p>No teacher-forced NLL of reference traces: run "
+            "<code>rsft analyze nll --run RUN_DIR --data REF.jsonl --out ANALYSIS_DIR/nll.json</code>.</p>"
+        )
+    st = nll["stat"]
+    rows = [
+        [str(s), H.iv({"est": e, "lo": lo, "hi": hi}, signed=False, digits=4)]
+        for s, e, lo, hi in zip(
+            nll["step"], nll["nll"]["est"], nll["nll"]["lo"], nll["nll"]["hi"], strict=True
+        )
+    ]
+    cap = f"{st['method']}; {nll['rows']} rows, {nll['tokens']} tokens, B={st['B']}, seed={st['seed']}, {st['level']:.0%}"
+    return (
+        "<h3>Teacher-forced NLL of reference traces</h3>"
+        + (H.figure("nll", uris["nll"], cap) if "nll" in uris else "")
+        + H.table(["step", "NLL (nats/token)"], rows)
+        + f"<p class='cap'>{H.esc(cap)}; data {H.esc(nll['data'])}.</p>"
+    )
+
+
+def _behaviours(a: dict, uris: dict[str, str], nll: dict | None = None) -> str:
     parts = [f"<h2 id='behaviours'>{_SECTIONS[3][1]}</h2>"]
     if not a["behaviour"]:
         return parts[0] + "<p>No behaviour data.</p>"
@@ -278,6 +303,7 @@ def _behaviours(a: dict, uris: dict[str, str]) -> str:
             )
         )
         parts.append(f"<p class='cap'>n = responses; {H.esc(cap)}.</p>")
+    parts.append(_nll(nll, uris))
     return "".join(parts)
 
 
