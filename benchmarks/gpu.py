@@ -267,7 +267,7 @@ def bench_rsft_training(p: dict, device: Any, rows: list[Any]) -> dict:
         apply_checkpointing,
         checkpoint_plan,
         chunked_micro_batch_loss,
-        enable_hidden_head,
+        enable_chunked_loss,
         maybe_compile,
         packing_attn_implementation,
     )
@@ -282,7 +282,7 @@ def bench_rsft_training(p: dict, device: Any, rows: list[Any]) -> dict:
         free, _ = torch.cuda.mem_get_info(device)
         budget = int(free - 16 * n_params - 10 * 2**30)  # Adam states + grads + head-room for the CE chunks
     plan = checkpoint_plan(model.config, p["pack"], budget)
-    enable_hidden_head(model)
+    enable_chunked_loss(model)
     apply_checkpointing(model, plan)
     maybe_compile(model, device.type == "cuda")
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=device.type == "cuda")

@@ -14,7 +14,7 @@ from rsft.train.kernels import (
     chunked_micro_batch_loss,
     cu_seqlens,
     document_ids,
-    enable_hidden_head,
+    enable_chunked_loss,
     linear_cross_entropy,
     maybe_compile,
     packed_attention,
@@ -77,7 +77,7 @@ def fresh_tiny(tiny_model_dir):
 )
 def test_chunked_micro_batch_loss_equals_micro_batch_loss(fresh_tiny, packing, reduction, weighting):
     model = fresh_tiny
-    head = enable_hidden_head(model)
+    head = enable_chunked_loss(model)
     assert head.weight is model.get_input_embeddings().weight  # tied weights stay tied
     rows = _rows(6)
     mb = collate(rows, pad_id=0, packing=packing, max_length=64)
@@ -97,9 +97,9 @@ def test_chunked_micro_batch_loss_equals_micro_batch_loss(fresh_tiny, packing, r
         assert torch.allclose(p.grad, grads[n], atol=1e-5), n
 
 
-def test_hidden_head_keeps_checkpoint_keys(fresh_tiny, tmp_path):
+def test_loss_head_keeps_checkpoint_keys(fresh_tiny, tmp_path):
     keys = set(fresh_tiny.state_dict())
-    enable_hidden_head(fresh_tiny)
+    enable_chunked_loss(fresh_tiny)
     assert set(fresh_tiny.state_dict()) == keys
     ids = torch.tensor([[5, 6, 7, 8]])
     assert fresh_tiny(ids).logits.shape[-1] == fresh_tiny.config.vocab_size  # a normal head unless asked

@@ -4,7 +4,7 @@
   weight, ``chunk`` tokens at a time: full-vocabulary logits exist for one chunk only, in the forward *and* the
   backward (the gradient of each chunk is formed right after its loss, Liger-style, and scaled by the upstream
   gradient later). :func:`chunked_micro_batch_loss` is a drop-in replacement for
-  :func:`rsft.train.loss.micro_batch_loss` built on it (after :func:`enable_hidden_head`). On CUDA, when
+  :func:`rsft.train.loss.micro_batch_loss` built on it (after :func:`enable_chunked_loss`). On CUDA, when
   ``liger-kernel`` is importable and every token weighs the same, Liger's fused Triton kernel is used instead.
 * :func:`document_ids`, :func:`document_block_mask`, :func:`document_dense_mask`, :func:`cu_seqlens` and
   :func:`packed_attention` give attention *within* each packed row only (FlexAttention block mask, a dense SDPA
@@ -130,23 +130,46 @@ def _liger_sum(hidden: torch.Tensor, weight: torch.Tensor, target: torch.Tensor)
     return liger_fused_linear_cross_entropy(hidden, weight, target, reduction="sum", ignore_index=IGNORE)
 
 
-class HiddenHead(torch.nn.Linear):
-    """An output head that can return its *input*: with ``emit_hidden`` set, the model's "logits" are the final
-    hidden states of the kept positions, and the loss applies the head chunk by chunk. Parameter names are those
-    of ``nn.Linear``, so state dicts and checkpoints are unchanged, and tied weights stay tied."""
+class LossHead(torch.nn.Linear):
+    """An output head that can compute the loss itself: with a :attr:`request` set, its forward takes the final
+    hidden states of the supervised positions and returns the chunked cross-entropy (a scalar) instead of logits.
 
-    emit_hidden = False
+    Computing inside the head's forward keeps the loss within the model's own forward, where accelerate / DDP /
+    FSDP2 expect every use of a parameter (FSDP2 has the head's weight unsharded there). Parameter names are those
+    of ``nn.Linear``, so state dicts and checkpoints are unchanged, and tied weights stay tied.
+    """
+
+    request: dict[str, Any] | None = None
+    last_nll: torch.Tensor | None = None  # per-token NLL of the last request (None on the Liger path)
+    last_nll_sum: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x if self.emit_hidden else super().forward(x)
+        r = self.request
+        if r is None:
+            return super().forward(x)
+        if r["liger"] and self.bias is None:
+            summed = _liger_sum(x, self.weight, r["target"])
+            if summed is not None:
+                self.last_nll = None
+                self.last_nll_sum = summed.detach().float()
+                return summed * r["coef"][0] if len(r["coef"]) else summed * 0.0
+        loss, nll = linear_cross_entropy(
+            x, self.weight, r["target"], coef=r["coef"], bias=self.bias, dft=r["dft"], chunk=r["chunk"]
+        )
+        self.last_nll, self.last_nll_sum = nll, nll.sum()
+        return loss
 
 
-def enable_hidden_head(model: Any) -> HiddenHead:
-    """Swap ``model``'s output head for a :class:`HiddenHead` sharing its parameters; returns it (idempotent)."""
+def enable_chunked_loss(model: Any) -> LossHead:
+    """Swap ``model``'s output head for a :class:`LossHead` sharing its parameters; returns it (idempotent).
+
+    Call before wrapping the model (accelerate ``prepare``, peft, FSDP2); the head behaves as before until
+    :func:`chunked_micro_batch_loss` sets a request.
+    """
     head = model.get_output_embeddings()
-    if isinstance(head, HiddenHead):
+    if isinstance(head, LossHead):
         return head
-    new = HiddenHead.__new__(HiddenHead)
+    new = LossHead.__new__(LossHead)
     torch.nn.Module.__init__(new)
     new.in_features, new.out_features = head.in_features, head.out_features
     new.weight, new.bias = head.weight, head.bias
@@ -154,11 +177,27 @@ def enable_hidden_head(model: Any) -> HiddenHead:
     return new
 
 
-def _find_head(model: Any) -> HiddenHead:
+def _find_head(model: Any) -> LossHead:
     for m in model.modules():
-        if isinstance(m, HiddenHead):
+        if isinstance(m, LossHead):
             return m
-    raise RuntimeError("call rsft.train.kernels.enable_hidden_head(model) before chunked_micro_batch_loss")
+    raise RuntimeError("call rsft.train.kernels.enable_chunked_loss(model) before chunked_micro_batch_loss")
+
+
+def token_coefficients(mb: MicroBatch, keep: torch.Tensor, *, reduction: str, weighting: str,
+                       global_tokens: int, global_rows: int) -> torch.Tensor:  # fmt: skip
+    """Each supervised token's factor in the micro-batch's share of the objective (see :mod:`rsft.train.loss`)."""
+    seg = mb.seg[keep]
+    w = torch.ones(seg.shape, dtype=torch.float32, device=seg.device)
+    if weighting == "weight":
+        w = mb.weights.to(w.device)[seg]
+    if reduction == "token_mean":
+        return w / global_tokens
+    if reduction == "sequence_mean":
+        return w / (mb.ntok.to(w.device)[seg].float() * global_rows)
+    if reduction == "paper":
+        return w / max(int(keep.sum()), 1)
+    raise ValueError(f"unknown reduction {reduction!r}")
 
 
 def chunked_micro_batch_loss(
@@ -174,13 +213,18 @@ def chunked_micro_batch_loss(
 ) -> LossParts:
     """:func:`rsft.train.loss.micro_batch_loss` without full-vocabulary logits (same arguments, same result).
 
-    The model runs through its own ``__call__`` (so accelerate / DDP wrappers see a normal forward) with its
-    :class:`HiddenHead` returning hidden states of the supervised positions; the loss applies the head weight in
-    chunks. Every reduction and weighting is a per-token coefficient on the NLL.
+    The model runs through its own ``__call__`` (accelerate / DDP / FSDP2 wrappers see a normal forward); its
+    :class:`LossHead` receives the hidden states of the supervised positions and returns the loss. Every reduction
+    and weighting is a per-token coefficient on the NLL. On CUDA with ``liger-kernel`` installed, equal
+    coefficients (``weighting: none`` with ``token_mean`` or ``paper``) use Liger's fused kernel.
     """
     head = _find_head(model)
     keep = mb.target != IGNORE
-    head.emit_hidden = True
+    coef = token_coefficients(mb, keep, reduction=reduction, weighting=weighting,
+                              global_tokens=global_tokens, global_rows=global_rows)  # fmt: skip
+    liger = weighting == "none" and reduction != "sequence_mean"
+    head.request = {"target": mb.target[keep], "coef": coef, "dft": weighting == "dft", "chunk": chunk,
+                    "liger": liger}  # fmt: skip
     try:
         out = model(
             input_ids=mb.input_ids,
@@ -190,33 +234,10 @@ def chunked_micro_batch_loss(
             use_cache=False,
         )
     finally:
-        head.emit_hidden = False
-    hidden = out.logits if out.logits.dim() == 2 else out.logits[keep]
-    targets, seg = mb.target[keep], mb.seg[keep]
-    w = torch.ones(targets.shape, dtype=torch.float32, device=targets.device)
-    if weighting == "weight":
-        w = mb.weights.to(w.device)[seg]
-    if reduction == "token_mean":
-        coef = w / global_tokens
-    elif reduction == "sequence_mean":
-        coef = w / (mb.ntok.to(w.device)[seg].float() * global_rows)
-    elif reduction == "paper":
-        coef = w / max(int(keep.sum()), 1)
-    else:
-        raise ValueError(f"unknown reduction {reduction!r}")
-    share = None
-    if weighting != "dft" and weighting != "weight" and reduction != "sequence_mean" and head.bias is None:
-        summed = _liger_sum(hidden, head.weight, targets)
-        if summed is not None:
-            share = summed * coef[0] if len(coef) else summed * 0.0
-            nll_sum = summed.detach().float()
-    if share is None:
-        share, nll = linear_cross_entropy(
-            hidden, head.weight, targets, coef=coef, bias=head.bias, dft=weighting == "dft", chunk=chunk
-        )
-        nll_sum = nll.sum()
+        head.request = None
+    share = out.logits.reshape(())
     scale = 1 if reduction == "paper" else processes
-    return LossParts(share * scale, share.detach(), nll_sum)
+    return LossParts(share * scale, share.detach(), head.last_nll_sum)
 
 
 # -- variable-length attention for packed rows -----------------------------------------------------------------------
