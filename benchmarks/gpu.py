@@ -280,7 +280,8 @@ def bench_rsft_training(p: dict, device: Any, rows: list[Any]) -> dict:
     budget = None
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
-        budget = int(free - 16 * n_params - 10 * 2**30)  # Adam states + grads + head-room for the CE chunks
+        # fp32 grads + Adam states (12 B/param), bf16 weight copies under autocast (2 B/param), 8 GiB head-room
+        budget = int(free - 14 * n_params - 8 * 2**30)
     plan = checkpoint_plan(model.config, p["pack"], budget)
     enable_chunked_loss(model)
     apply_checkpointing(model, plan)

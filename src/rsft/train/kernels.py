@@ -329,31 +329,31 @@ def packing_attn_implementation(device: str | torch.device) -> str:
 # -- activation checkpointing and compilation ------------------------------------------------------------------------
 
 
-def activation_bytes_per_layer(config: Any, tokens: int, *, dtype_bytes: int = 2) -> int:
-    """Activations one decoder layer keeps for backward, per micro-batch of ``tokens`` (a standard estimate:
-    norms, q/k/v/o, attention output, gate/up/act/down inputs; flash/flex attention keeps no score matrix)."""
+def activation_bytes_per_layer(config: Any, tokens: int) -> int:
+    """Bytes one transformers decoder layer keeps for backward over ``tokens`` tokens, under bf16 autocast with
+    fp32 weights (the residual stream and the RMSNorm inputs stay fp32): per token ``12 H`` (two norms: fp32 input,
+    bf16 output), ``8 q`` (fp32 q-norm input, rotated q, attention output), ``8 kv`` (k likewise, v) and ``8 I``
+    (gate, up, activation, product). Flash / flex / memory-efficient attention keeps no score matrix."""
     h, i = config.hidden_size, config.intermediate_size
     head_dim = getattr(config, "head_dim", None) or h // config.num_attention_heads
     q = config.num_attention_heads * head_dim
-    kv = 2 * config.num_key_value_heads * head_dim
-    per_token = 4 * h + 2 * q + kv + 3 * i  # two norm inputs/outputs, q & attention out, k/v, mlp
-    return tokens * per_token * dtype_bytes
+    kv = config.num_key_value_heads * head_dim
+    return tokens * (12 * h + 8 * q + 8 * kv + 8 * i)
 
 
-def checkpoint_plan(config: Any, tokens: int, budget_bytes: int | None, *, dtype_bytes: int = 2) -> list[int]:
+def checkpoint_plan(config: Any, tokens: int, budget_bytes: int | None) -> list[int]:
     """Which decoder layers to checkpoint so kept activations fit ``budget_bytes``, spread evenly over depth.
 
-    A checkpointed layer keeps only its input (``hidden * tokens * dtype_bytes``). ``None`` budget = none
-    checkpointed (fastest). Returns sorted layer indices.
+    A checkpointed layer keeps only its fp32 input (``4 * hidden * tokens`` bytes). ``None`` budget = none
+    checkpointed (fastest: no recompute). Returns sorted layer indices.
     """
     n = config.num_hidden_layers
-    full = activation_bytes_per_layer(config, tokens, dtype_bytes=dtype_bytes)
-    small = config.hidden_size * tokens * dtype_bytes
+    full = activation_bytes_per_layer(config, tokens)
+    small = 4 * config.hidden_size * tokens
     if budget_bytes is None or n * full <= budget_bytes:
         return []
     # k checkpointed layers: (n - k) * full + k * small <= budget
-    k = n if full == small else math.ceil((n * full - budget_bytes) / (full - small))
-    k = min(max(k, 0), n)
+    k = min(max(math.ceil((n * full - budget_bytes) / (full - small)), 0), n)
     return sorted({round((j + 0.5) * n / k - 0.5) for j in range(k)}) if k else []
 
 
