@@ -147,7 +147,8 @@ def completion_row(
         "entropies": c.entropies,
         "entropy_kind": c.entropy_kind,
         "finish_reason": c.finish_reason,
-        "n_tokens": len(c.token_ids),
+        "n_tokens": len(c.token_ids)
+        or len(c.logprobs or []),  # API backends may return log-probs without ids
         "prompt_tokens": c.prompt_tokens,
         "logprob_sum": float(sum(c.logprobs)) if c.logprobs else None,
         "extracted_answer": None if extracted is None else str(extracted),
