@@ -167,3 +167,29 @@ def test_curate_then_train_and_score_through_the_cli(resumed_pool, countdown_tea
         # the teacher stopped with EOS, and retokenizing its text gives back its tokens here: same log-probs
         assert row["score_logprobs"] == pytest.approx(pool_lp[key], abs=1e-4)
         assert row["score_n_tokens"] == len(row["score_logprobs"])
+
+
+def test_shards_split_the_queries_and_share_one_pool(countdown_teacher, tmp_path):
+    from rsft._util.errors import RsftError
+    from rsft.generate.registry import make_backend
+    from rsft.rollouts import iter_pool
+    from rsft.rollouts.run import RolloutsConfig, run_rollouts
+
+    backend = make_backend(f"hf/{countdown_teacher}")
+
+    def cfg(shard: str) -> RolloutsConfig:
+        return RolloutsConfig(
+            teacher=f"hf/{countdown_teacher}", queries=QUERIES, out=str(tmp_path / "pool"), shard=shard,
+            generate={"temperature": 1.0, "max_new_tokens": 8, "n": 2, "seed": 0, "logprobs": True},
+        )  # fmt: skip
+
+    first = run_rollouts(cfg("0/2"), backend=backend)
+    second = run_rollouts(cfg("1/2"), backend=backend)
+    assert first["queries"] + second["queries"] == N_QUERIES
+    keys = [(r["query_id"], r["sample_idx"]) for b in iter_pool(tmp_path / "pool") for r in b.to_pylist()]
+    assert len(keys) == len(set(keys)) == N_QUERIES * 2
+    card = (tmp_path / "pool" / "DATA_CARD.md").read_text()
+    assert "00000-of-00002" in card and "00001-of-00002" in card
+    assert run_rollouts(cfg("1/2"), backend=backend)["generated"] == 0  # a finished shard is a no-op
+    with pytest.raises(RsftError, match="different shards"):
+        run_rollouts(cfg("0/3"), backend=backend)
