@@ -214,3 +214,23 @@ def test_gpu_benchmark_smoke_runs_end_to_end(tmp_path):
     assert all("fast_tok_s" in r and "generate_tok_s" in r for r in res["generation"]["rows"])
     assert res["generation"]["greedy_match"]["positions_same"] == 1.0  # fp32: identical
     assert res["training"]["rsft"]["tok_s"] > 0 and res["training"]["trl"]["tok_s"] > 0
+
+
+def test_chunked_loss_through_a_lora_wrapper(fresh_tiny):
+    from peft import LoraConfig, get_peft_model
+
+    enable_chunked_loss(fresh_tiny)
+    torch.manual_seed(0)
+    model = get_peft_model(fresh_tiny, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    mb = collate(_rows(4, seed=5), pad_id=0, packing=True, max_length=64)
+    kw = dict(reduction="token_mean", weighting="none", global_tokens=mb.n_tokens, global_rows=4)
+    want = micro_batch_loss(model, mb, **kw)
+    want.loss.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+    model.zero_grad(set_to_none=True)
+    got = chunked_micro_batch_loss(model, mb, **kw)
+    got.loss.backward()
+    assert float(got.objective) == pytest.approx(float(want.objective), rel=1e-6)
+    for n, p in model.named_parameters():
+        if p.requires_grad:
+            assert torch.allclose(p.grad, grads[n], atol=1e-6), n
