@@ -36,6 +36,7 @@ from rsft.analysis.stats import Boot, BootSpec, bootstrap_means, percentile_ci, 
 CLASSES = ("improves", "dip-and-recovery", "dip without recovery", "degrades", "flat within noise")
 DIP_CLASSES = ("dip-and-recovery", "dip without recovery", "degrades")
 TOO_WIDE = 0.05  # a flat verdict whose final-gain half-width exceeds this is reported as inconclusive
+FEW_ITEMS = 30  # below this many items the bootstrap's intervals are rough, and the report says so
 
 
 def _iv(est: float, lo: float, hi: float) -> dict:
@@ -104,11 +105,19 @@ def classify(steps: Sequence[int], boot: Boot, level: float) -> dict:
             out["notes"].append(f"transient gain: above base at step {first}, not at the final checkpoint")
     half = float((hi[-1] - lo[-1]) / 2)
     out["resolution"] = half
-    if cls == "flat within noise" and half > TOO_WIDE:
+    n_max = int(np.max(boot.n_items)) if boot.n_items.size else 0
+    if np.all(np.nanstd(bt, axis=0) == 0) and np.all(est == est[0]):
+        out["notes"].append(
+            f"too few items or samples to conclude: every item scores the same ({est[0]:.3f}) at every "
+            "checkpoint (floor or ceiling), so the benchmark cannot show a change"
+        )
+    elif cls == "flat within noise" and half > TOO_WIDE:
         out["notes"].append(
             f"too few items or samples to conclude: final-gain interval is +/-{half:.3f}, "
             f"so changes of that size are not detectable here"
         )
+    if 0 < n_max < FEW_ITEMS:
+        out["notes"].append(f"only {n_max} items: intervals rest on few items")
     out["class"] = cls
     return out
 
