@@ -160,15 +160,20 @@ def bench_generation(p: dict, device: Any, dtype: Any, specs: tuple | None, comp
             row["generate_tok_s"] = rows * p["new"] / base_s
         except Exception as e:  # noqa: BLE001 - recorded, the other measurements still run
             row["generate_error"] = f"{type(e).__name__}: {e}"
-        try:
-            gen = FastGenerator(model, None, max_batch=rows, compile=compile_step, device=device)
-            cfg = GenerateConfig(max_new_tokens=p["new"], seed=0, **SAMPLING)
-            fast_s, stats = time_fast(gen, prompts.tolist(), cfg, device)
-            row["fast_tok_s"], row["fast_stats"] = rows * p["new"] / fast_s, stats
-            del gen
-        except Exception as e:  # noqa: BLE001
-            row["fast_error"] = f"{type(e).__name__}: {e}"
-            traceback.print_exc()
+        cfg = GenerateConfig(max_new_tokens=p["new"], seed=0, **SAMPLING)
+        for graphs in (True, False) if device.type == "cuda" else (False,):
+            try:
+                gen = FastGenerator(model, None, max_batch=rows, compile=compile_step, cuda_graphs=graphs,
+                                    device=device)  # fmt: skip
+                fast_s, stats = time_fast(gen, prompts.tolist(), cfg, device)
+                row["fast_tok_s"], row["fast_stats"] = rows * p["new"] / fast_s, stats
+                row["fast_cuda_graphs"] = graphs
+                del gen
+                break
+            except Exception as e:  # noqa: BLE001 - recorded; without graphs next
+                row.setdefault("fast_error", "")
+                row["fast_error"] += f"[cuda_graphs={graphs}] {type(e).__name__}: {e} "
+                traceback.print_exc()
         if specs is not None:
             row.update(decode_bound(model, rows, p["prompt"] + p["new"] / 2, specs[0]))
         out["rows"].append(row)
@@ -259,7 +264,9 @@ def pad_to(mb: Any, width: int) -> Any:
     )
 
 
-def bench_rsft_training(p: dict, device: Any, rows: list[Any]) -> dict:
+def bench_rsft_training(
+    p: dict, device: Any, rows: list[Any], attn: str | None, compile_layers: bool
+) -> dict:
     import torch
 
     from rsft.train.data import collate
@@ -272,7 +279,7 @@ def bench_rsft_training(p: dict, device: Any, rows: list[Any]) -> dict:
         packing_attn_implementation,
     )
 
-    attn = packing_attn_implementation(device)
+    attn = attn or packing_attn_implementation(device)
     model = build_model(p["shape"], device, torch.float32, attn=attn)
     model.config.use_cache = False
     model.train()
@@ -285,7 +292,7 @@ def bench_rsft_training(p: dict, device: Any, rows: list[Any]) -> dict:
     plan = checkpoint_plan(model.config, p["pack"], budget)
     enable_chunked_loss(model)
     apply_checkpointing(model, plan)
-    maybe_compile(model, device.type == "cuda")
+    maybe_compile(model, compile_layers and device.type == "cuda")
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=device.type == "cuda")
     bins = pack_bins(rows, p["pack"])
     steps = p["warm_steps"] + p["timed_steps"]
@@ -306,7 +313,8 @@ def bench_rsft_training(p: dict, device: Any, rows: list[Any]) -> dict:
     sync(device)
     seconds = time.perf_counter() - t0
     out = {"tok_s": tokens / seconds, "tokens": tokens, "seconds": seconds, "steps": p["timed_steps"],
-           "params": n_params, "attn": attn, "checkpointed_layers": len(plan), "loss": float(parts.objective)}  # fmt: skip
+           "params": n_params, "attn": attn, "compiled": compile_layers, "checkpointed_layers": len(plan),
+           "loss": float(parts.objective)}  # fmt: skip
     if device.type == "cuda":
         out["peak_mem_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
     del model, opt
@@ -356,6 +364,26 @@ def bench_trl_training(p: dict, device: Any, rows: list[Any], out_dir: Path) -> 
            "params": n_params, "packed_sequences": len(packed), "mean_packed_tokens": mean_tokens}  # fmt: skip
     del trainer, model
     return out
+
+
+def rsft_with_fallbacks(p: dict, device: Any, rows: list[Any], over: Any) -> dict:
+    """The fastest set-up first; if it fails (an attention or compile problem on this card/stack), the next one,
+    with the earlier errors recorded."""
+    import torch
+
+    errors = []
+    for attn, comp in ((None, True), ("sdpa", True), ("sdpa", False)):
+        if errors and over():
+            break
+        try:
+            t = bench_rsft_training(p, device, rows, attn, comp)
+            return {**t, "failed_setups": errors} if errors else t
+        except Exception as e:  # noqa: BLE001
+            errors.append(f"attn={attn or 'auto'} compile={comp}: {type(e).__name__}: {e}")
+            traceback.print_exc()
+            gc.collect()
+            torch.cuda.empty_cache() if device.type == "cuda" else None
+    raise RuntimeError("; ".join(errors))
 
 
 # -- report ------------------------------------------------------------------------------------------------------
@@ -449,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             try:
                 if side == "rsft":
-                    t = bench_rsft_training(p, device, rows)
+                    t = rsft_with_fallbacks(p, device, rows, over)
                 else:
                     t = bench_trl_training(p, device, rows, out_path.parent / "trl_tmp")
                 if specs is not None:
