@@ -162,11 +162,12 @@ def _place(ids: np.ndarray, n_prompt: int, target: torch.Tensor, seg: torch.Tens
 def collate(rows: list[Encoded], *, pad_id: int, packing: bool = False, max_length: int = 0) -> MicroBatch:
     """Build one micro-batch.
 
-    Unpacked: one row per sequence, right-padded, with an attention mask. Packed: rows placed first-fit (in order)
-    into as few sequences of at most ``max_length`` tokens as possible; position ids restart at 0 for each row and
-    there is no attention mask, so transformers derives a block-diagonal causal mask from the position ids
-    (variable-length flash attention on GPU, a masked sdpa/eager kernel on CPU). Tail padding also restarts its
-    positions, so it forms its own block and is never attended to.
+    Unpacked: one row per sequence, right-padded. No attention mask is passed: with causal attention a real token
+    never sees the padding after it, and padded positions carry no loss, so the result is exact and the fast
+    causal kernel is used (``attention_mask`` is kept on the batch for other uses). Packed: rows placed first-fit
+    (in order) into as few sequences of at most ``max_length`` tokens as possible; position ids restart at 0 for
+    each row, so transformers derives a block-diagonal causal mask from them (variable-length flash attention on
+    GPU, a masked sdpa/eager kernel on CPU). Tail padding also restarts its positions, so it forms its own block.
     """
     if packing:
         bins: list[list[int]] = []

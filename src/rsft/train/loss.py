@@ -39,7 +39,9 @@ def forward_logits(model: Any, mb: MicroBatch) -> tuple[torch.Tensor, torch.Tens
     """Logits of supervised positions only (``logits_to_keep`` as a boolean mask: no full-vocabulary logits for
     prompt or padding positions) and the matching flat keep-mask."""
     keep = mb.target != IGNORE
-    inputs = dict(input_ids=mb.input_ids, attention_mask=mb.attention_mask, position_ids=mb.position_ids)
+    # right padding under causal attention needs no mask (see rsft.train.data.collate); packed rows are separated
+    # by their restarting position ids
+    inputs = dict(input_ids=mb.input_ids, attention_mask=None, position_ids=mb.position_ids)
     try:
         out = model(**inputs, logits_to_keep=keep, use_cache=False)
     except TypeError:  # an architecture without logits_to_keep: full logits, selected below

@@ -39,6 +39,7 @@ class Monitor:
         self.accelerator = accelerator if trackers else None
         self.log_every = log_every
         self.t0 = time.perf_counter()
+        self.c0 = time.process_time()
         self.start = start
         self.tokens = 0
         self.progress = None
@@ -64,6 +65,7 @@ class Monitor:
         elapsed = time.perf_counter() - self.t0
         rec["tokens_per_s"] = round(self.tokens / elapsed, 2) if elapsed > 0 else None
         rec["elapsed_s"] = round(elapsed, 3)
+        rec["cpu_s"] = round(time.process_time() - self.c0, 3)  # all threads of this process
         if self.main:
             with self.path.open("a") as f:
                 f.write(json.dumps(rec) + "\n")
