@@ -37,6 +37,19 @@ def _grid(n: int, width: float = 3.2, height: float = 2.4):
     return fig, axes.ravel()
 
 
+def _finish(fig: plt.Figure, title: bool = True) -> None:
+    """Fixed margins in inches (tight_layout draws every figure twice, which doubles the report's cost)."""
+    w, h = fig.get_size_inches()
+    fig.subplots_adjust(
+        left=0.85 / w,
+        right=1 - 0.15 / w,
+        bottom=0.6 / h,
+        top=1 - (0.85 if title else 0.45) / h,
+        wspace=0.32,
+        hspace=0.6,
+    )
+
+
 def _band(ax, x, est, lo, hi, label=None, color=None):
     (line,) = ax.plot(x, _arr(est), marker="o", ms=2.5, lw=1.4, label=label, color=color)
     ax.fill_between(x, _arr(lo), _arr(hi), alpha=0.2, color=line.get_color(), lw=0)
@@ -76,7 +89,7 @@ def dynamics_figures(analysis: dict) -> dict[str, plt.Figure]:
             fig.suptitle(
                 f"{run}: score vs step, {analysis['spec']['level']:.0%} bootstrap intervals", fontsize=10
             )
-            fig.tight_layout()
+            _finish(fig, title=False)
             figs[f"dynamics_{ri}_{part // MAX_PANELS}"] = fig
     return figs
 
@@ -102,7 +115,7 @@ def domain_figure(analysis: dict) -> dict[str, plt.Figure]:
         ax.tick_params(labelsize=7)
     axes[0].legend(fontsize=7, loc="best")
     fig.suptitle("Domain scores vs step (▼ dip, ▲ recovery; dashed: base)", fontsize=10)
-    fig.tight_layout()
+    _finish(fig)
     return {"domains": fig}
 
 
@@ -129,7 +142,7 @@ def behaviour_figure(analysis: dict) -> dict[str, plt.Figure]:
         ax.tick_params(labelsize=7)
     axes[0].legend(fontsize=7)
     fig.suptitle("Behaviour per checkpoint (items pooled over benchmarks)", fontsize=10)
-    fig.tight_layout()
+    _finish(fig)
     figs = {"behaviour": fig}
     link_cats = [c for c in cats if any(rec["marker_correctness"].get(c) for rec in beh)]
     if link_cats:
@@ -144,7 +157,7 @@ def behaviour_figure(analysis: dict) -> dict[str, plt.Figure]:
             ax.set_xlabel("step", fontsize=8)
             ax.tick_params(labelsize=7)
         axes2[0].legend(fontsize=7)
-        fig2.tight_layout()
+        _finish(fig2, title=False)
         figs["marker_correctness"] = fig2
     fig3, axes3 = _grid(2, width=3.8, height=2.6)
     for ax, key in zip(axes3, ("logprob_mean", "entropy_mean"), strict=False):
@@ -155,7 +168,7 @@ def behaviour_figure(analysis: dict) -> dict[str, plt.Figure]:
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
     axes3[0].legend(fontsize=7)
-    fig3.tight_layout()
+    _finish(fig3, title=False)
     figs["token_level"] = fig3
     return figs
 
@@ -182,7 +195,7 @@ def tradeoff_figure(analysis: dict) -> dict[str, plt.Figure]:
     ax.set_ylabel("safety change vs base (+ = safer)")
     ax.set_title("Reasoning vs safety per checkpoint (circle: recommended)", fontsize=10)
     ax.legend(fontsize=7)
-    fig.tight_layout()
+    _finish(fig, title=False)
     return {"tradeoff": fig}
 
 
@@ -205,7 +218,7 @@ def power_figure(analysis: dict) -> dict[str, plt.Figure]:
     ax.set_ylabel("share of runs with a detected dip")
     ax.set_title("Detector power by simulation (depth 0 = false positives)", fontsize=10)
     ax.legend(fontsize=7)
-    fig.tight_layout()
+    _finish(fig, title=False)
     return {"power": fig}
 
 
@@ -226,5 +239,5 @@ def nll_figure(nll: dict | None) -> dict[str, plt.Figure]:
     ax.set_xlabel("step")
     ax.set_ylabel("NLL (nats/token)")
     ax.set_title(f"Reference traces: {nll['rows']} rows, {nll['tokens']} tokens", fontsize=10)
-    fig.tight_layout()
+    _finish(fig, title=False)
     return {"nll": fig}

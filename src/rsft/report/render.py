@@ -137,7 +137,8 @@ def _statements(a: dict) -> list[str]:
         s = f"{t['run']}: recommended checkpoint step {rc['step']} (weighted score {H.iv(rc['weighted_score'], False)}"
         if "safety_change" in rc:
             s += f", safety change {H.iv(rc['safety_change'])}"
-        out.append(s + f"; best in {rc['prob_best']:.0%} of replicates)")
+        s += f"; best in {rc['prob_best']:.0%} of replicates)"
+        out.append(s + ("; " + "; ".join(t["notes"]) if t.get("notes") else ""))
     return out
 
 
