@@ -1,10 +1,31 @@
-"""`rsft demo` — not implemented yet."""
+"""`rsft demo [--quick]`: the embedded default — a whole miniature study on a CPU."""
 
 from __future__ import annotations
 
-from rsft._util.errors import NotImplementedStageError
+import time
+from pathlib import Path
+
+import typer
+
+from rsft.cli._common import console
 
 
-def demo(quick: bool = False) -> None:
-    """Run the whole miniature study on CPU (not implemented yet)."""
-    raise NotImplementedStageError("`rsft demo` is not implemented yet in this version of rsft")
+def demo(
+    quick: bool = typer.Option(
+        False, "--quick", help="one base, two data variants, fewer steps (≈2 minutes)"
+    ),
+    out: Path = typer.Option(Path("rsft-demo"), "--out", help="where the study, runs, store and report go"),
+    no_progress: bool = typer.Option(False, "--no-progress", help="no live progress bars"),
+) -> None:
+    """Run the whole loop on CPU: tiny bases → toy Countdown SFT (CoT / no-CoT / low-quality) → sweeps → report."""
+    from rsft.study.demo import run_demo, summary_lines
+
+    t0 = time.time()
+    console.print(f"[bold]rsft demo[/] ({'quick' if quick else 'full'}) → {out}/")
+    result = run_demo(out, quick=quick, say=lambda s: console.print(f"  {s}"), progress=not no_progress)
+    for line in summary_lines(result):
+        console.print(line)
+    console.print(f"[green]done[/] in {time.time() - t0:.0f} s")
+    console.print(f"  report:   {result.report}")
+    console.print(f"  analysis: {result.analysis_dir}")
+    console.print(f"  study:    {result.study_dir / 'study.yaml'} (rerun or extend with `rsft study`)")

@@ -1,16 +1,99 @@
-"""`rsft study` — not implemented yet."""
+"""`rsft study STUDY.yaml` runs a study; `rsft study plan STUDY.yaml` prints what it will cost first."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+from rich.table import Table
 
-from rsft._util.errors import NotImplementedStageError
-from rsft.cli._common import stage_app
+from rsft._util.errors import RsftError
+from rsft.cli._common import console, stage_app
 
-app = stage_app("study stage (not implemented yet)")
+app = stage_app("Run a study (matrix of models × datasets × schedules): train → sweep → analyse → report.")
 
 
-@app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def run(ctx: typer.Context) -> None:
-    """Not implemented yet: says so and exits non-zero."""
-    raise NotImplementedStageError("`rsft study` is not implemented yet in this version of rsft")
+def _parse_shard(shard: str | None) -> tuple[int, int] | None:
+    if shard is None:
+        return None
+    try:
+        i, n = (int(x) for x in shard.split("/"))
+    except ValueError:
+        raise RsftError(f"--shard must look like i/n (got {shard!r})", field="--shard") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise RsftError(f"--shard {shard}: need 0 <= i < n", field="--shard")
+    return i, n
+
+
+@app.command("run")
+def run(
+    study: Path = typer.Argument(..., help="study YAML"),
+    overrides: list[str] = typer.Argument(None, help="dotted key=value overrides"),
+    stop_after: str = typer.Option(None, help="stop after a stage: data | train | sweep | analysis"),
+    shard: str = typer.Option(
+        None,
+        help="i/n: this worker trains and sweeps every n-th run starting at i (all workers share the store); "
+        "run once more without --shard to analyse and report",
+    ),
+    no_progress: bool = typer.Option(False, "--no-progress", help="no live progress bars"),
+) -> None:
+    """Run (or continue) a study; every finished stage with the same identity is skipped."""
+    from rsft.study.config import load_study
+    from rsft.study.run import run_study
+
+    cfg = load_study(study, overrides)
+    part = _parse_shard(shard)
+    if part is not None:
+        from rsft.study.matrix import resolve_runs
+
+        keep = {r.name for j, r in enumerate(resolve_runs(cfg)) if j % part[1] == part[0]}
+        stop_after = stop_after or "sweep"
+        result = run_study(cfg, say=lambda s: console.print(s), progress=not no_progress, stop_after=stop_after,
+                           only_runs=keep)  # fmt: skip
+    else:
+        result = run_study(
+            cfg, say=lambda s: console.print(s), progress=not no_progress, stop_after=stop_after
+        )
+    stages = ", ".join(f"{k} {v}" for k, v in result.stages.items())
+    console.print(f"[green]study {cfg.study.name}[/]: {stages}")
+    console.print(f"  study folder: {result.study_dir}")
+    if result.report:
+        console.print(f"  report: {result.report}")
+
+
+@app.command("plan")
+def plan(
+    study: Path = typer.Argument(..., help="study YAML"),
+    overrides: list[str] = typer.Argument(None, help="dotted key=value overrides"),
+    as_json: bool = typer.Option(False, "--json", help="print the plan as JSON"),
+) -> None:
+    """Print the runs, steps, checkpoints, tokens and an estimated GPU-hour budget — before anything runs."""
+    from rsft.study.config import load_study
+    from rsft.study.plan import plan_study
+
+    cfg = load_study(study, overrides)
+    p = plan_study(cfg)
+    if as_json:
+        print(p.to_json())
+        return
+    t = Table(title=f"study {p.study}: {len(p.runs)} runs", show_lines=False)
+    for col in ("#", "run", "finding", "steps", "warmup", "ckpts", "train tok", "gen tok/sweep", "GPU-h"):
+        t.add_column(col, justify="right" if col not in ("run", "finding") else "left")
+    for i, r in enumerate(p.runs, 1):
+        t.add_row(
+            str(i), r.name, r.finding or "", str(r.steps), str(r.warmup), str(r.checkpoints),
+            f"{r.train_tokens / 1e9:.2f}B", f"{r.gen_tokens_per_sweep / 1e6:.1f}M", f"{r.gpu_hours:,.0f}",
+        )  # fmt: skip
+    out = console.__class__(width=max(160, console.width))
+    out.print(t)
+    b = p.budget
+    out.print(
+        "sweep per checkpoint: " + ", ".join(f"{s['benchmark']} {s['items']}×{s['samples']}" for s in p.sweep)
+    )
+    out.print(
+        f"budget: {p.total_gpu_hours:,.0f} GPU-hours in all, at {b['train_tokens_per_gpu_s']:,.0f} training "
+        f"tokens/s and {b['gen_tokens_per_gpu_s']:,.0f} generated tokens/s per GPU, generated length = "
+        f"{b['gen_fill']:.0%} of max_new_tokens (set `budget:` for your hardware)"
+    )
+    for w in p.warnings:
+        out.print(f"[yellow]warning[/]: {w}")

@@ -1,0 +1,138 @@
+"""A tiny study killed during training, during a sweep and during analysis ends with the same report as an
+uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+STUDY = """
+study: {{name: tiny, output_dir: out, seed: 0}}
+models:
+  micro: {{path: {model}, capability: weak}}
+datasets:
+  cd-cot: {{build: {{task: countdown, n: 96, seed: 1, style: cot}}, quality: verified-long-cot}}
+  cd-nocot: {{build: {{task: countdown, n: 96, seed: 1, style: cot, variant: nocot}}, quality: no-cot}}
+train:
+  model: {{dtype: float32}}
+  data: {{max_length: 160}}
+  schedule: {{lr: 1.0e-3, max_steps: 12, global_batch: 8, micro_batch: 8}}
+  checkpoints: {{every: 4}}
+matrix:
+  - {{finding: data, models: [micro], datasets: [cd-cot, cd-nocot]}}
+eval: {{suite: {suite}}}
+analysis: {{in_domain: [toy_countdown], seed: 0}}
+"""
+
+SUITE = """
+name: tiny
+seed: 0
+generation: {max_new_tokens: 24, temperature: 0.0}
+backend: {kind: hf, batch_size: 16, device: cpu, dtype: float32}
+benchmarks:
+  - {name: toy_countdown, options: {n_items: 12}}
+  - {name: toy_arith, options: {n_items: 12}}
+  - {name: toy_safety, options: {n_items: 12}}
+"""
+
+
+VOLATILE = ("store", "created_at", "seconds", "git")  # where and when it ran, not what it found
+
+
+def _analysis(folder: Path) -> dict:
+    data = json.loads((folder / "analysis.json").read_text())
+    return {k: v for k, v in data.items() if k not in VOLATILE}
+
+
+def _report(study: Path) -> str:
+    """The report's text with the run's own folder and provenance lines normalised."""
+    html = (study / "out" / "tiny" / "report.html").read_text()
+    data = json.loads((study / "out" / "tiny" / "analysis" / "analysis.json").read_text())
+    for k in VOLATILE:
+        v = data.get(k)
+        for text in (
+            [v] if isinstance(v, str) else ([] if not isinstance(v, dict) else [str(x) for x in v.values()])
+        ):
+            if text:
+                html = html.replace(text, f"<{k}>")
+    return html.replace(str(study), "<study>")
+
+
+def _write(dirpath: Path, model: Path) -> Path:
+    dirpath.mkdir(parents=True, exist_ok=True)
+    (dirpath / "suite.yaml").write_text(SUITE)
+    (dirpath / "study.yaml").write_text(STUDY.format(model=model, suite="suite.yaml"))
+    return dirpath / "study.yaml"
+
+
+def _cmd() -> list[str]:
+    return [sys.executable, "-m", "rsft.cli.main", "study", "study.yaml", "--no-progress"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", **extra}
+
+
+def _run(cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(_cmd(), cwd=cwd, env=_env(**env), capture_output=True, text=True, timeout=600)
+
+
+def _kill_when(cwd: Path, ready, timeout: float = 300) -> None:
+    p = subprocess.Popen(_cmd(), cwd=cwd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0 = time.time()
+    try:
+        while not ready():
+            assert p.poll() is None, "the study finished before the kill point"
+            assert time.time() - t0 < timeout
+            time.sleep(0.02)
+        p.send_signal(signal.SIGKILL)
+    finally:
+        p.wait()
+
+
+@pytest.mark.timeout(900)
+def test_killed_study_resumes_to_the_same_report(tmp_path, tiny_model_dir):
+    ref, crash = tmp_path / "ref", tmp_path / "crash"
+    _write(ref, tiny_model_dir)
+    _write(crash, tiny_model_dir)
+
+    r = _run(ref)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+    runs = crash / "out" / "tiny" / "runs"
+    # 1. during training: the first run has a checkpoint past the base but is not finished
+    _kill_when(crash, lambda: any(runs.glob("*/checkpoints/step_000004/COMPLETE")))
+    assert not all((d / "DONE").is_file() for d in runs.iterdir())
+    # 2. during the sweep: some rows are stored, not all
+    rows = crash / "out" / "tiny" / "store" / "rows"
+    _kill_when(crash, lambda: rows.is_dir() and any(rows.glob("*.parquet")))
+    # 3. during analysis: results computed, not yet published
+    r = _run(crash, RSFT_FAULT="study:analysis")
+    assert r.returncode == -signal.SIGKILL
+    assert not (crash / "out" / "tiny" / "report.html").exists()
+    # resume to the end
+    r = _run(crash)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+    a_ref, a_crash = (_analysis(d / "out" / "tiny" / "analysis") for d in (ref, crash))
+    assert a_crash == a_ref
+    assert _report(crash) == _report(ref)
+
+    # the store holds every planned sample exactly once
+    import duckdb
+
+    con = duckdb.connect()
+    n, distinct = con.execute(
+        f"SELECT count(*), count(DISTINCT key) FROM read_parquet('{crash}/out/tiny/store/rows/*.parquet')"
+    ).fetchone()
+    assert n == distinct
+    # a rerun of a finished study skips every stage
+    r = _run(crash)
+    assert r.returncode == 0 and "train skipped" in r.stderr and "analysis skipped" in r.stderr, r.stderr
