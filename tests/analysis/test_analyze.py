@@ -147,3 +147,24 @@ def test_cli_analyze_and_errors(tmp_path, capsys):
         )
     assert e.value.code == 0
     assert "0.200" in capsys.readouterr().out
+
+
+def test_between_runs_is_paired_and_finds_a_real_difference(tmp_path):
+    def truth(run: str, bench: str, step: int) -> float:
+        return 0.4 + (0.002 * step if run == "better" else 0.0)
+
+    store = make_store(
+        tmp_path / "s",
+        ["base_run", "better"],
+        [0, 50, 100],
+        {"m": "math"},
+        items=200,
+        samples=4,
+        curve_fn=truth,
+    )
+    conds = {"base_run": {"model": "q", "dataset": "a"}, "better": {"model": "q", "dataset": "b"}}
+    out = analyze_store(store, tmp_path / "o", config=AnalyzeConfig(B=400, power_sims=0), conditions=conds)
+    rows = json.loads((out / "analysis.json").read_text())["between_runs"]
+    m = [r for r in rows if r["curve"] == "m"][0]
+    assert m["run"] == "better" and m["reference"] == "base_run" and m["paired"]
+    assert m["mark"] == "▲" and m["diff"]["lo"] > 0.05

@@ -20,11 +20,12 @@ from pydantic import Field
 from threadpoolctl import threadpool_limits
 
 import rsft
+from rsft._util.hashing import hash_obj
 from rsft._util.provenance import git_revision
 from rsft.analysis.behaviour import behaviour_metrics, default_lexicon
 from rsft.analysis.conditions import comparison_rows, condition_keys, load_conditions
 from rsft.analysis.detector import CLASSES, simulate
-from rsft.analysis.dynamics import benchmark_dynamics, borrow_base, domain_dynamics, domain_of
+from rsft.analysis.dynamics import benchmark_dynamics, between_runs, borrow_base, domain_dynamics, domain_of
 from rsft.analysis.frames import cubes, item_frame
 from rsft.analysis.safety import tradeoff
 from rsft.analysis.stats import BootSpec
@@ -56,6 +57,9 @@ class AnalyzeConfig(StrictModel):
         400, ge=50, description="bootstrap replicates of behaviour and token-level ratios"
     )
     threads: int | None = Field(None, description="DuckDB threads (default all cores)")
+    reference_run: str | None = Field(
+        None, description="run the others are compared with (default: per model)"
+    )
 
 
 def _clean(obj):
@@ -140,17 +144,21 @@ def _analyze(store, out_dir, in_domain, seed, cfg, conditions, progress) -> Path
     cube_list, notes = borrow_base(cube_list, conds)
     domains = {c.benchmark: domain_of(c.benchmark, c.group, in_domain) for c in cube_list}
     say(f"dynamics of {len(cube_list)} run x benchmark curves")
-    bench_recs, per_domain = [], defaultdict(list)
+    bench_recs, per_domain, finals = [], defaultdict(list), {}
     for cube in cube_list:
         rec, boot = benchmark_dynamics(cube, spec, domains[cube.benchmark])
         bench_recs.append(rec)
         per_domain[(cube.run, domains[cube.benchmark])].append((cube.benchmark, cube.steps, boot))
+        sig = hash_obj([cube.benchmark, *map(str, cube.items)])
+        finals[(cube.run, cube.benchmark)] = (boot.est[-1], boot.boot[:, -1], int(boot.n_items[-1]), sig)
     dom_recs, dom_curves = [], defaultdict(dict)
     for (run, dom), parts in sorted(per_domain.items()):
         res = domain_dynamics(run, dom, parts, spec)
         if res is not None:
             dom_recs.append(res[0])
             dom_curves[run][dom] = (res[1], res[2])
+            sig = hash_obj(sorted(finals[(run, b)][3] for b in res[0]["benchmarks"]))
+            finals[(run, f"[{dom}]")] = (res[2].est[-1], res[2].boot[:, -1], int(res[2].n_items[-1]), sig)
     say("behaviour and token level")
     behaviour = behaviour_metrics(
         frame, BootSpec(B=min(cfg.behaviour_B, spec.B), seed=seed, level=cfg.level), domains
@@ -178,6 +186,7 @@ def _analyze(store, out_dir, in_domain, seed, cfg, conditions, progress) -> Path
         "benchmarks": bench_recs,
         "domain_curves": dom_recs,
         "comparison": comparison_rows(bench_recs, dom_recs, conds),
+        "between_runs": between_runs(finals, conds, spec, cfg.reference_run),
         "behaviour": behaviour,
         "tradeoff": trade,
         "power": power,

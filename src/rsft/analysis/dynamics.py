@@ -9,7 +9,7 @@ import numpy as np
 
 from rsft.analysis.detector import classify, curve_summary, early_warning
 from rsft.analysis.frames import Cube
-from rsft.analysis.stats import Boot, BootSpec, bootstrap_means
+from rsft.analysis.stats import Boot, BootSpec, bootstrap_means, item_weights, percentile_ci
 
 DOMAINS = ("in-domain", "out-of-domain", "general", "safety", "overrefusal")
 _OOD_GROUPS = ("math", "reasoning", "code", "knowledge")
@@ -105,7 +105,11 @@ def _record(steps: np.ndarray, boot: Boot, spec: BootSpec) -> dict:
 def benchmark_dynamics(cube: Cube, spec: BootSpec, domain: str) -> tuple[dict, Boot]:
     """Curve, differences, detector and early warning of one (run, benchmark)."""
     rng = spec.rng("benchmark", cube.run, cube.benchmark)
-    boot = bootstrap_means(cube.cnt, cube.s_sum, cube.s_sq, spec, rng, binary=cube.binary)
+    # Item draws depend on the benchmark and its item set only, so runs evaluated on the same items are compared
+    # pairwise (same draws); within-item draws stay independent per run.
+    item_rng = spec.rng("items", cube.benchmark, *map(str, cube.items))
+    W = item_weights(len(cube.items), spec.B, item_rng)
+    boot = bootstrap_means(cube.cnt, cube.s_sum, cube.s_sq, spec, rng, binary=cube.binary, weights=W)
     rec = {
         "run": cube.run,
         "benchmark": cube.benchmark,
@@ -156,3 +160,49 @@ def domain_dynamics(
         **_record(steps, boot, spec),
     }
     return rec, steps, boot
+
+
+def between_runs(
+    finals: dict[tuple[str, str], tuple[float, np.ndarray, int]],
+    conditions: Mapping[str, Mapping],
+    spec: BootSpec,
+    reference: str | None = None,
+) -> list[dict]:
+    """Final-checkpoint differences between each run and a reference run, per benchmark and domain.
+
+    The reference is ``reference`` when given, else the first run (sorted) with the same ``model`` condition.
+    Runs evaluated on the same items share the bootstrap's item draws, so their difference is paired (``paired``);
+    otherwise the two runs' draws are independent. Intervals are pointwise (not corrected over the table).
+
+    Args:
+        finals: (run, curve name) -> (final estimate, (B,) final replicates, n items, item-set signature).
+        conditions: run -> conditions.
+        spec: bootstrap spec.
+        reference: reference run name.
+    """
+    runs = sorted({r for r, _ in finals})
+    out = []
+    for run in runs:
+        model = (conditions.get(run) or {}).get("model")
+        ref = reference or next(r for r in runs if (conditions.get(r) or {}).get("model") == model)
+        if ref == run or ref not in runs:
+            continue
+        for (r, name), (est, boot, n, sig) in sorted(finals.items()):
+            if r != run or (ref, name) not in finals:
+                continue
+            est_ref, boot_ref, n_ref, sig_ref = finals[(ref, name)]
+            lo, hi = percentile_ci((boot - boot_ref)[:, None], spec.level)
+            d = est - est_ref
+            out.append(
+                {
+                    "run": run,
+                    "reference": ref,
+                    "curve": name,
+                    "diff": {"est": float(d), "lo": float(lo[0]), "hi": float(hi[0])},
+                    "mark": "▲" if lo[0] > 0 else "▼" if hi[0] < 0 else "",
+                    "paired": sig == sig_ref,
+                    "n_items": int(n),
+                    "n_items_reference": int(n_ref),
+                }
+            )
+    return out

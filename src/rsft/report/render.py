@@ -213,6 +213,33 @@ def _comparison_table(a: dict, rows: list[dict], domains: bool = True) -> str:
     return H.table(header, body, numeric_from=1 + len(keys))
 
 
+def _between_table(a: dict) -> str:
+    rows = a.get("between_runs") or []
+    if not rows:
+        return "<p>One run per base model: no run-vs-run comparison.</p>"
+    names = sorted({r["curve"] for r in rows}, key=lambda n: (not n.startswith("["), n))
+    pairs = sorted({(r["run"], r["reference"]) for r in rows})
+    cell = {(r["run"], r["curve"]): r for r in rows}
+    body = []
+    for run, ref in pairs:
+        cells = [H.esc(run), H.esc(ref)]
+        for n in names:
+            c = cell.get((run, n))
+            cells.append(
+                "—"
+                if not c
+                else f"{H.iv(c['diff'])}{H.mark_html(c['mark'])}"
+                + ("" if c["paired"] else "<br><small>unpaired</small>")
+            )
+        body.append(cells)
+    cap = (
+        f"Final score of the run minus the reference run's, {a['spec']['level']:.0%} pointwise intervals "
+        f"(paired on items where both runs saw the same items); ▲/▼: the interval excludes 0; "
+        f"B={a['spec']['B']}, seed={a['spec']['seed']}."
+    )
+    return H.table(["run", "reference", *names], body, numeric_from=2) + f"<p class='cap'>{H.esc(cap)}</p>"
+
+
 def _data(a: dict) -> str:
     cap = (
         f"Final score (gain over the base [simultaneous {a['spec']['level']:.0%} interval]); ▲/▼: significantly "
@@ -223,7 +250,8 @@ def _data(a: dict) -> str:
         + _comparison_table(a, a["comparison"])
         + f"<p class='cap'>{H.esc(cap)}</p><h3>Benchmarks</h3>"
         + _comparison_table(a, a["comparison"], domains=False)
-        + f"<p class='cap'>{H.esc(cap)}</p>"
+        + f"<p class='cap'>{H.esc(cap)}</p><h3>Run vs reference run (same base model)</h3>"
+        + _between_table(a)
     )
 
 
