@@ -66,3 +66,19 @@ def test_errors_name_the_problem(tmp_path):
     (store / "store.json").write_text(json.dumps({"schema_version": 99}))
     with pytest.raises(DataError, match="schema version 99"):
         item_frame(store)
+
+
+def test_rows_without_a_step_are_left_out_with_a_note(tmp_path):
+    import pyarrow as pa
+
+    from rsft.eval.schema import ROW_SCHEMA
+
+    store = make_store(tmp_path / "s", steps=[0, 10], items=3, samples=1)
+    rows = pq.read_table(store / "rows" / "part-00000.parquet").to_pylist()
+    plain = [dict(r, step=None, run="api-model", key=r["key"] + "x") for r in rows[:3]]
+    pq.write_table(pa.Table.from_pylist(plain, schema=ROW_SCHEMA), store / "rows" / "part-00001.parquet")
+    f = item_frame(store)
+    assert len(f) == 6 and f.notes == ["3 rows without a step (plain-model evaluations) were left out"]
+    (store / "rows" / "part-00000.parquet").unlink()
+    with pytest.raises(DataError, match="no row has a step"):
+        item_frame(store)

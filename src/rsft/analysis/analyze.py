@@ -142,6 +142,7 @@ def _analyze(store, out_dir, in_domain, seed, cfg, conditions, progress) -> Path
     runs = sorted({c.run for c in cube_list})
     conds = load_conditions(store, runs, conditions)
     cube_list, notes = borrow_base(cube_list, conds)
+    notes = frame.notes + notes
     domains = {c.benchmark: domain_of(c.benchmark, c.group, in_domain) for c in cube_list}
     say(f"dynamics of {len(cube_list)} run x benchmark curves")
     bench_recs, per_domain, finals = [], defaultdict(list), {}

@@ -70,9 +70,14 @@ def _check_columns(con: duckdb.DuckDBPyConnection, glob: str) -> None:
         )
 
 
-def _has_duplicates(con: duckdb.DuckDBPyConnection, glob: str) -> bool:
-    sql = f"SELECT count(*) > count(DISTINCT (run, key)) FROM read_parquet('{glob}', union_by_name=true)"
-    return bool(con.execute(sql).fetchone()[0])
+def _census(con: duckdb.DuckDBPyConnection, glob: str) -> tuple[bool, int, int]:
+    """(some (run, key) is written twice, rows, rows without a step)."""
+    sql = (
+        "SELECT count(*) > count(DISTINCT (run, key)), count(*), count(*) FILTER (WHERE step IS NULL) "
+        f"FROM read_parquet('{glob}', union_by_name=true)"
+    )
+    dup, rows, no_step = con.execute(sql).fetchone()
+    return bool(dup), int(rows), int(no_step)
 
 
 def _deduped_sql(glob: str, columns: str = "*", *, dedupe: bool = True) -> str:
@@ -129,6 +134,7 @@ class ItemFrame:
     cols: dict[str, np.ndarray]
     categories: tuple[str, ...]
     binary: dict[str, bool] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.cols["run"])
@@ -158,6 +164,14 @@ def item_frame(
     _check_columns(con, glob)
     # isfinite, not isnan: DuckDB 2.0 reports isnan(NaN read from Parquet) as false
     scored = "coalesce(isfinite(score), false)"
+    dup, n_rows, no_step = _census(con, glob)
+    if n_rows and no_step == n_rows:
+        raise DataError(
+            "no row has a step: this store holds plain-model evaluations, not a checkpoint sweep",
+            file=glob,
+            field="step",
+            fix="analyse a sweep over RUN_DIR/checkpoints (step 0 = base model)",
+        )
     marker_sql, cats = [], tuple(lex)
     for i, terms in enumerate(lex.values()):
         marker_sql.append(f"{duckdb_marker_count('txt', list(terms))} AS mk{i}")
@@ -165,9 +179,11 @@ def item_frame(
         glob,
         'run, step, benchmark, "group", item_id, score, outcome, n_tokens, n_thinking_tokens, n_answer_tokens, '
         f"logprob_mean, entropy_mean, {duckdb_text('response')} AS txt",
-        dedupe=_has_duplicates(con, glob),
+        dedupe=dup,
     )
-    base = f"SELECT * EXCLUDE (txt){''.join(', ' + m for m in marker_sql)} FROM ({dedup})"
+    base = (
+        f"SELECT * EXCLUDE (txt){''.join(', ' + m for m in marker_sql)} FROM ({dedup}) WHERE step IS NOT NULL"
+    )
     agg = [
         "count(*) AS n_rows",
         f"count(*) FILTER (WHERE {scored}) AS n_scored",
@@ -201,13 +217,6 @@ def item_frame(
     )
     res = con.execute(sql).fetchnumpy()
     cols = {k: (v.filled() if hasattr(v, "filled") else np.asarray(v)) for k, v in res.items()}
-    if len(cols["run"]) and np.any(np.ma.getmaskarray(res["step"])):
-        raise DataError(
-            "some rows have no step (a plain model, not a checkpoint sweep)",
-            file=glob,
-            field="step",
-            fix="analyse checkpoint sweeps: rows need step (0 = base model)",
-        )
     cols["step"] = cols["step"].astype(np.int64)
     cols["group"] = cols.pop("grp")
     isbin = np.ma.getdata(res["is_bin"]).astype(bool) | np.ma.getmaskarray(res["is_bin"])
@@ -215,7 +224,8 @@ def item_frame(
     for b in np.unique(cols["benchmark"]):
         binary[str(b)] = bool(np.all(isbin[cols["benchmark"] == b]))
     cols.pop("is_bin")
-    return ItemFrame(cols=cols, categories=cats, binary=binary)
+    notes = [f"{no_step} rows without a step (plain-model evaluations) were left out"] if no_step else []
+    return ItemFrame(cols=cols, categories=cats, binary=binary, notes=notes)
 
 
 @dataclass
