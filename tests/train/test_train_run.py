@@ -152,3 +152,22 @@ def test_missing_tracker_package_is_named(make_cfg):
         pytest.skip("wandb is installed")
     with pytest.raises(RsftError, match="pip install wandb"):
         train(make_cfg(logging={"wandb": True}), progress=False)
+
+
+def test_chunked_loss_trains_the_same_weights(make_cfg):
+    """loss.chunked (rsft.train.kernels: CE from hidden states, chunk by chunk) changes memory, not the result."""
+    from transformers import AutoModelForCausalLM
+
+    over = dict(schedule={"global_batch": 4, "max_steps": 2}, checkpoints={"every": 2})
+    plain = train(make_cfg(**over, run_name="plain"), progress=False)
+    chunked = train(
+        make_cfg(**over, loss={"chunked": True, "weighting": "weight"}, run_name="c"), progress=False
+    )
+    weighted = train(make_cfg(**over, loss={"weighting": "weight"}, run_name="w"), progress=False)
+    assert chunked.final_loss == pytest.approx(weighted.final_loss, rel=1e-5)
+    assert weighted.final_loss != pytest.approx(plain.final_loss, rel=1e-3)
+    a = AutoModelForCausalLM.from_pretrained(weighted.checkpoints[-1][1]).state_dict()
+    b = AutoModelForCausalLM.from_pretrained(chunked.checkpoints[-1][1]).state_dict()
+    assert set(a) == set(b)
+    for k, v in a.items():
+        torch.testing.assert_close(b[k], v, rtol=0, atol=1e-5)

@@ -95,6 +95,11 @@ class LossConfig(StrictModel):
         "none",
         description="weight: scale each row's tokens by its weight (the paper's `advantage`); dft: by p(token)",
     )
+    chunked: bool = Field(
+        False,
+        description="compute the cross-entropy from hidden states in chunks (rsft.train.kernels): no full-vocabulary "
+        "logits for the whole sequence; same result, much less memory for long rows and large vocabularies",
+    )
 
 
 class CheckpointConfig(StrictModel):

@@ -152,6 +152,10 @@ def build_model(cfg: TrainConfig) -> tuple[Any, Any]:
             "it is saved with every checkpoint so evaluation uses the same one",
         )
     model.config.use_cache = False
+    if cfg.loss.chunked:
+        from rsft.train.kernels import enable_chunked_loss
+
+        enable_chunked_loss(model)  # the output head computes the loss chunk by chunk; same weights and keys
     if m.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if m.lora is not None:
@@ -327,6 +331,9 @@ def forward_backward(r: _Run, step: int) -> tuple[float, float, int]:
     )  # the token_mean denominator, all processes
     mine = rows[acc.process_index * local : (acc.process_index + 1) * local]
     pad_id = r.tokenizer.pad_token_id if r.tokenizer.pad_token_id is not None else r.tokenizer.eos_token_id
+    loss_fn = micro_batch_loss
+    if cfg.loss.chunked:
+        from rsft.train.kernels import chunked_micro_batch_loss as loss_fn
     r.model.train()
     stats = torch.zeros(2, dtype=torch.float64, device=acc.device)
     for j in range(0, local, plan.micro_batch):
@@ -335,7 +342,7 @@ def forward_backward(r: _Run, step: int) -> tuple[float, float, int]:
         # accelerate decides when gradients synchronise (DDP/FSDP no_sync; DeepSpeed steps its engine inside
         # backward at the window's end) and divides the loss by the accumulation, which the shares already do.
         with acc.accumulate(r.model):
-            parts = micro_batch_loss(
+            parts = loss_fn(
                 r.model, mb, reduction=cfg.loss.reduction, weighting=cfg.loss.weighting,
                 global_tokens=global_tokens, global_rows=plan.global_batch, processes=procs,
             )  # fmt: skip
