@@ -51,9 +51,15 @@ def test_every_number_carries_n_k_seed_and_level(analysed):
         assert st["k"] == 4 and st["B"] == 400 and st["seed"] == 5 and st["level"] == 0.95
         cur = rec["curve"]
         assert all(lo <= e <= hi for e, lo, hi in zip(cur["est"], cur["lo"], cur["hi"], strict=True))
-    assert {"dynamics.csv", "detector.csv", "detector.md", "comparison.csv", "power.csv"} <= {
-        p.name for p in (out / "tables").iterdir()
-    }
+    assert {
+        "dynamics.csv",
+        "detector.csv",
+        "detector.md",
+        "comparison.csv",
+        "power.csv",
+        "tradeoff.csv",
+        "recommendation.md",
+    } <= {p.name for p in (out / "tables").iterdir()}
     assert a["runs"]["Qwen3-4B_Math-CoT_lr5e-5_ep8_bs256"]["dataset"] == "Math-CoT"
     assert a["condition_keys"] == ["dataset"]
 

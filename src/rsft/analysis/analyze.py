@@ -282,6 +282,46 @@ def write_tables(analysis: dict, out: Path) -> None:
         ],
     )
 
+    _tradeoff_tables(analysis, tables)
+
+
+def _tradeoff_tables(analysis: dict, tables: Path) -> None:
+    """tradeoff.csv (every checkpoint) and recommendation.md (one line per run)."""
+    rows, md = (
+        [],
+        [
+            "| run | step | weighted score | reasoning gain | safety change | best in replicates |",
+            "|---|---|---|---|---|---|",
+        ],
+    )
+    for t in analysis["tradeoff"]:
+        sc = t.get("safety_change") or {}
+        for i, step in enumerate(t["step"]):
+            w, g = t["weighted_score"], t["reasoning_gain"]
+            rows.append(
+                [t["run"], step, w["est"][i], w["lo"][i], w["hi"][i], g["est"][i], g["lo"][i], g["hi"][i]]
+                + [(sc.get(k) or [None] * len(t["step"]))[i] for k in ("est", "lo", "hi", "sim_lo")]
+                + [t["eligible"][i]]
+            )
+        rc = t["recommendation"]
+
+        def f(d):
+            return "—" if not d else f"{_fmt(d['est'])} [{_fmt(d['lo'])}, {_fmt(d['hi'])}]"
+
+        md.append(
+            f"| {t['run']} | {rc['step']} | {f(rc['weighted_score'])} | {f(rc['reasoning_gain'])} | "
+            f"{f(rc.get('safety_change'))} | {rc['prob_best']:.0%} |"
+        )
+    head = ["run", "step", "weighted", "weighted_lo", "weighted_hi", "gain", "gain_lo", "gain_hi"]
+    head += ["safety_change", "safety_lo", "safety_hi", "safety_sim_lo", "eligible"]
+    _csv(tables / "tradeoff.csv", head, rows)
+    spec = analysis["spec"]
+    (tables / "recommendation.md").write_text(
+        f"Recommended checkpoints (B={spec['B']}, seed={spec['seed']}, {spec['level']:.0%} intervals)\n\n"
+        + "\n".join(md)
+        + "\n"
+    )
+
 
 def _csv(path: Path, header: list[str], rows: list[list]) -> None:
     with path.open("w", newline="") as f:
