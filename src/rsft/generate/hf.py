@@ -81,13 +81,76 @@ def resolve_model_dir(model: str | Path) -> Path:
         ) from None
 
 
+_ST_DTYPES = {
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "I64": "int64",
+    "I32": "int32",
+    "I16": "int16",
+    "I8": "int8",
+    "U8": "uint8",
+    "BOOL": "bool",
+}
+
+
+def read_safetensors(path: Path) -> dict[str, Any]:
+    """Tensors of a safetensors file, read in one go into memory and viewed without a per-tensor copy.
+
+    The tensors alias one in-memory buffer (never the file: a checkpoint rewritten at the same path cannot change
+    them). Files with dtypes not listed here go through ``safetensors.torch.load``.
+    """
+    import struct
+
+    import torch
+
+    buf = bytearray(path.stat().st_size)
+    with open(path, "rb") as f:
+        f.readinto(buf)  # one read straight into a writable buffer (torch.frombuffer needs one)
+    (n,) = struct.unpack("<Q", buf[:8])
+    header = json.loads(buf[8 : 8 + n])
+    header.pop("__metadata__", None)
+    if any(v["dtype"] not in _ST_DTYPES for v in header.values()):
+        from safetensors.torch import load
+
+        return load(bytes(buf))
+    out = {}
+    base = 8 + n
+    for name, v in header.items():
+        start, end = v["data_offsets"]
+        dtype = getattr(torch, _ST_DTYPES[v["dtype"]])
+        count = (end - start) // dtype.itemsize
+        t = (
+            torch.frombuffer(buf, dtype=dtype, count=count, offset=base + start)
+            if count
+            else torch.empty(0, dtype=dtype)
+        )
+        out[name] = t.view(v["shape"])
+    return out
+
+
 def _arch_signature(model_dir: Path) -> dict[str, Any]:
     cfg = json.loads((model_dir / "config.json").read_text())
     return {k: v for k, v in cfg.items() if k not in _CONFIG_NOISE}
 
 
+_FILE_HASHES: dict[tuple[str, int, int], str] = {}
+
+
 def _tokenizer_signature(model_dir: Path) -> list[str]:
-    return [hash_file(model_dir / f) for f in _TOKENIZER_FILES if (model_dir / f).is_file()]
+    """Content hashes of the tokenizer files (each hashed once per size and mtime): the tokenizer is reloaded only
+    when they differ, which the checkpoints of one run never do."""
+    out = []
+    for f in _TOKENIZER_FILES:
+        p = model_dir / f
+        if p.is_file():
+            st = p.stat()
+            stamp = (str(p), st.st_size, st.st_mtime_ns)
+            if stamp not in _FILE_HASHES:
+                _FILE_HASHES[stamp] = hash_file(p)
+            out.append(_FILE_HASHES[stamp])
+    return out
 
 
 class HFBackend:
@@ -123,6 +186,7 @@ class HFBackend:
         self._arch: dict[str, Any] | None = None
         self._tok_sig: list[str] | None = None
         self.last_load: dict[str, Any] = {}
+        self._names: tuple[dict[str, Any], dict[str, Any]] | None = None  # parameters and buffers by name
         if model is not None:
             self.load(model)
 
@@ -184,34 +248,43 @@ class HFBackend:
         device = self._device()
         model = AutoModelForCausalLM.from_pretrained(str(self.model_dir), dtype=self._dtype(device))
         self.model = model.to(device).eval()
+        self._names = None
 
     def _load_in_place(self, shards: list[Path]) -> None:
-        import torch
-        from safetensors.torch import load_file
+        """Swap the new tensors into the loaded model's parameters (no model rebuild, no element-wise copy).
 
-        device = self._device()
-        tied = set(getattr(self.model, "_tied_weights_keys", None) or [])
-        expected = set(self.model.state_dict())
-        seen: set[str] = set()
-        with torch.no_grad():
-            for shard in shards:
-                state = load_file(str(shard), device=str(device))
-                missing, unexpected = self.model.load_state_dict(state, strict=False)
-                if unexpected:
-                    raise RsftError(
-                        f"weights do not match the loaded architecture: unexpected {sorted(unexpected)[:3]}",
-                        file=str(shard),
-                    )
-                seen.update(state)
-        left = expected - seen - tied - {"lm_head.weight"}
-        if left:
-            self._load_fresh()  # a partial state dict: play safe and rebuild
-        elif getattr(self.model.config, "tie_word_embeddings", False):
-            self.model.tie_weights()
+        Each shard is read whole into memory first: parameters never alias a memory-mapped file, which a later
+        checkpoint written at the same path could change underneath. Tied parameters are one object, so updating
+        the embedding updates the output layer too. Anything unexpected (a name or shape the model does not
+        have, a parameter left without new values) falls back to a fresh load.
+        """
+        if self._names is None:
+            self._names = (
+                dict(self.model.named_parameters(remove_duplicate=False)),
+                dict(self.model.named_buffers(remove_duplicate=False)),
+            )
+        params, buffers = self._names
+        staged: dict[str, Any] = {}
+        for shard in shards:
+            staged.update(read_safetensors(shard))
+        updated = set()
+        for name, t in staged.items():
+            target = params.get(name, buffers.get(name))
+            if target is None or tuple(target.shape) != tuple(t.shape):
+                self._load_fresh()
+                return
+            updated.add(id(target))
+        if any(id(p) not in updated for p in params.values()):
+            self._load_fresh()
+            return
+        for name, t in staged.items():
+            target = params.get(name, buffers.get(name))
+            target.data = t.to(device=target.device, dtype=target.dtype)
 
     def close(self) -> None:
         self.model = None
         self._loaded_weights = None
+        self._names = None
 
     # -- prompts ----------------------------------------------------------------------------------------------
 
