@@ -31,11 +31,18 @@ def test_last_written_row_wins(tmp_path):
 
 def test_item_frame_sums_match_samples(tmp_path):
     store = make_store(tmp_path / "s", runs=["a", "b"], steps=[0, 5, 9], items=7, samples=3, seed=2)
+    two = item_frame(
+        make_store(tmp_path / "t", runs=["a"], steps=[0], benchmarks=["x", "y"], items=4, samples=1)
+    )
+    assert two.cols["run_item_code"].tolist() == list(range(8))
+    assert two.cols["item_code"].tolist() == [0, 1, 2, 3] * 2
     f = item_frame(store)
     t = sample_frame(store, ["run", "score", "n_tokens"])
     assert f.cols["s_sum"].sum() == pytest.approx(np.nansum(t.column("score").to_numpy()))
     assert f.cols["tok_sum"].sum() == t.column("n_tokens").to_numpy().sum()
     assert len(f) == 2 * 3 * 7
+    assert sorted(set(f.cols["item_code"].tolist())) == list(range(7))
+    assert f.cols["run_item_code"].max() == 6  # one benchmark per run here
     cs = cubes(f)
     assert [(c.run, c.cnt.shape) for c in cs] == [("a", (7, 3)), ("b", (7, 3))]
     assert cs[0].binary

@@ -91,12 +91,12 @@ def _re2_escape(term: str) -> str:
 
 
 def duckdb_text(column: str) -> str:
-    """SQL for the lower-cased text the marker patterns run on."""
-    return f"lower(coalesce({column}, ''))"
+    """SQL for the text the marker patterns run on (they are case-insensitive; lower() would cost a pass)."""
+    return f"coalesce({column}, '')"
 
 
 def duckdb_marker_count(text: str, terms: list[str]) -> str:
-    """SQL counting whole-word matches of ``terms`` in the lower-cased text expression ``text``.
+    """SQL counting whole-word, case-insensitive matches of ``terms`` in the text expression ``text``.
 
     RE2 has no look-around, so "not preceded by a word character or '-'" is a consumed non-'-' character plus
     ``\\b``, and "not followed by a word character or '-'" is ``\\b`` plus an optional captured '-': matches that
@@ -107,7 +107,7 @@ def duckdb_marker_count(text: str, terms: list[str]) -> str:
     alts = "|".join(
         sorted({_re2_escape(t.strip().lower()) for t in terms if t.strip()}, key=len, reverse=True)
     )
-    pat = f"(?:^|[^-])\\b(?:{alts}){_SUFFIX}\\b(-?)".replace("'", "''")
+    pat = f"(?i)(?:^|[^-])\\b(?:{alts}){_SUFFIX}\\b(-?)".replace("'", "''")
     # group 1 is "" or "-" per match: count = matches - matches ending in "-" (no lambdas: DuckDB 1.1 compatible)
     hits = f"regexp_extract_all({text}, '{pat}', 1)"
     return f"(len({hits}) - length(array_to_string({hits}, '')))"

@@ -209,15 +209,11 @@ def item_frame(
         f'SELECT run, step, benchmark, any_value("group") AS grp, item_id, {", ".join(agg)} '
         f"FROM ({base}) GROUP BY run, step, benchmark, item_id"
     )
-    # integer codes, so that pivots never sort strings in numpy: item within (run, benchmark), and item within run
-    sql = (
-        "SELECT *, dense_rank() OVER (PARTITION BY run, benchmark ORDER BY item_id) - 1 AS item_code, "
-        "dense_rank() OVER (PARTITION BY run ORDER BY benchmark, item_id) - 1 AS run_item_code "
-        f"FROM ({grouped}) ORDER BY run, benchmark, item_id, step"
-    )
+    sql = f"{grouped} ORDER BY run, benchmark, item_id, step"
     res = con.execute(sql).fetchnumpy()
     cols = {k: (v.filled() if hasattr(v, "filled") else np.asarray(v)) for k, v in res.items()}
     cols["step"] = cols["step"].astype(np.int64)
+    _item_codes(cols)
     cols["group"] = cols.pop("grp")
     isbin = np.ma.getdata(res["is_bin"]).astype(bool) | np.ma.getmaskarray(res["is_bin"])
     binary = {}
@@ -226,6 +222,21 @@ def item_frame(
     cols.pop("is_bin")
     notes = [f"{no_step} rows without a step (plain-model evaluations) were left out"] if no_step else []
     return ItemFrame(cols=cols, categories=cats, binary=binary, notes=notes)
+
+
+def _item_codes(cols: dict[str, np.ndarray]) -> None:
+    """Integer item codes from the sorted rows (no string sorting in numpy): ``item_code`` within a (run,
+    benchmark), ``run_item_code`` within a run across benchmarks."""
+    n = len(cols["run"])
+    if n == 0:
+        cols["item_code"] = cols["run_item_code"] = np.zeros(0, dtype=np.int64)
+        return
+    run_new = np.concatenate([[True], cols["run"][1:] != cols["run"][:-1]])
+    bench_new = run_new | np.concatenate([[True], cols["benchmark"][1:] != cols["benchmark"][:-1]])
+    item_new = bench_new | np.concatenate([[True], cols["item_id"][1:] != cols["item_id"][:-1]])
+    total = np.cumsum(item_new) - 1  # running item count over the whole frame
+    cols["item_code"] = total - total[np.maximum.accumulate(np.where(bench_new, np.arange(n), 0))]
+    cols["run_item_code"] = total - total[np.maximum.accumulate(np.where(run_new, np.arange(n), 0))]
 
 
 @dataclass
