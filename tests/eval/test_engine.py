@@ -212,3 +212,15 @@ def test_runs_sharing_a_base_checkpoint_each_get_rows(run_dir, tmp_path):
     assert a.equals(b) and store.keys("run2") == store.keys("run1")
     again = run_sweep(_suite("t_echo"), store, be, targets=discover_checkpoints(other)[0])
     assert again.reused == 6 and len(store.frame()) == 12
+
+
+def test_checkpoint_without_weights_is_half_written(run_dir, tmp_path):
+    from rsft._util.errors import DataError
+
+    (run_dir / "checkpoints" / "step_000010" / "model.safetensors").unlink()
+    complete, partial = discover_checkpoints(run_dir)
+    assert [t.step for t in complete] == [0] and len(partial) == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match="no weight files"):
+        _ = model_target(str(empty)).weights_hash

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rsft._util.errors import RsftError
-from rsft._util.hashing import hash_obj, hash_text, weights_hash
+from rsft._util.errors import DataError, RsftError
+from rsft._util.hashing import hash_obj, hash_text, weight_files, weights_hash
 from rsft._util.seeding import derive_seed
 from rsft.eval.config import BenchmarkSpec, SuiteConfig
 from rsft.generate.base import GenerateConfig, Request
@@ -48,7 +48,17 @@ class Target:
     def weights_hash(self) -> str:
         """Content hash of the weight files (cached beside them by size and mtime); ``id:NAME`` without a folder."""
         if self._hash is None:
-            self._hash = weights_hash(self.path) if self.path is not None else "id:" + hash_text(self.model)
+            if self.path is None:
+                self._hash = "id:" + hash_text(self.model)
+            else:
+                try:
+                    self._hash = weights_hash(self.path)
+                except FileNotFoundError:
+                    raise DataError(
+                        "model folder holds no weight files (*.safetensors, *.bin)",
+                        file=str(self.path),
+                        fix="point at a complete Hugging Face model folder",
+                    ) from None
         return self._hash
 
 
@@ -63,8 +73,8 @@ def discover_checkpoints(run_dir: str | Path) -> tuple[list[Target], list[Path]]
         m = _STEP_RE.search(d.name)
         if not d.is_dir() or m is None:
             continue
-        if not (d / COMPLETE_MARKER).is_file():
-            partial.append(d)
+        if not (d / COMPLETE_MARKER).is_file() or not weight_files(d):
+            partial.append(d)  # half-written (or its weights were removed): skipped, retried in watch mode
             continue
         step = int(m.group(1))
         meta = d / "meta.json"
