@@ -193,7 +193,8 @@ def simulate(
 
     Returns:
         ``{"n": n, "k": k, "steps": S, "depth": depth, "sims": n_sims, "rates": {class: share},
-        "dip_detected": share in a dip class, "mc_se": Monte-Carlo standard error of that share}``.
+        "dip_detected": share in a dip class, "non_flat": share in any non-flat class, "mc_se": Monte-Carlo
+        standard error of the dip share}``.
     """
     rng = spec.rng("simulate", str(depth), str(k), str(len(steps)))
     shape = dip_shape(steps) if shape is None else shape
@@ -216,7 +217,8 @@ def simulate(
         "rates": rates,
         "dip_detected": detected,
         "non_flat": 1.0 - rates["flat within noise"],
-        "mc_se": float(np.sqrt(max(detected * (1 - detected), 1e-12) / n_sims)),
+        # floor of 0.25/sims: a share of 0 or 1 from few simulations is never shown as exact
+        "mc_se": float(np.sqrt((detected * (1 - detected) + 0.25 / n_sims) / n_sims)),
     }
 
 
