@@ -81,7 +81,7 @@ def build(name: str, steps: int, n_per_task: int, work: Path, tok, data_path: Pa
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps-small", type=int, default=2500)
-    ap.add_argument("--steps-large", type=int, default=2500)
+    ap.add_argument("--steps-large", type=int, default=1500)
     ap.add_argument("--rows-per-task", type=int, default=16000)
     ap.add_argument("--only", choices=["small", "large"], default=None)
     args = ap.parse_args()
