@@ -6,9 +6,10 @@ Every statistic is computed from item x step matrices (per-item counts and sums;
 shared by all checkpoints so that checkpoint differences are paired on the same items), then, within every drawn
 copy of an item, re-draws its k samples with replacement. Resampling at both stages counts the within-item noise
 twice (the spread of item means already contains it), which widens intervals; as in Davison & Hinkley (1997,
-§3.8) the item stage is therefore shrunk towards the grand mean by ``c = sqrt((S_b^2 - w/k) / S_b0^2)`` (``S_b^2``:
-unbiased variance of item means, ``S_b0^2`` its plug-in version, ``w/k``: mean plug-in within-item variance over k),
-so the total bootstrap variance equals the usual estimate ``S_b^2 / n``. The within stage is exact for binary scores
+§3.8) the item stage is therefore shrunk: its deviations from the grand means are mapped by the (S x S) matrix
+``A`` with ``A C0 A' = C1 - D`` (``C0``/``C1``: plug-in/unbiased covariance of item means across checkpoints,
+``D``: diagonal of mean plug-in within-item variance over k), so the total bootstrap covariance equals the usual
+estimate ``C1 / n`` for every checkpoint and every difference of checkpoints. The within stage is exact for binary scores
 when the draw is small (the sum of ``W`` independent Binomial(k, p) is Binomial(W k, p)); otherwise the sum of the
 within-item deviations over the n drawn items is drawn as a normal variable with its exact variance (a central limit
 over items), which keeps 100 checkpoints x 500 items x B = 1000 at matrix-multiply cost.

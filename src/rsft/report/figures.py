@@ -179,16 +179,31 @@ def tradeoff_figure(analysis: dict) -> dict[str, plt.Figure]:
     if not trade:
         return {}
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    many = max(len(t["step"]) for t in trade) > 20
     for t in trade:
         g, s = t["reasoning_gain"], t["safety_change"]
         x, y = _arr(g["est"]), _arr(s["est"])
-        xerr = np.abs(np.vstack([x - _arr(g["lo"]), _arr(g["hi"]) - x]))
-        yerr = np.abs(np.vstack([y - _arr(s["lo"]), _arr(s["hi"]) - y]))
-        cont = ax.errorbar(
-            x, y, xerr=xerr, yerr=yerr, fmt="o-", ms=3, lw=0.8, elinewidth=0.5, label=_short(t["run"])
-        )
+        if many:  # error bars of 100 checkpoints hide each other: points coloured by step instead
+            (line,) = ax.plot(x, y, "-", lw=0.5, alpha=0.5, label=_short(t["run"]))
+            ax.scatter(x, y, c=t["step"], cmap="viridis", s=10, zorder=3)
+            color = line.get_color()
+        else:
+            xerr = np.abs(np.vstack([x - _arr(g["lo"]), _arr(g["hi"]) - x]))
+            yerr = np.abs(np.vstack([y - _arr(s["lo"]), _arr(s["hi"]) - y]))
+            cont = ax.errorbar(
+                x, y, xerr=xerr, yerr=yerr, fmt="o-", ms=3, lw=0.8, elinewidth=0.5, label=_short(t["run"])
+            )
+            color = cont[0].get_color()
         i = t["step"].index(t["recommendation"]["step"])
-        ax.plot([x[i]], [y[i]], "o", ms=12, mfc="none", mec=cont[0].get_color(), mew=2)
+        ax.plot([x[i]], [y[i]], "o", ms=12, mfc="none", mec=color, mew=2)
+    if many:
+        ax.text(
+            0.01,
+            0.01,
+            "colour: step; intervals per checkpoint in tables/tradeoff.csv",
+            transform=ax.transAxes,
+            fontsize=7,
+        )
     ax.axhline(0, color="#999", lw=0.8, ls="--")
     ax.axvline(0, color="#999", lw=0.8, ls="--")
     ax.set_xlabel("reasoning gain vs base (weighted score)")
