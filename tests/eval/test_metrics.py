@@ -24,6 +24,9 @@ def test_majority_vote_and_ties():
     assert majority_correct(["4", "3", "4"], [0.0, 1.0, 0.0]) == 0.0
     assert majority_correct(["4", "3"], [0.0, 1.0]) == 0.0  # tie: the answer seen first
     assert majority_correct([None, None], [0.0, 0.0]) == 0.0
+    assert (
+        majority_correct([float("nan"), "3", float("nan")], [0.0, 1.0, 0.0]) == 1.0
+    )  # pandas' missing value
 
 
 def _frame():
@@ -75,3 +78,22 @@ def test_bootstrap_is_seeded():
     assert bootstrap_ci(v, 300, 5) == bootstrap_ci(v, 300, 5)
     lo, hi = bootstrap_ci(v, 300, 5)
     assert lo < v.mean() < hi
+
+
+def test_summary_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from rsft.cli.main import app
+    from rsft.eval.store import Store
+
+    df = _frame()
+    df["key"] = [f"k{i}" for i in range(len(df))]
+    df["extracted"] = [
+        None if i % 3 else "x" for i in range(len(df))
+    ]  # missing answers read back as NaN/None
+    Store(tmp_path).append(df.to_dict("records"))
+    out = tmp_path / "m.csv"
+    r = CliRunner().invoke(app, ["eval", "summary", str(tmp_path), "--csv", str(out), "--n-boot", "50"])
+    assert r.exit_code == 0, r.output
+    table = pd.read_csv(out)
+    assert set(table["metric"]) >= {"avg@4", "pass@4", "maj@4"} and (table["n_items"] == 20).all()

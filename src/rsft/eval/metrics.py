@@ -36,7 +36,8 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 def majority_correct(answers: list[str | None], scores: list[float]) -> float:
     """1.0 when the most frequent non-empty answer (first seen wins ties) scored 1 on a sample that gave it."""
-    seen = [(a, s) for a, s in zip(answers, scores, strict=True) if a is not None and a != ""]
+    # pandas gives NaN for a missing answer: only non-empty strings vote
+    seen = [(a, s) for a, s in zip(answers, scores, strict=True) if isinstance(a, str) and a != ""]
     if not seen:
         return 0.0
     counts = Counter(a for a, _ in seen)

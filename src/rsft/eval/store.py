@@ -44,7 +44,12 @@ def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
         extra = set(r) - names
         if extra:
             raise DataError(f"row has columns not in ROW_SCHEMA: {sorted(extra)}", field="rows")
-    cols = {n: [_clean_text(r.get(n)) for r in rows] for n in ROW_SCHEMA.names}
+    cols = {}
+    for f in ROW_SCHEMA:
+        values = [_clean_text(r.get(f.name)) for r in rows]
+        if not pa.types.is_floating(f.type):  # rows from pandas carry NaN for missing strings and integers
+            values = [None if isinstance(v, float) and v != v else v for v in values]
+        cols[f.name] = values
     return pa.Table.from_pydict(cols, schema=ROW_SCHEMA)
 
 
