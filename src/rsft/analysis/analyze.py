@@ -22,6 +22,9 @@ from threadpoolctl import threadpool_limits
 import rsft
 from rsft._util.hashing import hash_obj
 from rsft._util.provenance import git_revision
+from rsft.analysis import detector as detector_mod
+from rsft.analysis import safety as safety_mod
+from rsft.analysis import stats as stats_mod
 from rsft.analysis.behaviour import behaviour_metrics, default_lexicon
 from rsft.analysis.conditions import comparison_rows, condition_keys, load_conditions
 from rsft.analysis.detector import CLASSES, simulate
@@ -197,6 +200,11 @@ def _analyze(store, out_dir, in_domain, seed, cfg, conditions, progress) -> Path
             if r.get("early_warning")
         ],
         "classes": list(CLASSES),
+        "methods": {
+            "bootstrap": (stats_mod.__doc__ or "").strip(),
+            "detector": (detector_mod.__doc__ or "").strip(),
+            "safety": (safety_mod.__doc__ or "").strip(),
+        },
         "notes": notes,
         "seconds": round(time.perf_counter() - t0, 2),
     }

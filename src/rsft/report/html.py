@@ -10,10 +10,6 @@ from __future__ import annotations
 import html
 import math
 
-from rsft.analysis.detector import __doc__ as DETECTOR_DOC
-from rsft.analysis.safety import __doc__ as SAFETY_DOC
-from rsft.analysis.stats import __doc__ as STATS_DOC
-
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}
 main{max-width:1180px;margin:0 auto;padding:24px 32px;background:#fff}
@@ -129,10 +125,15 @@ def methods_section(analysis: dict) -> str:
         f"<p class='cap'>Every interval: {esc(spec_line(spec))}. Store: {esc(analysis['store'])}. "
         f"rsft {esc(analysis['rsft_version'])}, commit {esc(prov.get('commit'))} (dirty: {esc(prov.get('dirty'))}), "
         f"analysis written {esc(analysis['created_at'])}.</p>"
-        f"<h3>Bootstrap</h3><pre>{esc(STATS_DOC.strip())}</pre>"
-        f"<h3>Dip-and-recovery detector</h3><pre>{esc(DETECTOR_DOC.strip())}</pre>"
-        f"<h3>Safety trade-off and recommendation</h3><pre>{esc(SAFETY_DOC.strip())}</pre>"
-        "<h3>Domains</h3><p>In-domain benchmarks: "
+        + "".join(
+            f"<h3>{esc(title)}</h3><pre>{esc(analysis.get('methods', {}).get(key, 'not recorded'))}</pre>"
+            for key, title in (
+                ("bootstrap", "Bootstrap"),
+                ("detector", "Dip-and-recovery detector"),
+                ("safety", "Safety trade-off and recommendation"),
+            )
+        )
+        + "<h3>Domains</h3><p>In-domain benchmarks: "
         + esc(", ".join(sorted(b for b, d in analysis["domains"].items() if d == "in-domain")) or "none")
         + ". Domain curves are equal-weight means of their benchmarks' scores on common checkpoints.</p>"
         "<h3>Behaviour markers</h3><p>Whole-word, case-insensitive phrases (inflections included), counted in "

@@ -14,7 +14,6 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from rsft._util.errors import DataError
-from rsft.analysis.dynamics import DOMAINS as H_DOMAINS
 from rsft.report import html as H
 from rsft.report.figures import all_figures, nll_figure
 
@@ -144,7 +143,7 @@ def _statements(a: dict) -> list[str]:
 
 def _summary(a: dict) -> str:
     items = "".join(f"<li>{H.esc(s)}</li>" for s in _statements(a))
-    domains = set(H_DOMAINS)
+    domains = set(a["domains"].values())
 
     def warn(w: dict) -> str:
         return f"<div class='warn'>{H.esc(w['run'])} · {H.esc(w['name'])}: {H.esc(w['text'])}</div>"
