@@ -69,7 +69,9 @@ def rsft_backend(
     from rsft.generate import GenerateConfig, Request
     from rsft.generate.hf import HFBackend
 
-    be = HFBackend(model_dir, batch_size=batch_size, device="cpu")
+    be = HFBackend(
+        model_dir, batch_size=batch_size, device="cpu", threads=None
+    )  # same threads as the baseline
     cfg = GenerateConfig(max_new_tokens=max_new)
     be.generate([Request(messages=msgs[0])], cfg.model_copy(update={"max_new_tokens": 4}))  # warm-up
     t0, c0 = time.perf_counter(), time.process_time()
@@ -102,7 +104,7 @@ def switch_cost(a: Path, b: Path, reps: int = 9) -> dict[str, float]:
     from rsft.generate.hf import HFBackend
 
     weights = b / "model.safetensors"
-    be = HFBackend(a, device="cpu")
+    be = HFBackend(a, device="cpu", threads=None)
     be.ensure_weights()
     weights_hash(a), weights_hash(b)
     reads, switches, hashes = [], [], []

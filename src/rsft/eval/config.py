@@ -65,6 +65,9 @@ class BackendSettings(StrictModel):
     device: str = Field("auto", description="hf: auto | cpu | cuda | cuda:N")
     dtype: str = Field("auto", description="hf/vllm: auto | float32 | bfloat16 | float16")
     chat_template: str | None = Field(None, description="path to a Jinja template for tokenizers without one")
+    threads: int | Literal["auto"] | None = Field(
+        "auto", description="hf on CPU: intra-op threads while generating (auto: 1 below 20 M parameters)"
+    )
     base_url: str | None = Field(None, description="openai: server URL, e.g. http://127.0.0.1:8000/v1")
     api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable holding the API key")
     endpoint: Literal["chat", "completions"] = "chat"
