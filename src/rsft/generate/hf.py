@@ -99,34 +99,33 @@ def read_safetensors(path: Path) -> dict[str, Any]:
     """Tensors of a safetensors file, read in one go into memory and viewed without a per-tensor copy.
 
     The tensors alias one in-memory buffer (never the file: a checkpoint rewritten at the same path cannot change
-    them). Files with dtypes not listed here go through ``safetensors.torch.load``.
+    them). Files with dtypes not listed here, or misaligned tensors, go through ``safetensors.torch.load``.
     """
     import struct
 
     import torch
 
-    buf = bytearray(path.stat().st_size)
+    raw = torch.empty(path.stat().st_size, dtype=torch.uint8)  # uninitialised: no zero-fill before the read
     with open(path, "rb") as f:
-        f.readinto(buf)  # one read straight into a writable buffer (torch.frombuffer needs one)
-    (n,) = struct.unpack("<Q", buf[:8])
-    header = json.loads(buf[8 : 8 + n])
+        f.readinto(raw.numpy())  # one read straight into the tensor's memory
+    (n,) = struct.unpack("<Q", raw[:8].numpy().tobytes())
+    header = json.loads(raw[8 : 8 + n].numpy().tobytes())
     header.pop("__metadata__", None)
-    if any(v["dtype"] not in _ST_DTYPES for v in header.values()):
+    base = 8 + n
+    if any(
+        v["dtype"] not in _ST_DTYPES
+        or (base + v["data_offsets"][0]) % getattr(torch, _ST_DTYPES[v["dtype"]]).itemsize
+        for v in header.values()
+    ):
         from safetensors.torch import load
 
-        return load(bytes(buf))
+        return load(raw.numpy().tobytes())
     out = {}
-    base = 8 + n
     for name, v in header.items():
         start, end = v["data_offsets"]
-        dtype = getattr(torch, _ST_DTYPES[v["dtype"]])
-        count = (end - start) // dtype.itemsize
-        t = (
-            torch.frombuffer(buf, dtype=dtype, count=count, offset=base + start)
-            if count
-            else torch.empty(0, dtype=dtype)
+        out[name] = (
+            raw[base + start : base + end].view(getattr(torch, _ST_DTYPES[v["dtype"]])).view(v["shape"])
         )
-        out[name] = t.view(v["shape"])
     return out
 
 
