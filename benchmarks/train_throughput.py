@@ -8,7 +8,8 @@
 Both trainers get the *same token ids* (rsft's prompt rendering + response + EOS, handed to TRL as a
 pre-tokenized dataset with a completion mask, so TRL's completion-only loss covers exactly the same tokens), the
 same initial weights, data order (sequential), batch split, AdamW settings, clipping and cosine schedule, in fp32
-with ``torch.set_num_threads(THREADS)``. Each trainer runs in its own child process, so its peak RSS is its own.
+with ``torch.set_num_threads(THREADS)``, no gradient checkpointing (SFTConfig turns it on by default), fused
+AdamW in both (TRL's default ``adamw_torch_fused``; rsft's on unsharded parameters). Each trainer runs in its own child process, so its peak RSS is its own.
 
 Reported: supervised (response + EOS) tokens per second — per wall-clock second and per CPU second of the process
 (``time.process_time``, all threads; less sensitive to other load on a shared machine) — of the training loop:
@@ -124,6 +125,7 @@ def child_trl(work: Path, threads: int) -> dict:
         train_sampling_strategy="sequential",
         dataloader_drop_last=True,
         completion_only_loss=True,
+        gradient_checkpointing=False,  # SFTConfig's default is True; rsft does not checkpoint here either
         max_length=MAX_LENGTH,
         packing=False,
         logging_steps=1,
