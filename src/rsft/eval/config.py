@@ -68,6 +68,10 @@ class BackendSettings(StrictModel):
     threads: int | Literal["auto"] | None = Field(
         "auto", description="hf on CPU: intra-op threads while generating (auto: 1 below 20 M parameters)"
     )
+    fast: bool | Literal["auto"] = Field(
+        "auto",
+        description="hf: the fast decode path (static KV cache, continuous refill, CUDA graphs); auto = on CUDA",
+    )
     base_url: str | None = Field(None, description="openai: server URL, e.g. http://127.0.0.1:8000/v1")
     api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable holding the API key")
     endpoint: Literal["chat", "completions"] = "chat"

@@ -43,7 +43,7 @@ from rsft.generate.base import Completion
 log = logging.getLogger("rsft.eval")
 
 _BACKEND_OPTIONS = {
-    "hf": ("batch_size", "device", "dtype", "chat_template", "threads"),
+    "hf": ("batch_size", "device", "dtype", "chat_template", "threads", "fast"),
     "openai": (
         "base_url",
         "api_key_env",

@@ -164,6 +164,10 @@ class HFBackend:
         threads: CPU intra-op threads while generating (restored afterwards): an int, None (leave torch's
             setting), or "auto" — 1 thread for models under 20 M parameters on CPU, whose matmuls are too small to
             split: measured 35-70x faster than 2 threads on a shared 2-core box (docs/performance.md).
+        fast: decode through :mod:`rsft.generate.fast` (static per-slot KV cache, continuous refill, CUDA graphs on
+            CUDA). "auto" = on CUDA for supported architectures; True = also on CPU (greedy output is identical to
+            ``generate``; sampled tokens use the fast path's counter-based sampler, so they differ from the plain
+            path's for the same seed — same distribution); False = never.
     """
 
     name = "hf"
@@ -177,8 +181,10 @@ class HFBackend:
         dtype: str = "auto",
         chat_template: str | None = None,
         threads: int | str | None = "auto",
+        fast: bool | str = "auto",
     ) -> None:
         self.batch_size = batch_size
+        self.fast = fast
         self.threads = threads
         self.device_name = device
         self.dtype_name = dtype
@@ -315,10 +321,23 @@ class HFBackend:
         if want and want != before:
             torch.set_num_threads(want)
         try:
+            if self._use_fast():
+                from rsft.generate.fast import fast_generate
+
+                return fast_generate(self, requests, config)
             return self._generate(requests, config)
         finally:
             if want and want != before:
                 torch.set_num_threads(before)
+
+    def _use_fast(self) -> bool:
+        if self.fast is False or self.fast == "off":
+            return False
+        from rsft.generate.fast import unsupported_reason
+
+        if unsupported_reason(self.model) is not None:
+            return False
+        return self.fast is True or self.fast == "on" or self.model.device.type == "cuda"
 
     def _threads(self) -> int | None:
         if self.threads is None or self.model.device.type != "cpu":
