@@ -78,13 +78,56 @@ def build(name: str, steps: int, n_per_task: int, work: Path, tok, data_path: Pa
     return info
 
 
+def evaluate_base(dest: Path, n_items: int = 100) -> dict:
+    """Greedy accuracy of a built base on every toy domain (held-out items), recorded in its build.json."""
+    from rsft.eval.config import SuiteConfig
+    from rsft.eval.plan import model_target
+    from rsft.eval.runner import run_sweep
+    from rsft.study.demo import TOY_COUNTDOWN_EVAL
+
+    names = ["toy_countdown", "toy_arith", "toy_sort", "toy_mcq", "toy_instruct", "toy_safety"]
+    suite = SuiteConfig.model_validate(
+        {
+            "name": "base-check",
+            "generation": {"temperature": 0.0, "max_new_tokens": 160},
+            "backend": {"kind": "hf", "batch_size": 64, "device": "cpu", "dtype": "float32"},
+            "benchmarks": [
+                {
+                    "name": n,
+                    "options": {
+                        "n_items": n_items,
+                        **({"settings": TOY_COUNTDOWN_EVAL} if n == "toy_countdown" else {}),
+                    },
+                }
+                for n in names
+            ],
+        }
+    )
+    with tempfile.TemporaryDirectory() as store:
+        from rsft.eval.store import Store
+
+        run_sweep(suite, store, targets=[model_target(str(dest), dest)])
+        frame = Store(store).frame()
+    acc = {b: round(float(g["score"].mean()), 3) for b, g in frame.groupby("benchmark")}
+    info = json.loads((dest / "build.json").read_text())
+    info["accuracy"] = {"greedy": acc, "n_items": n_items, "item_seed": "benchmark default (held out)"}
+    (dest / "build.json").write_text(json.dumps(info, indent=2))
+    return acc
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps-small", type=int, default=2500)
     ap.add_argument("--steps-large", type=int, default=1500)
     ap.add_argument("--rows-per-task", type=int, default=16000)
     ap.add_argument("--only", choices=["small", "large"], default=None)
+    ap.add_argument("--eval-only", action="store_true", help="only (re)measure the built bases' accuracies")
     args = ap.parse_args()
+    if args.eval_only:
+        for name in ("small", "large"):
+            if args.only in (None, name):
+                print(name, evaluate_base(OUT / name))
+        return
     work = Path(tempfile.mkdtemp(prefix="rsft-toybases-"))
     tok = build_tokenizer(tokenizer_corpus(seed=0), vocab_size=VOCAB)
     rows = toy_mixture(args.rows_per_task, seed=0, tasks=BASE_TASKS)
@@ -95,7 +138,7 @@ def main() -> None:
             continue
         steps = args.steps_small if name == "small" else args.steps_large
         info = build(name, steps, args.rows_per_task, work, tok, data_path)
-        print(json.dumps(info["pretraining"]))
+        print(json.dumps(info["pretraining"]), evaluate_base(OUT / name))
     shutil.rmtree(work, ignore_errors=True)
 
 

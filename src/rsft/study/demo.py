@@ -1,8 +1,9 @@
 """``rsft demo``: the whole loop on a CPU in minutes — the embedded default.
 
-Two tiny Qwen3 bases ship with rsft (``src/rsft/toy/bases``: a weak ~0.2M-parameter one and a strong ~0.9M one,
-pretrained by ``scripts/build_toy_bases.py`` on the toy domain mixture, refusals of harmful toy requests included,
-so there is a base capability and a safety behaviour to lose). The demo fine-tunes them on toy Countdown long-CoT,
+Two tiny Qwen3 bases ship with rsft (``src/rsft/toy/bases``: a weak ~0.18M-parameter one and a strong ~0.85M one,
+pretrained by ``scripts/build_toy_bases.py`` on the toy domain mixture — refusals of harmful toy requests and a
+share of toy Countdown included — so there is a base capability, an in-domain skill and a safety behaviour to
+gain or lose; their measured accuracies are in each ``build.json``). The demo fine-tunes them on toy Countdown long-CoT,
 on its no-CoT variant and on a low-quality variant (wrong answers, cut reasoning), sweeps every checkpoint on every
 toy domain (in-domain Countdown, arithmetic, sorting, multiple choice, instruction following, safety), analyses
 the store and writes the HTML report. It is an ordinary study: the study file it runs is written beside the
@@ -31,9 +32,9 @@ def demo_study(out_dir: Path, *, quick: bool) -> dict[str, Any]:
     """The demo's study config as a dict (written to ``out_dir/study.yaml``)."""
     bases = ["small"] if quick else ["small", "large"]
     variants = ["cot", "nocot"] if quick else ["cot", "nocot", "lowq"]
-    steps = 40 if quick else 120
+    steps = 60 if quick else 120
     n_rows = 2000
-    items = 32 if quick else 64
+    items = 40 if quick else 64
     datasets = {
         "countdown-cot": {"build": {"task": "countdown", "n": n_rows, "seed": 1, "style": "cot"},
                           "quality": "verified-long-cot"},
@@ -53,10 +54,6 @@ def demo_study(out_dir: Path, *, quick: bool) -> dict[str, Any]:
         {"name": "toy_instruct", "options": {"n_items": items}},
         {"name": "toy_safety", "options": {"n_items": items}},
     ]  # fmt: skip
-    if quick:
-        benchmarks = [
-            b for b in benchmarks if b["name"] in ("toy_countdown", "toy_arith", "toy_sort", "toy_safety")
-        ]
     suite = {
         "name": "demo",
         "seed": 0,
@@ -78,9 +75,9 @@ def demo_study(out_dir: Path, *, quick: bool) -> dict[str, Any]:
         "train": {
             "model": {"dtype": "float32"},
             "data": {"max_length": 256},
-            "schedule": {"lr": 3e-4, "scheduler": "cosine", "warmup_ratio": 0.1, "max_steps": steps,
+            "schedule": {"lr": 6e-4, "scheduler": "cosine", "warmup_ratio": 0.1, "max_steps": steps,
                          "global_batch": 16, "micro_batch": 16, "shuffle": False, "seed": 0},
-            "checkpoints": {"steps": [5, 10, 20, 40, 80] if not quick else [5, 10, 20], "keep": "all"},
+            "checkpoints": {"steps": [5, 10, 20, 40, 80] if not quick else [5, 10, 20, 40], "keep": "all"},
         },
         "matrix": [{"finding": "data", "models": bases, "datasets": [f"countdown-{v}" for v in variants]}],
         "eval": {"suite": str(out_dir / "suite.yaml"), "steps": "all"},
@@ -145,7 +142,7 @@ def summary_lines(result: Any) -> list[str]:
         by_run.setdefault(d["run"], {})[d["domain"]] = d
     for run, domains in by_run.items():
         parts = []
-        for name in ("in-domain", "out-of-domain", "safety"):
+        for name in ("in-domain", "out-of-domain", "general", "safety"):
             det = (domains.get(name) or {}).get("detector") or {}
             if det:
                 parts.append(f"{name} {_fmt(det.get('final_gain'))} ({det.get('class')})")
