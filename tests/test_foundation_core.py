@@ -83,9 +83,18 @@ def test_missing_chat_template_is_user_error(tiny_tokenizer):
         render_prompt(NoTemplate(), [{"role": "user", "content": "x"}])
 
 
-def test_cli_unimplemented_stage_exits_nonzero_without_traceback():
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "missing.yaml"],
+        ["study", "plan", "missing.yaml"],
+        ["eval", "--model", "missing-dir", "--suite", "nope"],
+    ],
+)
+def test_cli_user_errors_exit_2_without_traceback(argv, tmp_path):
     r = subprocess.run(
-        [sys.executable, "-m", "rsft.cli.main", "rollouts", "x"], capture_output=True, text=True
+        [sys.executable, "-m", "rsft.cli.main", *argv], capture_output=True, text=True, cwd=tmp_path
     )
-    assert r.returncode != 0
+    assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr
+    assert "error:" in r.stderr

@@ -9,8 +9,12 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
 import typer
+
+try:  # recent typer vendors click as typer._click; older releases raise click's own exceptions
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import ClickException
 
 from rsft._util.errors import RsftError
 from rsft.cli._common import console
@@ -54,12 +58,12 @@ def main(argv: list[str] | None = None) -> None:
     except RsftError as e:
         console.print(f"[bold red]error:[/] {e.render()}", markup=True, soft_wrap=True)
         sys.exit(e.exit_code)
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         console.print("[yellow]interrupted[/]: finished work is saved; rerun the same command to resume")
         sys.exit(130)
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         sys.exit(e.exit_code)
-    except click.ClickException as e:
+    except ClickException as e:
         e.show()
         sys.exit(e.exit_code)
     sys.exit(rv if isinstance(rv, int) else 0)
