@@ -78,3 +78,20 @@ def parallel_map(sandbox: Sandbox, fn, items: list) -> list:
         return [fn(x) for x in items]
     with ThreadPoolExecutor(sandbox.workers) as pool:
         return list(pool.map(fn, items))
+
+
+def score_programs(
+    options: dict[str, Any], pairs: list[tuple[Any, str]], build_program, *, wall_s: float = 10.0
+) -> list[ScoreRecord]:
+    """Score responses whose last ```python block, completed by ``build_program(sample, code)`` into a test
+    program, must run to exit 0 in the sandbox (HumanEval, MBPP)."""
+    sandbox = sandbox_for(options, wall_s=wall_s)
+    codes = [last_python_block(t) for _, t in pairs]
+    programs = [
+        None if c is None else Program(build_program(s, c)) for (s, _), c in zip(pairs, codes, strict=True)
+    ]
+    results = run_programs(sandbox, programs)
+    return [
+        ScoreRecord(0.0, None, "no_code_block") if r is None else exec_record(r, c)
+        for r, c in zip(results, codes, strict=True)
+    ]

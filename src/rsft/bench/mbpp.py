@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rsft._util.errors import DataError
-from rsft.bench._code import exec_record, last_python_block, run_programs, sandbox_for
+from rsft.bench._code import score_programs
 from rsft.bench._loaders import require, rows_for, subset
 from rsft.bench.base import Benchmark
-from rsft.sandbox import Program
 from rsft.tasks.base import Sample, ScoreRecord
 
 PROMPT = (
@@ -69,14 +68,4 @@ class Mbpp(Benchmark):
         return self.score_many([(sample, text)])[0]
 
     def score_many(self, pairs: list[tuple[Sample, str]]) -> list[ScoreRecord]:
-        sandbox = sandbox_for(self.options, wall_s=10.0)
-        codes = [last_python_block(t) for _, t in pairs]
-        programs = [
-            None if c is None else Program(build_program(s, c))
-            for (s, _), c in zip(pairs, codes, strict=True)
-        ]
-        results = run_programs(sandbox, programs)
-        return [
-            ScoreRecord(0.0, None, "no_code_block") if r is None else exec_record(r, c)
-            for r, c in zip(results, codes, strict=True)
-        ]
+        return score_programs(self.options, pairs, build_program)
