@@ -55,9 +55,18 @@ class ToyArith(TaskBenchmark):
 
 
 class ToyCountdown(TaskBenchmark):
+    """Countdown in the toy world's form (3 numbers up to 20, targets up to 50, the short prompt) unless
+    ``settings`` say otherwise — the form the toy bases and the demo's SFT data use."""
+
     name = "toy_countdown"
+    version = 2  # 2: the toy world's settings by default
     task_name = "countdown"
     group = "math"
+
+    def __init__(self, *, settings: dict[str, Any] | None = None, **options: Any) -> None:
+        from rsft.tasks.toyworld import TOY_COUNTDOWN_SETTINGS
+
+        super().__init__(settings=dict(TOY_COUNTDOWN_SETTINGS) if settings is None else settings, **options)
 
 
 class ToySort(TaskBenchmark):

@@ -17,15 +17,11 @@ from typing import Any
 
 import yaml
 
+from rsft.tasks.toyworld import TOY_COUNTDOWN_SETTINGS
+
 BASES_DIR = Path(__file__).resolve().parents[1] / "toy" / "bases"
 
-TOY_COUNTDOWN_EVAL = {
-    "min_numbers": 3,
-    "max_numbers": 3,
-    "num_max": 20,
-    "target_max": 50,
-    "prompt_style": "short",
-}
+TOY_COUNTDOWN_EVAL = dict(TOY_COUNTDOWN_SETTINGS)  # the toy world's Countdown form, as the bases saw it
 
 
 def demo_study(out_dir: Path, *, quick: bool) -> dict[str, Any]:
