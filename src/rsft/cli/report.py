@@ -18,10 +18,11 @@ app = stage_app("report stage: one self-contained HTML report with figures and a
 def run(
     source: Path = typer.Argument(..., help="analysis folder (analysis.json) or store folder (rows/)"),
     out: Path = typer.Option(Path("report.html"), "--out", help="HTML file to write"),
+    svg: bool = typer.Option(False, "--svg", help="also write every figure as SVG"),
 ) -> None:
     """Render the report (figures beside it in <stem>_figures/, summary in <stem>.md)."""
     from rsft.report import render_report
 
     with console.status("rendering"):
-        path = render_report(source, out)
+        path = render_report(source, out, svg=svg)
     console.print(f"wrote {path}, {path.with_suffix('.md')} and {path.parent / (path.stem + '_figures')}")

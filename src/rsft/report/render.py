@@ -53,22 +53,26 @@ def load_analysis(path: str | Path) -> tuple[dict, Path]:
         raise DataError(f"analysis.json is not valid JSON: {e}", file=str(p / "analysis.json")) from None
 
 
-def _png(fig: plt.Figure, path: Path) -> str:
+def _png(fig: plt.Figure, path: Path, svg: bool = False) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=96)
+    if svg:  # vector copy for papers; no date in the metadata, so the file depends only on the analysis
+        with plt.rc_context({"svg.hashsalt": "rsft"}):  # stable element ids
+            fig.savefig(path.with_suffix(".svg"), format="svg", metadata={"Date": None})
     plt.close(fig)
     data = buf.getvalue()
     path.write_bytes(data)
     return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
-def render_report(analysis_dir: str | Path, out_html: str | Path) -> Path:
+def render_report(analysis_dir: str | Path, out_html: str | Path, *, svg: bool = False) -> Path:
     """Render the report.
 
     Args:
         analysis_dir: folder with ``analysis.json`` (or a store folder, analysed first with defaults).
         out_html: the HTML file to write; figures go to ``<stem>_figures/`` beside it and the Markdown summary
             to ``<stem>.md``.
+        svg: also write each figure as SVG beside its PNG.
 
     Returns:
         The HTML path.
@@ -84,7 +88,7 @@ def render_report(analysis_dir: str | Path, out_html: str | Path) -> Path:
     fig_dir = out.parent / f"{out.stem}_figures"
     fig_dir.mkdir(exist_ok=True)
     figs = {**all_figures(analysis), **nll_figure(nll)}
-    uris = {name: _png(fig, fig_dir / f"{name}.png") for name, fig in figs.items()}
+    uris = {name: _png(fig, fig_dir / f"{name}.png", svg) for name, fig in figs.items()}
     body = [
         _header(analysis),
         _summary(analysis),
