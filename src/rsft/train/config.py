@@ -46,6 +46,10 @@ class ModelConfig(StrictModel):
         None, description="a .jinja file replacing the tokenizer's template (saved with every checkpoint)"
     )
     attn_implementation: str | None = Field(None, description="e.g. sdpa, flash_attention_2; None = default")
+    compile: bool = Field(
+        False,
+        description="torch.compile each decoder layer (regional compilation; CUDA only, ignored on CPU)",
+    )
 
 
 class DataConfig(StrictModel):

@@ -478,6 +478,10 @@ def train(
     optimizer, scheduler = build_optimizer(cfg, model, plan, sharded=sharded)
     configure_engine(accelerator, cfg, plan)
     model, optimizer = accelerator.prepare(model, optimizer)
+    if cfg.model.compile:
+        from rsft.train.kernels import maybe_compile
+
+        maybe_compile(accelerator.unwrap_model(model), True)  # after prepare: the model is on its device now
     accelerator.register_for_checkpointing(scheduler)
     r = _Run(cfg, run_dir, accelerator, tokenizer, model, optimizer, scheduler, data, plan, chash)
     if accelerator.is_main_process:
