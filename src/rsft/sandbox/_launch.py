@@ -58,6 +58,10 @@ def _isolate_fs(libc, spec):
     for hidden, child in spec["reveal"]:  # e.g. ("/root", ".pyenv"): /root is 0700
         keep.append((hidden, child, os.open(os.path.join(hidden, child), os.O_RDONLY | os.O_DIRECTORY)))
     work_fd = os.open(spec["cwd"], os.O_RDONLY | os.O_DIRECTORY)
+    # the interpreter's own tree may live under a dir that gets a fresh tmpfs (a venv in /tmp): bind it back
+    rebind = [
+        (p, os.open(p, os.O_RDONLY | os.O_DIRECTORY)) for p in spec.get("rebind", ()) if os.path.isdir(p)
+    ]
     for hidden, child, fd in keep:
         _mount(libc, "tmpfs", hidden, "tmpfs", 0, "size=1m,mode=0755")
         os.mkdir(os.path.join(hidden, child))
@@ -66,6 +70,10 @@ def _isolate_fs(libc, spec):
     for d in spec["tmpfs"]:
         if os.path.isdir(d):
             _mount(libc, "tmpfs", d, "tmpfs", 0, f"size={spec['tmpfs_mb']}m,mode=1777")
+    for path, fd in rebind:
+        os.makedirs(path, 0o755, exist_ok=True)
+        _mount(libc, f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC, None)
+        os.close(fd)
     os.mkdir(spec["mount_cwd"], 0o755)
     _mount(libc, f"/proc/self/fd/{work_fd}", spec["mount_cwd"], None, MS_BIND, None)
     os.close(work_fd)

@@ -128,6 +128,20 @@ def _hidden_ancestors(paths: list[str]) -> list[tuple[str, str]]:
     return sorted(out)
 
 
+_TMPFS_DIRS = ("/tmp", "/dev/shm", "/var/tmp", "/run/lock")
+
+
+def _under_tmpfs(paths: list[str]) -> list[str]:
+    """The interpreter trees that lie under a directory the sandbox replaces by a fresh tmpfs (e.g. a virtual
+    environment in /tmp): they are bound back in, unchanged, so the interpreter still starts."""
+    out = set()
+    for p in paths:
+        real = Path(os.path.realpath(p))
+        if any(real.is_relative_to(d) and real != Path(d) for d in _TMPFS_DIRS):
+            out.add(str(real))
+    return sorted(out)
+
+
 def capabilities() -> dict:
     """What confinement this machine allows: {"root": bool, "uid_drop": bool, "netns": bool, "mountns": bool}."""
     root = os.geteuid() == 0
@@ -163,6 +177,7 @@ class Sandbox:
         self._reveal = (
             _hidden_ancestors([self.python, sys.prefix, sys.base_prefix, _LAUNCHER]) if self._mountns else []
         )
+        self._rebind = _under_tmpfs([str(Path(self.python).parent.parent), sys.prefix, sys.base_prefix])
 
     def run(self, source: str, stdin: str = "", *, wall_s: float | None = None) -> ExecResult:
         """Run one Python program and return what it did (never raises for anything the program does)."""
@@ -201,7 +216,8 @@ class Sandbox:
             "mountns": self._mountns,
             "required_ns": True,
             "reveal": self._reveal,
-            "tmpfs": ["/tmp", "/dev/shm", "/var/tmp", "/run/lock"],
+            "tmpfs": list(_TMPFS_DIRS),
+            "rebind": self._rebind,
             "tmpfs_mb": lim.tmpfs_mb,
             "report_fd": report_fd,
         }
