@@ -135,8 +135,16 @@ def load_hub(
     """Rows of a hub dataset at a pinned revision (``datasets.load_dataset``).
 
     Raises:
+        DataError: no revision (unpinned hub loads are refused: results must say exactly which data they scored).
         OfflineError: the hub cannot be reached (or the id/revision is unknown) — names the id.
     """
+    if not revision:
+        raise DataError(
+            f"hub dataset '{hub_id}' needs a pinned revision",
+            field="revision",
+            fix="pass options.revision = the dataset commit sha (unpinned hub loads are refused: "
+            "results must say exactly which data they scored)",
+        )
     try:
         from datasets import load_dataset
 
@@ -162,13 +170,6 @@ def rows_for(
     """(source description, indexed rows) from a hub id (option ``hub_id``) or the local file."""
     if options.get("hub_id") and not options.get("path"):
         revision = options.get("revision", default_revision)
-        if not revision:
-            raise DataError(
-                f"hub dataset '{options['hub_id']}' needs a pinned revision",
-                field="revision",
-                fix="pass options.revision = the dataset commit sha (unpinned hub loads are refused: "
-                "results must say exactly which data they scored)",
-            )
         rows = load_hub(
             options["hub_id"],
             revision=revision,

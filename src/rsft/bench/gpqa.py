@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from rsft._util.errors import DataError
 from rsft.bench._loaders import read_records, require, resolve_path, subset
 from rsft.bench._math import PAPER_SAMPLING
 from rsft.bench._mc import LETTERS, boxed_letter, format_options, stable_shuffle
@@ -40,15 +39,9 @@ class GpqaDiamond(Benchmark):
         if self.options.get("hub_id") and not self.options.get("path"):
             from rsft.bench._loaders import load_hub
 
-            if not self.options.get("revision"):
-                raise DataError(
-                    f"hub dataset '{self.options['hub_id']}' needs a pinned revision",
-                    field="revision",
-                    fix="pass options.revision = the dataset commit sha",
-                )
             rows = load_hub(
                 self.options["hub_id"],
-                revision=self.options["revision"],
+                revision=self.options.get("revision"),
                 split="train",
                 name=self.options.get("hub_config", HUB_CONFIG),
                 token=self.options.get("token"),

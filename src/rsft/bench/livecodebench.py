@@ -183,15 +183,9 @@ class LiveCodeBench(Benchmark):
                 raise DataError(
                     f"unknown release '{release}'", field="release", fix=f"one of {list(RELEASE_FILES)}"
                 )
-            if not self.options.get("revision"):
-                raise DataError(
-                    f"hub dataset '{self.options['hub_id']}' needs a pinned revision",
-                    field="revision",
-                    fix="pass options.revision = the dataset commit sha",
-                )
             rows = load_hub(
                 self.options["hub_id"],
-                revision=self.options["revision"],
+                revision=self.options.get("revision"),
                 split="train",
                 data_files=RELEASE_FILES[release],
             )
