@@ -94,3 +94,23 @@ class Backend(Protocol):
     def generate(self, requests: list[Request], config: GenerateConfig) -> list[list[Completion]]: ...
 
     def close(self) -> None: ...
+
+
+def row_completion(row: Any, text: str, config: GenerateConfig, seconds: float) -> Completion:
+    """The Completion of a finished decode row (the hf backend's and the fast path's rows share these fields:
+    ``gen``, ``finish``, ``text_end``, ``logprobs``, ``entropies``, ``tops``, ``ids``, ``seed``)."""
+    if row.text_end is not None:
+        text = text[: row.text_end]  # cut at the stop string
+    want = bool(config.logprobs or config.top_logprobs)
+    return Completion(
+        text=text,
+        token_ids=list(row.gen),
+        finish_reason=row.finish or "length",
+        logprobs=row.logprobs if want else None,
+        entropies=row.entropies if want else None,
+        entropy_kind="full" if want else None,
+        prompt_tokens=len(row.ids),
+        seconds=seconds,
+        top_logprobs=row.tops if config.top_logprobs else None,
+        seed=row.seed,
+    )

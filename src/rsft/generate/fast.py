@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from rsft._util.errors import RsftError
 from rsft._util.seeding import derive_seed
-from rsft.generate.base import Completion, GenerateConfig, Request, sample_seed
+from rsft.generate.base import Completion, GenerateConfig, Request, row_completion, sample_seed
 
 SUPPORTED_MODEL_TYPES = ("qwen3", "qwen2", "llama")
 _M32 = 0xFFFFFFFF
@@ -543,21 +543,7 @@ class FastGenerator:
     def _completion(self, row: _Row, config: GenerateConfig, seconds: float) -> Completion:
         stop_tok = row.finish == "stop" and row.text_end is None and row.gen
         text = self._text(row.gen[:-1] if stop_tok else row.gen)
-        if row.text_end is not None:
-            text = text[: row.text_end]
-        want = config.logprobs or config.top_logprobs > 0
-        return Completion(
-            text=text,
-            token_ids=list(row.gen),
-            finish_reason=row.finish or "length",  # type: ignore[arg-type]
-            logprobs=row.logprobs if want else None,
-            entropies=row.entropies if want else None,
-            entropy_kind="full" if want else None,
-            prompt_tokens=len(row.ids),
-            seconds=seconds,
-            top_logprobs=row.tops if config.top_logprobs else None,
-            seed=row.seed,
-        )
+        return row_completion(row, text, config, seconds)
 
 
 def fast_generate(backend: Any, requests: list[Request], config: GenerateConfig, **options: Any) -> list:

@@ -21,7 +21,7 @@ from typing import Any
 from rsft._util.errors import OfflineError, RsftError
 from rsft._util.hashing import hash_file, weights_hash
 from rsft.chat import render_prompt
-from rsft.generate.base import Completion, GenerateConfig, Request, sample_seed
+from rsft.generate.base import Completion, GenerateConfig, Request, row_completion, sample_seed
 
 # config.json keys that do not change the computation graph (ignored when deciding to reload in place)
 _CONFIG_NOISE = {"_name_or_path", "transformers_version", "torch_dtype", "dtype", "architectures"}
@@ -490,18 +490,4 @@ class HFBackend:
 
     def _completion(self, row: _Row, config: GenerateConfig, seconds: float) -> Completion:
         text = self._text(row.gen[:-1] if row.by_stop_id else row.gen)
-        if row.text_end is not None:
-            text = text[: row.text_end]
-        want = config.logprobs or config.top_logprobs
-        return Completion(
-            text=text,
-            token_ids=list(row.gen),
-            finish_reason=row.finish or "length",
-            logprobs=row.logprobs if want else None,
-            entropies=row.entropies if want else None,
-            entropy_kind="full" if want else None,
-            prompt_tokens=len(row.ids),
-            seconds=seconds,
-            top_logprobs=row.tops if config.top_logprobs else None,
-            seed=row.seed,
-        )
+        return row_completion(row, text, config, seconds)
