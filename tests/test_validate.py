@@ -4,26 +4,25 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from rsft.cli.validate import check, detect_kind
 from rsft.config import read_yaml
+from rsft.resources import CONFIGS_DIR, PACKAGE_DIR, SUITES_DIR
 
-REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted(
     p
     for p in [
-        *REPO.glob("configs/paper/*.yaml"),
-        *REPO.glob("configs/train/*.yaml"),
-        *REPO.glob("suites/*.yaml"),
+        *CONFIGS_DIR.glob("paper/*.yaml"),
+        *CONFIGS_DIR.glob("train/*.yaml"),
+        *SUITES_DIR.glob("*.yaml"),
     ]
     if p.name != "common.yaml"  # an include fragment, not a study on its own
 )
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(REPO)))
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(PACKAGE_DIR)))
 def test_every_shipped_config_validates(path):
     kind = detect_kind(read_yaml(path))
     assert kind is not None

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from rsft._util.errors import ConfigError
+from rsft.resources import CONFIGS_DIR
 from rsft.study.config import load_study
 from rsft.study.matrix import resolve_runs
 from rsft.study.plan import plan_study
 
-REPO = Path(__file__).resolve().parents[2]
-PAPER = REPO / "configs" / "paper"
+PAPER = CONFIGS_DIR / "paper"
 
 
 def test_paper_all_plans_33_runs_with_paper_schedules():

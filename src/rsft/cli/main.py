@@ -42,6 +42,7 @@ STAGES = {
 COMMANDS = {
     "demo": "rsft.cli.demo:demo",
     "validate": "rsft.cli.validate:validate",
+    "suites": "rsft.cli.suites:suites",
 }
 
 for _name, _module in STAGES.items():

@@ -27,7 +27,7 @@ def _parse_shard(shard: str | None) -> tuple[int, int] | None:
 
 @app.command("run")
 def run(
-    study: Path = typer.Argument(..., help="study YAML"),
+    study: Path = typer.Argument(..., help="study YAML, or a packaged study name (paper, paper/dynamics)"),
     overrides: list[str] = typer.Argument(None, help="dotted key=value overrides"),
     stop_after: str = typer.Option(None, help="stop after a stage: data | train | sweep | analysis"),
     shard: str = typer.Option(
@@ -63,7 +63,7 @@ def run(
 
 @app.command("plan")
 def plan(
-    study: Path = typer.Argument(..., help="study YAML"),
+    study: Path = typer.Argument(..., help="study YAML, or a packaged study name (paper, paper/dynamics)"),
     overrides: list[str] = typer.Argument(None, help="dotted key=value overrides"),
     as_json: bool = typer.Option(False, "--json", help="print the plan as JSON"),
 ) -> None:

@@ -1,15 +1,14 @@
 """`rsft train CONFIG.yaml [key=value ...] [--resume] [--overwrite]`: supervised fine-tuning with checkpoints.
 
 Examples:
-    rsft train configs/train/toy.yaml
-    rsft train configs/train/paper_qwen3_8b_math_cot.yaml schedule.lr=1e-5 --resume
-    accelerate launch --config_file configs/accelerate/fsdp2.yaml -m rsft.cli.main train CONFIG.yaml
+    rsft train train/toy model.path=PATH data.path=FILE      # a packaged config by name (`rsft suites` lists them)
+    rsft train train/paper_qwen3_8b_math_cot schedule.lr=1e-5 --resume
+    accelerate launch --config_file "$(rsft suites --path accelerate/fsdp2)" -m rsft.cli.main train CONFIG.yaml
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import typer
 
@@ -31,7 +30,7 @@ def _leaf_keys(node: dict, prefix: str = "") -> list[str]:
 
 @app.command("run")
 def run(
-    config: Path = typer.Argument(..., help="training config YAML"),
+    config: str = typer.Argument(..., help="training config YAML, or a packaged config name (train/toy)"),
     overrides: list[str] = typer.Argument(None, help="dotted key=value overrides, e.g. schedule.lr=1e-5"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in the output folder"),
     overwrite: bool = typer.Option(
@@ -40,9 +39,11 @@ def run(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="live progress bar"),
 ) -> None:
     """Train; the run folder is output_dir/run_name (see `rsft validate CONFIG` for the config's keys)."""
+    from rsft.resources import resolve_config
     from rsft.train.config import TrainConfig
     from rsft.train.sft import train
 
+    config = str(resolve_config(config, "config"))
     raw = read_yaml(config)
     sources = dict.fromkeys(_leaf_keys(raw), "file")
     sources.update({o.split("=", 1)[0].strip(): "cli" for o in overrides or [] if "=" in o})

@@ -48,16 +48,21 @@ def check(file: Path, overrides: list[str] | None, kind: str) -> str:
 
 
 def validate(
-    file: Path = typer.Argument(..., help="config YAML (train, suite or study)"),
+    file: str = typer.Argument(
+        ..., help="config YAML (train, suite or study), or a packaged name (paper, train/toy)"
+    ),
     overrides: list[str] = typer.Argument(None, help="dotted key=value overrides"),
     kind: str = typer.Option(None, help="train | suite | study (detected from the keys when omitted)"),
 ) -> None:
     """Validate a config file; print every problem at once."""
-    data = apply_overrides(read_yaml(file), overrides)
+    from rsft.resources import resolve_config
+
+    path = resolve_config(file, {"suite": "suite", "study": "config", "train": "config"}.get(kind, "any"))
+    data = apply_overrides(read_yaml(path), overrides)
     kind = kind or detect_kind(data)
     if kind not in CONFIG_KINDS:
         raise ConfigError(
             [Problem("<root>", "cannot tell which kind of config this is (pass --kind train|suite|study)")],
-            file=str(file),
+            file=str(path),
         )
-    console.print(f"[green]ok[/]: {file} is a valid {check(file, overrides, kind)}")
+    console.print(f"[green]ok[/]: {path} is a valid {check(path, overrides, kind)}")

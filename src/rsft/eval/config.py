@@ -11,7 +11,7 @@ benchmarks:
 ```
 
 Sampling precedence, lowest first: GenerateConfig defaults < the benchmark's own ``defaults`` < keys set in the
-suite's ``generation`` < the entry's ``generation``. Suites can be named: ``toy`` loads ``suites/toy.yaml``.
+suite's ``generation`` < the entry's ``generation``. Suites can be named: ``toy`` loads the packaged ``rsft/suites/toy.yaml``.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-import rsft
 from rsft._util.errors import ConfigError, Problem
 from rsft.config import StrictModel, apply_overrides, build_config, read_yaml
 from rsft.generate.base import GenerateConfig
+from rsft.resources import resolve_config
 
 
 class BenchmarkSpec(StrictModel):
@@ -111,30 +111,9 @@ class SuiteConfig(StrictModel):
         return GenerateConfig(**merged)
 
 
-def suite_dirs() -> list[Path]:
-    """Where named suites live: the source checkout's ``suites/`` and the package's ``rsft/suites/``."""
-    pkg = Path(rsft.__file__).resolve().parent
-    return [pkg.parents[1] / "suites", pkg / "suites"]
-
-
 def resolve_suite(name_or_path: str | Path) -> Path:
-    """A suite file: an existing path, or a name looked up in :func:`suite_dirs`."""
-    p = Path(name_or_path)
-    if p.is_file():
-        return p
-    for d in suite_dirs():
-        for cand in (d / f"{name_or_path}.yaml", d / f"{name_or_path}.yml"):
-            if cand.is_file():
-                return cand
-    known = sorted({f.stem for d in suite_dirs() if d.is_dir() for f in d.glob("*.y*ml")})
-    raise ConfigError(
-        [
-            Problem(
-                "<file>", f"no suite file or named suite '{name_or_path}' (named suites: {', '.join(known)})"
-            )
-        ],
-        file=str(name_or_path),
-    )
+    """A suite file: an existing path, or a suite name shipped in the package (``rsft suites`` lists them)."""
+    return resolve_config(name_or_path, "suite")
 
 
 def apply_suite_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from pydantic import Field, model_validator
 
 from rsft._util.errors import ConfigError, Problem
 from rsft.config import StrictModel, apply_overrides, build_config, read_yaml
+from rsft.resources import resolve_config
 
 
 class StudyMeta(StrictModel):
@@ -190,8 +191,9 @@ def _merge_includes(data: dict[str, Any], base: Path, seen: tuple[Path, ...] = (
 
 
 def load_study(path: str | Path, overrides: list[str] | None = None) -> StudyConfig:
-    """Load a study file (with its includes) and dotted overrides; every problem at once."""
-    p = Path(path)
+    """Load a study file or packaged study name (``paper``, ``paper/dynamics``) with its includes and dotted
+    overrides; every problem at once."""
+    p = resolve_config(path, "config")
     data = _merge_includes(read_yaml(p), p.resolve().parent, (p.resolve(),))
     data = apply_overrides(data, overrides)
     cfg = build_config(StudyConfig, data, source=str(p))
