@@ -65,6 +65,7 @@ def test_self_contained_with_every_figure_embedded(report):
     assert not re.search(r"""(src|href)\s*=\s*['"]?(https?:)?//""", text)
     names = _figure_names(html)
     assert {"domains", "behaviour", "marker_correctness", "token_level", "tradeoff", "power"} <= set(names)
+    assert {"q_dynamics", "q_safety"} <= set(names)  # the first screen's headline figures
     for name in names:
         m = re.search(rf"data-figure='{name}'><img alt='{name}' src='data:image/png;base64,([^']+)'", text)
         assert m, name
@@ -78,6 +79,30 @@ def test_self_contained_with_every_figure_embedded(report):
     assert order == sorted(order)
     md = html.with_suffix(".md").read_text()
     assert "dip-and-recovery" in md and "B=300, seed=0" in md
+    assert md.index("Does cross-domain performance dip and recover?") < md.index("## Every curve")
+
+
+def test_first_screen_answers_the_four_questions_before_anything_else(report):
+    out, html = report
+    a = json.loads((out / "analysis.json").read_text())
+    text = html.read_text()
+    first = text[: text.index("<details")]  # everything after the first screen is collapsed
+    cards = re.findall(r"<section class='card' id='q-(\w+)'>(.*?)</section>", first, re.S)
+    assert [k for k, _ in cards] == ["dynamics", "data", "capability", "safety"]
+    for key, card in cards:
+        verdict = re.search(r"class='verdict v-[\w-]+'>([^<]+)<", card).group(1)
+        if verdict == "not measurable here":  # the reason is given instead of a figure
+            assert "<img" not in card and len(re.sub("<[^>]+>", "", card)) > 120, key
+        else:  # a headline figure, and every claim with its interval and n, k
+            assert "<img" in card and re.search(r"[+-]\d\.\d\d \[[+-]\d\.\d\d, [+-]\d\.\d\d\]", card), key
+            assert re.search(r"n=\d+ items, k=\d", card), key
+    # the fixture's two runs are different models with one data kind each: data and capability are not measurable
+    assert dict((k, re.search(r"v-([\w-]+)'", c).group(1)) for k, c in cards)["data"] == "not-measurable-here"
+    # numbers come from the analysis: the safety card quotes each run's safety gain
+    for r in a["domain_curves"]:
+        if r["domain"] == "safety":
+            g = r["detector"]["final_gain"]
+            assert f"{g['est']:+.2f} [{g['lo']:+.2f}, {g['hi']:+.2f}]" in dict(cards)["safety"]
 
 
 def test_report_shows_what_the_analysis_says(report):
@@ -98,6 +123,52 @@ def test_cli_report_from_store(tmp_path):
     assert e.value.code == 0
     assert (tmp_path / "r.html").is_file() and (store / "analysis" / "analysis.json").is_file()
     assert "too few items or samples to conclude" in (tmp_path / "r.html").read_text()
+
+
+LAYOUT_JS = """<script>window.addEventListener('load', () => {
+  document.querySelectorAll('details').forEach(d => d.open = true);
+  const w = window.innerWidth;
+  const wide = [...document.querySelectorAll('main *')]
+    .filter(e => !e.closest('.tw') && e.getBoundingClientRect().right > w + 1)
+    .map(e => e.tagName + '.' + e.className).slice(0, 10);
+  const bad = [...document.images]
+    .filter(i => !i.getAttribute('src').startsWith('data:image/png;base64,') || !i.complete
+                 || i.naturalWidth < 50 || i.naturalHeight < 50)
+    .map(i => i.alt);
+  document.body.setAttribute('data-layout', JSON.stringify(
+    {width: w, scroll: document.documentElement.scrollWidth, wide: wide, bad: bad, images: document.images.length}));
+});</script>"""
+
+
+def _layout(exe: str, html_text: str, tmp_path: Path, width: int = 1400) -> dict:
+    """Open a copy of the page (CSP dropped, a measuring script added) at ``width`` px with every section open."""
+    page = re.sub(r"<meta http-equiv='Content-Security-Policy'[^>]*>", "", html_text)
+    copy = tmp_path / "layout.html"
+    copy.write_text(page.replace("</body>", LAYOUT_JS + "</body>"))
+    res = subprocess.run(
+        [exe, *CHROMIUM_FLAGS, "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}",
+         f"--window-size={width},1000", "--virtual-time-budget=10000", "--dump-dom", copy.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    m = re.search(r'data-layout="([^"]*)"', res.stdout)
+    assert m, res.stderr[-2000:]
+    return json.loads(m.group(1).replace("&quot;", '"'))
+
+
+def test_layout_at_1400px_in_headless_chromium(report, tmp_path):
+    """At 1,400 px, with every collapsed section opened: no horizontal overflow and no image without data."""
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.skip("chromium is not installed (apt-get install chromium); the layout check needs it")
+    _, html = report
+    text = html.read_text()
+    got = _layout(exe, text, tmp_path)
+    assert got["width"] == 1400 and got["scroll"] <= 1400 and not got["wide"], got
+    assert got["images"] == len(_figure_names(html)) and not got["bad"], got
+    # the check can fail: a 2,000 px wide block and an empty image are both caught
+    broken = text.replace("<main>", "<main><div style='width:2000px'>x</div><img alt='empty' src=''>", 1)
+    bad = _layout(exe, broken, tmp_path)
+    assert bad["scroll"] > 1400 and bad["wide"] and bad["bad"] == ["empty"], bad
 
 
 def test_renders_in_headless_chromium(report, tmp_path):

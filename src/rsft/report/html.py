@@ -12,12 +12,23 @@ import math
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}
-main{max-width:1180px;margin:0 auto;padding:24px 32px;background:#fff}
+main{max-width:1340px;margin:0 auto;padding:20px 28px;background:#fff;box-sizing:border-box}
+p,li,.cap,.meta,figcaption,.warn,.note{overflow-wrap:anywhere}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:16px;margin-top:12px}
+.card{border:1px solid #dde3ea;border-radius:6px;padding:10px 14px;min-width:0}
+.card h2{font-size:16px;border:0;margin:2px 0 4px;padding:0} .card p{font-size:14px;line-height:1.4;margin:6px 0}
+.card figure{margin:6px 0 2px} .card figure img{width:100%;height:auto} .claim{color:#666;font-size:12.5px!important}
+.verdict{font-size:12px;font-weight:normal;padding:1px 7px;border-radius:9px;margin-left:6px;white-space:nowrap}
+.v-reproduced{background:#d9f0d3;color:#1b5e20} .v-partly{background:#fff2cc;color:#7a5a00}
+.v-not-reproduced{background:#f8d7d3;color:#8b1a10} .v-not-measurable-here{background:#e8e8e8;color:#444}
+details.sec{border-top:1px solid #ddd;margin:4px 0} details.sec>summary{padding:4px 0}
+details.sec>summary h2{display:inline;font-size:18px;border:0;color:#1a4f8a}
+.tw th:first-child,.tw td:first-child{position:sticky;left:0;background:#fff;z-index:1} .tw th:first-child{background:#f0f4f8}
 h1{font-size:26px;margin:0 0 4px} h2{font-size:20px;border-bottom:2px solid #2166ac;padding-bottom:4px;margin-top:36px}
 h3{font-size:15px;margin-top:22px} .meta{color:#666;font-size:13px}
 table{border-collapse:collapse;font-size:12.5px;margin:8px 0 4px} th,td{border:1px solid #ddd;padding:3px 7px;text-align:left}
 th{background:#f0f4f8} td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.cap{color:#555;font-size:12px;margin-bottom:14px} figure{margin:10px 0 18px} figure img{max-width:100%;border:1px solid #eee}
+.cap{color:#555;font-size:12px;margin-bottom:14px} figure{margin:10px 0 18px} figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:12px;color:#555} .up{color:#1b7837;font-weight:bold} .down{color:#b2182b;font-weight:bold}
 .warn{background:#fff4e5;border-left:4px solid #e08214;padding:6px 10px;margin:6px 0;font-size:13.5px}
 .note{background:#eef4fb;border-left:4px solid #2166ac;padding:6px 10px;margin:6px 0;font-size:13.5px}
@@ -66,6 +77,11 @@ def table(
     return (
         f"<div class='tw'><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )
+
+
+def details(key: str, title: str, body: str) -> str:
+    """A section that stays collapsed until opened (everything below the first screen)."""
+    return f"<details class='sec' id='{esc(key)}'><summary><h2>{esc(title)}</h2></summary>{body}</details>"
 
 
 def figure(name: str, uri: str, caption: str) -> str:
@@ -121,7 +137,6 @@ def methods_section(analysis: dict) -> str:
     lex_rows = [[esc(c), esc(", ".join(t))] for c, t in lex.items()]
     prov = analysis.get("git") or {}
     return (
-        "<h2 id='methods'>6. Methods and definitions</h2>"
         f"<p class='cap'>Every interval: {esc(spec_line(spec))}. Store: {esc(analysis['store'])}. "
         f"rsft {esc(analysis['rsft_version'])}, commit {esc(prov.get('commit'))} (dirty: {esc(prov.get('dirty'))}), "
         f"analysis written {esc(analysis['created_at'])}.</p>"

@@ -2,6 +2,11 @@
 
 Run: ``rsft report STORE|ANALYSIS_DIR --out report.html``. Figures are embedded as base64 PNG; the page loads
 nothing from the network and runs no script. The report computes nothing: it formats what the analysis wrote.
+
+Layout: the first screen answers the paper's four questions (:mod:`rsft.report.findings`), one paragraph and one
+headline figure each, with a key of the short run labels every figure uses; everything else (dynamics, data,
+capability, behaviours, safety, warnings, methods) sits below in sections that stay collapsed until opened. A
+figure with no data or a table whose every cell is n/a is left out, with one line saying why.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import matplotlib.pyplot as plt
 from rsft._util.errors import DataError
 from rsft.report import html as H
 from rsft.report.figures import all_figures, nll_figure
+from rsft.report.findings import four_findings, run_labels
 
 _SECTIONS = [
     ("dynamics", "1. Dynamics and dip-and-recovery"),
@@ -91,13 +97,14 @@ def render_report(analysis_dir: str | Path, out_html: str | Path, *, svg: bool =
     uris = {name: _png(fig, fig_dir / f"{name}.png", svg) for name, fig in figs.items()}
     body = [
         _header(analysis),
-        _summary(analysis),
-        _dynamics(analysis, uris),
-        _data(analysis),
-        _capability(analysis),
-        _behaviours(analysis, uris, nll),
-        _safety(analysis, uris),
-        H.methods_section(analysis),
+        _first_screen(analysis, uris),
+        H.details("dynamics", _SECTIONS[0][1], _dynamics(analysis, uris)),
+        H.details("data", _SECTIONS[1][1], _data(analysis)),
+        H.details("capability", _SECTIONS[2][1], _capability(analysis)),
+        H.details("behaviours", _SECTIONS[3][1], _behaviours(analysis, uris, nll)),
+        H.details("safety", _SECTIONS[4][1], _safety(analysis, uris)),
+        H.details("curves", "Every curve in one line, and early-checkpoint warnings", _summary(analysis)),
+        H.details("methods", _SECTIONS[5][1], H.methods_section(analysis)),
     ]
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
@@ -110,13 +117,43 @@ def render_report(analysis_dir: str | Path, out_html: str | Path, *, svg: bool =
 
 
 def _header(a: dict) -> str:
-    nav = "".join(f"<a href='#{k}'>{H.esc(t)}</a>" for k, t in _SECTIONS)
-    runs = ", ".join(sorted(a["runs"]))
     return (
         "<h1>rsft report: does this reasoning SFT generalize, when, and at what safety cost?</h1>"
-        f"<p class='meta'>Runs: {H.esc(runs)} · {len(a['benchmarks'])} run × benchmark curves · "
-        f"{H.esc(H.spec_line(a['spec']))}</p><nav>{nav}</nav>"
+        f"<p class='meta'>{len(a['runs'])} runs · {len(a['benchmarks'])} run × benchmark curves · "
+        f"{H.esc(H.spec_line(a['spec']))}. Gains are final − base with simultaneous "
+        f"{a['spec']['level']:.0%} intervals; n = items, k = samples per item.</p>"
     )
+
+
+def _first_screen(a: dict, uris: dict[str, str]) -> str:
+    """The four questions: one card each (verdict, paragraph, headline figure), then the run key."""
+    cards = []
+    for i, f in enumerate(four_findings(a), 1):
+        fig = (
+            H.figure(f.figure, uris[f.figure], f"Headline figure for question {i}; {H.spec_line(a['spec'])}")
+            if f.figure and f.figure in uris
+            else "<p class='cap'>No figure: nothing to plot for this question (see the text).</p>"
+        )
+        cls = f.verdict.replace(" ", "-")
+        cards.append(
+            f"<section class='card' id='q-{f.key}'><h2>{i}. {H.esc(f.question)} "
+            f"<span class='verdict v-{cls}'>{H.esc(f.verdict)}</span></h2>"
+            f"<p class='claim'>Paper: {H.esc(f.claim)}.</p><p>{H.esc(f.text)}</p>{fig}</section>"
+        )
+    return f"<div class='cards'>{''.join(cards)}</div>" + _run_key(a)
+
+
+def _run_key(a: dict) -> str:
+    labels = run_labels(a)
+    keys = [
+        k
+        for k in a["condition_keys"]
+        if k in ("model", "dataset", "quality", "capability", "lr", "max_steps")
+    ]
+    rows = [
+        [H.esc(labels[r]), H.esc(r), *[H.esc(a["runs"][r].get(k, "")) for k in keys]] for r in sorted(labels)
+    ]
+    return "<h3>Run key</h3>" + H.table(["label", "run", *keys], rows, numeric_from=99)
 
 
 def _statements(a: dict) -> list[str]:
@@ -154,7 +191,7 @@ def _summary(a: dict) -> str:
 
     dom = "".join(warn(w) for w in a["early_warnings"] if w["name"] in domains)
     bench = [warn(w) for w in a["early_warnings"] if w["name"] not in domains]
-    out = f"<h2 id='summary'>Summary</h2><ul class='sum'>{items}</ul><h3>Early-checkpoint warnings</h3>"
+    out = f"<ul class='sum'>{items}</ul><h3>Early-checkpoint warnings</h3>"
     out += dom or "<p>No early domain checkpoint disagrees with the final one.</p>"
     if bench:
         out += f"<details><summary>{len(bench)} per-benchmark warnings</summary>{''.join(bench)}</details>"
@@ -162,7 +199,7 @@ def _summary(a: dict) -> str:
 
 
 def _dynamics(a: dict, uris: dict[str, str]) -> str:
-    parts = [f"<h2 id='dynamics'>{_SECTIONS[0][1]}</h2>"]
+    parts = []
     if "domains" in uris:
         parts.append(
             H.figure("domains", uris["domains"], "Domain scores vs step; bands: " + H.spec_line(a["spec"]))
@@ -213,6 +250,8 @@ def _comparison_table(a: dict, rows: list[dict], domains: bool = True) -> str:
                 f"<br><small>n={c['n_items']} k={c['k']:g}</small>"
             )
         body.append(cells)
+    if not names:
+        return "<p>No curve has two or more checkpoints: nothing to compare.</p>"
     return H.table(header, body, numeric_from=1 + len(keys))
 
 
@@ -249,7 +288,7 @@ def _data(a: dict) -> str:
         f"above/below the base; B={a['spec']['B']}, seed={a['spec']['seed']}. Conditions from runs.json or run names."
     )
     return (
-        f"<h2 id='data'>{_SECTIONS[1][1]}</h2><h3>Domains</h3>"
+        "<h3>Domains</h3>"
         + _comparison_table(a, a["comparison"])
         + f"<p class='cap'>{H.esc(cap)}</p><h3>Benchmarks</h3>"
         + _comparison_table(a, a["comparison"], domains=False)
@@ -259,7 +298,7 @@ def _data(a: dict) -> str:
 
 
 def _capability(a: dict) -> str:
-    head = f"<h2 id='capability'>{_SECTIONS[2][1]}</h2>"
+    head = ""
     models = sorted({str(c.get("model")) for c in a["runs"].values() if c.get("model") is not None})
     if len(models) < 2:
         return (
@@ -296,7 +335,7 @@ def _nll(nll: dict | None, uris: dict[str, str]) -> str:
 
 
 def _behaviours(a: dict, uris: dict[str, str], nll: dict | None = None) -> str:
-    parts = [f"<h2 id='behaviours'>{_SECTIONS[3][1]}</h2>"]
+    parts = [""]
     if not a["behaviour"]:
         return parts[0] + "<p>No behaviour data.</p>"
     st = a["behaviour"][0]["stat"]
@@ -325,6 +364,12 @@ def _behaviours(a: dict, uris: dict[str, str], nll: dict | None = None) -> str:
                     H.iv({"est": lk["diff"][last], "lo": lk["diff_lo"][last], "hi": lk["diff_hi"][last]}),
                 ]
             )
+    if rows and all(r[5].startswith("n/a") for r in rows):
+        parts.append(
+            "<p>Does the marker pay off? Left out: no final checkpoint has responses both with and without a "
+            "marker on a binary-scored benchmark, so every difference is n/a.</p>"
+        )
+        rows = []
     if rows:
         parts.append("<h3>Does the marker pay off? (final checkpoint)</h3>")
         parts.append(
@@ -340,7 +385,7 @@ def _behaviours(a: dict, uris: dict[str, str], nll: dict | None = None) -> str:
 
 
 def _safety(a: dict, uris: dict[str, str]) -> str:
-    parts = [f"<h2 id='safety'>{_SECTIONS[4][1]}</h2>"]
+    parts = [""]
     if "tradeoff" in uris:
         parts.append(
             H.figure(
@@ -380,6 +425,11 @@ def _safety(a: dict, uris: dict[str, str]) -> str:
             numeric_from=1,
         )
     )
+    if all(t["recommendation"]["step"] == t["step"][0] for t in a["tradeoff"]):
+        parts.append(
+            "<p>Every run's recommended checkpoint is its base: no fine-tuned checkpoint raised the weighted score "
+            "while keeping the safety change within the tolerance.</p>"
+        )
     parts.append(
         f"<p class='cap'>Constraint: simultaneous lower bound of the safety change ≥ −{a['tradeoff'][0]['tolerance']}; "
         f"weights {H.esc(a['tradeoff'][0]['weights'])}; {H.esc(H.spec_line(a['spec']))}.</p>"
@@ -430,7 +480,10 @@ def _safety(a: dict, uris: dict[str, str]) -> str:
 
 def markdown_summary(a: dict) -> str:
     """The report's summary and detector table as Markdown."""
-    lines = ["# rsft report summary", "", H.spec_line(a["spec"]), ""]
+    lines = ["# rsft report summary", "", H.spec_line(a["spec"]), "", "## The four questions", ""]
+    for i, f in enumerate(four_findings(a), 1):
+        lines += [f"{i}. **{f.question}** ({f.verdict}; paper: {f.claim}) {f.text}", ""]
+    lines += ["## Every curve", ""]
     lines += [f"- {s}" for s in _statements(a)]
     if a["early_warnings"]:
         lines += ["", "## Early-checkpoint warnings", ""]
