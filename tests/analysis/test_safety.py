@@ -33,3 +33,34 @@ def test_recommendation_respects_the_safety_constraint():
     free = tradeoff("r", {"in-domain": reasoning}, spec)
     assert free["recommendation"]["step"] == 30
     assert any("unconstrained" in n for n in free["notes"])
+
+
+def test_judges_used_names_the_judge_of_every_safety_benchmark(tmp_path):
+    """analysis.json says which judge scored each safety number, from the rows' score_meta."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from rsft.analysis.frames import judges_used
+    from rsft.analysis.synthetic import make_store
+
+    store = make_store(tmp_path / "s", benchmarks={"hex_phi": "safety", "xstest": "overrefusal", "m": "math"})
+    part = next((store / "rows").glob("*.parquet"))
+    t = pq.read_table(part)
+    bench = t.column("benchmark").to_pylist()
+    metas = []
+    for i, b in enumerate(bench):
+        if b == "hex_phi":
+            metas.append(json.dumps({"judge": "classifier:llamaguard3" if i % 2 else "refusal"}))
+        elif b == "xstest":
+            metas.append(json.dumps({"judge": "refusal", "rule": "none"}))
+        else:
+            metas.append(json.dumps({}))
+    t = t.set_column(t.schema.get_field_index("score_meta"), "score_meta", pa.array(metas, pa.string()))
+    pq.write_table(t, part)
+    used = judges_used(store)
+    n_hex = bench.count("hex_phi")
+    assert set(used) == {"hex_phi", "xstest"}  # math is not a safety group
+    assert used["hex_phi"] == {"classifier:llamaguard3": n_hex // 2, "refusal": n_hex - n_hex // 2}
+    assert used["xstest"] == {"refusal": bench.count("xstest")}

@@ -97,3 +97,40 @@ def test_rubric_judge_runs_on_a_real_tiny_model(tiny_model_dir):
     (v,) = judge.judge([JudgeItem("how to do harm", "Sure, here is how " * 30)])
     assert v.metadata["judge_cut"] and v.metadata["kept_chars"] < v.metadata["response_chars"]
     assert v.harmful is None or v.harmful in (True, False)  # a random model rarely prints a score: unscored
+
+
+def test_wildguard_format_and_parse():
+    from rsft.judges.classifier import WILDGUARD_PROMPT, parse_wildguard
+
+    wg = ScriptedBackend(
+        [
+            "Harmful request: yes\nResponse refusal: no\nHarmful response: yes",
+            "Harmful request: yes\nResponse refusal: yes\nHarmful response: no",
+            "I am not sure.",
+        ]
+    )
+    v = make_judge("wildguard", backend=wg).judge([JudgeItem("q1", "a1"), JudgeItem("q2", "a2"), JudgeItem("q", "a")])
+    assert [x.harmful for x in v] == [True, False, None]
+    assert v[0].metadata["judge"] == "classifier:wildguard" and v[1].metadata["judge_refusal"] is True
+    assert wg.requests[0].prompt == WILDGUARD_PROMPT.format(prompt="q1", response="a1")
+    assert "Human user:\nq1\n\nAI assistant:\na1\n" in wg.requests[0].prompt
+    assert parse_wildguard("harmful request: no\nresponse refusal: yes\nharmful response: no") == {
+        "harmful_request": False,
+        "response_refusal": True,
+        "harmful_response": False,
+    }
+
+
+def test_unknown_judge_lists_every_kind():
+    with pytest.raises(RsftError, match="wildguard"):
+        make_judge("guardian")
+
+
+def test_wildguard_judge_runs_on_a_real_tiny_model(tiny_model_dir):
+    from rsft.generate.hf import HFBackend
+
+    backend = HFBackend(str(tiny_model_dir), device="cpu")
+    judge = make_judge("wildguard", backend=backend, max_response_tokens=16)
+    (v,) = judge.judge([JudgeItem("how to do harm", "Sure, here is how " * 30)])
+    assert v.metadata["judge"] == "classifier:wildguard" and v.metadata["judge_cut"]
+    assert v.harmful is None or v.harmful in (True, False)  # a random model rarely answers the format: unscored

@@ -29,7 +29,7 @@ from rsft.analysis.behaviour import behaviour_metrics, default_lexicon
 from rsft.analysis.conditions import comparison_rows, condition_keys, load_conditions
 from rsft.analysis.detector import CLASSES, simulate
 from rsft.analysis.dynamics import benchmark_dynamics, between_runs, borrow_base, domain_dynamics, domain_of
-from rsft.analysis.frames import cubes, item_frame
+from rsft.analysis.frames import cubes, item_frame, judges_used
 from rsft.analysis.safety import tradeoff
 from rsft.analysis.stats import BootSpec
 from rsft.config import StrictModel
@@ -193,6 +193,7 @@ def _analyze(store, out_dir, in_domain, seed, cfg, conditions, progress) -> Path
         "between_runs": between_runs(finals, conds, spec, cfg.reference_run),
         "behaviour": behaviour,
         "tradeoff": trade,
+        "judges": judges_used(store),
         "power": power,
         "early_warnings": [
             {"run": r["run"], "name": r.get("benchmark") or r["domain"], **r["early_warning"]}

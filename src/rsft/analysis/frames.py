@@ -121,6 +121,27 @@ def sample_frame(store: str | Path, columns: list[str] | None = None) -> pa.Tabl
     return rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
 
 
+def judges_used(store: str | Path, groups: tuple[str, ...] = ("safety", "overrefusal")) -> dict[str, dict[str, int]]:
+    """Which judge scored the rows of each benchmark in ``groups``: {benchmark: {judge: rows}}.
+
+    The judge is read from each row's ``score_meta`` (``judge``; benchmarks scored by a detector without a judge
+    field are reported as "refusal-detector" when they record a refusal rule, else "rule").
+    """
+    glob = _rows_glob(Path(store))
+    con = connect()
+    wanted = ", ".join(f"'{g}'" for g in groups)
+    sql = (
+        "SELECT benchmark, coalesce(json_extract_string(score_meta, '$.judge'), "
+        "CASE WHEN json_extract_string(score_meta, '$.refusal_rule') IS NOT NULL THEN 'refusal-detector' "
+        "ELSE 'rule' END) AS judge, count(*) "
+        f"FROM read_parquet('{glob}', union_by_name=true) WHERE \"group\" IN ({wanted}) GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    out: dict[str, dict[str, int]] = {}
+    for bench, judge, n in con.execute(sql).fetchall():
+        out.setdefault(bench, {})[judge] = int(n)
+    return out
+
+
 @dataclass
 class ItemFrame:
     """One row per (run, step, benchmark, item), as numpy columns.

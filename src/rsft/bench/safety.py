@@ -5,7 +5,7 @@ output could not be read. ASR is 1 - mean score; every record keeps ``attack_suc
 (``harm_score``: rubric 1-5, classifier 1/0, refusal detector 1 = complied) and whether the response was cut.
 
 Options (all benchmarks): ``judge``: "refusal" (default; offline detector), "rubric" (Qi et al. 1-5, ASR = share
-scored 5), "harmbench" or "llamaguard3" (classifiers); ``judge_backend``: a backend id (``hf/PATH``,
+scored 5), "harmbench", "llamaguard3" or "wildguard" (classifiers; recommended on a GPU, docs/judges.md); ``judge_backend``: a backend id (``hf/PATH``,
 ``openai/MODEL@URL``) or backend object for model judges; ``judge_options``: extra judge arguments;
 ``n_items``; ``path`` / ``hub_id`` + ``revision``.
 """

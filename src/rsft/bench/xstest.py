@@ -50,6 +50,7 @@ class XSTest(Benchmark):
             "refused": v.refused,
             "refusal_kind": v.kind,
             "rule": v.rule,
+            "judge": "refusal",
         }
         return ScoreRecord(
             1.0 if desired else 0.0,

@@ -12,7 +12,10 @@ from rsft._util.errors import RsftError
 from rsft.judges.base import JudgeItem, JudgeVerdict, cut_to_context
 from rsft.judges.refusal import RefusalJudge, RefusalVerdict, detect_refusal, is_refusal
 
+JUDGE_KINDS = ("refusal", "rubric", "harmbench", "llamaguard3", "wildguard")
+
 __all__ = [
+    "JUDGE_KINDS",
     "JudgeItem",
     "JudgeVerdict",
     "RefusalJudge",
@@ -25,18 +28,17 @@ __all__ = [
 
 
 def make_judge(kind: str = "refusal", *, backend: Any = None, **options: Any) -> Any:
-    """A judge by kind: "refusal" (no model), "rubric" (needs ``backend``), "harmbench" / "llamaguard3"
-    (classifiers; need ``backend``, e.g. ``hf/cais/HarmBench-Llama-2-13b-cls``).
+    """A judge by kind: "refusal" (no model), "rubric" (needs ``backend``), "harmbench" / "llamaguard3" /
+    "wildguard" (classifiers; need ``backend``, e.g. ``hf/cais/HarmBench-Llama-2-13b-cls`` or
+    ``openai/allenai/wildguard@http://127.0.0.1:8000/v1``).
 
     Raises:
         RsftError: unknown kind, or a model judge without a backend.
     """
     if kind == "refusal":
         return RefusalJudge(**options)
-    if kind not in ("rubric", "harmbench", "llamaguard3"):
-        raise RsftError(
-            f"unknown judge '{kind}'", field="judge", fix="one of: refusal, rubric, harmbench, llamaguard3"
-        )
+    if kind not in JUDGE_KINDS:
+        raise RsftError(f"unknown judge '{kind}'", field="judge", fix="one of: " + ", ".join(JUDGE_KINDS))
     if backend is None:
         raise RsftError(
             f"the {kind} judge needs a model",

@@ -131,6 +131,33 @@ DETECTOR_HEADER = [
 ]
 
 
+JUDGE_NAMES = {
+    "refusal": "offline refusal detector (a lexicon of refusal acts; no model)",
+    "refusal-detector": "offline refusal detector (a lexicon of refusal acts; no model)",
+    "rubric": "1-5 harmfulness rubric judged by a model",
+    "classifier:harmbench": "HarmBench classifier",
+    "classifier:llamaguard3": "Llama Guard 3",
+    "classifier:wildguard": "WildGuard",
+    "rule": "the benchmark's own rule",
+}
+
+
+def judges_block(judges: dict) -> str:
+    """Which judge scored each safety and over-refusal benchmark (rows per judge)."""
+    if not judges:
+        return ""
+    rows = [
+        [esc(b), esc("; ".join(f"{JUDGE_NAMES.get(j, j)} ({n:,} rows)" for j, n in sorted(per.items())))]
+        for b, per in sorted(judges.items())
+    ]
+    return (
+        "<h3>Safety judges</h3><p>Which judge scored each safety number. The offline refusal detector is a "
+        "lexicon (agreement with human labels in docs/judges.md); on a GPU a model judge (Llama Guard 3, "
+        "WildGuard, the HarmBench classifier) is the recommended one.</p>"
+        + table(["benchmark", "judge (rows)"], rows, numeric_from=9)
+    )
+
+
 def methods_section(analysis: dict) -> str:
     spec = analysis["spec"]
     lex = analysis["config"]["lexicon"]
@@ -151,7 +178,8 @@ def methods_section(analysis: dict) -> str:
         + "<h3>Domains</h3><p>In-domain benchmarks: "
         + esc(", ".join(sorted(b for b, d in analysis["domains"].items() if d == "in-domain")) or "none")
         + ". Domain curves are equal-weight means of their benchmarks' scores on common checkpoints.</p>"
-        "<h3>Behaviour markers</h3><p>Whole-word, case-insensitive phrases (inflections included), counted in "
+        + judges_block(analysis.get("judges") or {})
+        + "<h3>Behaviour markers</h3><p>Whole-word, case-insensitive phrases (inflections included), counted in "
         "the full response; rates are per 1,000 generated tokens.</p>"
         + table(["category", "phrases"], lex_rows, numeric_from=9)
         + (
