@@ -28,13 +28,13 @@ def _test_benchmarks(monkeypatch):
     monkeypatch.setattr(_benchbank.EchoBench, "wanted", "a")
 
 
-def _suite(*names: str, n: int = 2) -> SuiteConfig:
+def _suite(*names: str, n: int = 2, options: dict | None = None) -> SuiteConfig:
     return SuiteConfig.model_validate(
         {
             "seed": 1,
             "generation": {"temperature": 1.0, "max_new_tokens": 8},
             "backend": {"batch_size": 4, "device": "cpu"},
-            "benchmarks": [{"name": b, "generation": {"n": n}} for b in names],
+            "benchmarks": [{"name": b, "generation": {"n": n}, "options": options or {}} for b in names],
         }
     )
 
@@ -66,10 +66,13 @@ def test_more_samples_reuse_the_first(tmp_path, tiny_model_dir):
 def test_rescore_without_generating(tmp_path, tiny_model_dir, monkeypatch):
     store, be = Store(tmp_path), HFBackend(batch_size=4, device="cpu")
     targets = [model_target(str(tiny_model_dir))]
-    run_sweep(_suite("t_echo"), store, be, targets=targets)
+    suite = _suite(
+        "t_echo", options={"truncated": "paper"}
+    )  # the random model's cut responses reach the scorer
+    run_sweep(suite, store, be, targets=targets)
     before = store.frame()
     monkeypatch.setattr(_benchbank.EchoBench, "wanted", "")  # every response now "contains" it
-    rep = run_sweep(_suite("t_echo"), store, be, targets=targets, rescore=True)
+    rep = run_sweep(suite, store, be, targets=targets, rescore=True)
     assert rep.rescored == 6 and rep.generated == 0 and rep.missing == 0
     after = store.frame().sort_values("key")
     assert list(after["key"]) == sorted(before["key"]) and (after["score"] == 1.0).all()
@@ -98,26 +101,32 @@ def test_watch_picks_up_new_checkpoints(run_dir, tmp_path):
 def test_outcomes():
     bench, full = _benchbank.EchoBench(), _benchbank.FullBench()
     s = Sample("x", "p", "a")
-    assert score_response(bench, s, "<think>a a a", "stop").outcome == "truncated"  # never parsed
+    never = score_response(bench, s, "<think>a a a", "stop")
+    assert (never.outcome, never.score) == ("no_answer", 0.0)  # stopped inside thinking: never parsed
     t = score_response(bench, s, "<think>abc</think> zzz", "stop")
-    assert (t.outcome, t.score) == ("ok", 0.0)  # "a" only inside thinking: the answer part is scored
+    assert (t.outcome, t.score) == ("no_answer", 0.0)  # "a" only inside thinking: the answer part is scored
     assert score_response(full, s, "<think>abc</think> zzz", "stop").score == 1.0
     assert score_response(bench, s, "zzz", "length").outcome == "truncated"
-    assert score_response(bench, s, "a", "length").outcome == "ok"
+    cut = score_response(
+        bench, s, "a", "length"
+    )  # an answer in a cut response: still truncated, wrong by default
+    assert (cut.outcome, cut.score) == ("truncated", 0.0)
     e = score_response(bench, s, "", "error", "HTTP 500")
-    assert (e.outcome, e.score, e.error) == ("error", 0.0, "HTTP 500")
+    assert (e.outcome, e.error) == ("error", "HTTP 500") and math.isnan(e.score)  # never a 0
     assert score_response(_benchbank.BrokenBench(), s, "a", "stop").error.startswith("scorer: ValueError")
     u = score_response(bench, Sample("y", "nan", "a"), "a", "stop")
-    assert u.outcome == "unscored" and math.isnan(u.score)
-    assert score_response(bench, s, "", "stop").outcome == "ok"  # empty completion: scored, wrong
+    assert u.outcome == "error" and math.isnan(u.score) and u.error == "unscored: unscored"
+    assert score_response(bench, s, "", "stop").outcome == "no_answer"  # empty completion: no answer, wrong
+    assert score_response(bench, s, "ya", "stop").outcome == "ok"
     assert token_split("<think>abcd</think>ef", 21) == (19, 2)  # by characters without a tokenizer
     assert token_split("<think>abcd", 10) == (10, 0) and token_split("abc", 3) == (0, 3)
+    assert token_split("abc", 3, prompt="<think>\n") == (3, 0)  # the prompt opened thinking
 
 
 def test_error_rows_from_scorer_are_kept(tmp_path, tiny_model_dir):
     rep = run_sweep(_suite("t_broken"), Store(tmp_path), targets=[model_target(str(tiny_model_dir))])
     df = Store(tmp_path).frame()
-    scored = df[df["outcome"] != "truncated"]  # an unclosed thinking block never reaches the scorer
+    scored = df[~df["outcome"].isin(["truncated", "no_answer"])]  # cut or unclosed: never reach the scorer
     assert rep.errors == len(scored) > 0 and len(df) == 6
     assert (scored["outcome"] == "error").all() and scored["error"].str.contains("scorer bug").all()
 
@@ -190,7 +199,7 @@ def test_scoring_goes_through_score_many(tmp_path, tiny_model_dir):
     items = [(s, "y", "stop", None) for s in bench.load()] + [(bench.load()[0], "<think>", "length", None)]
     out = score_responses(bench, items)
     assert _benchbank.BatchBench.calls == [3]  # one batched call; the truncated response never reaches it
-    assert [o.outcome for o in out] == ["ok", "error", "ok", "truncated"]
+    assert [o.outcome for o in out] == ["ok", "error", "ok", "truncated"] and math.isnan(out[1].score)
     assert "judge down" in out[1].error
 
 

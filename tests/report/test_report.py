@@ -114,6 +114,11 @@ def test_report_shows_what_the_analysis_says(report):
     for t in a["tradeoff"]:
         assert f"recommended checkpoint step {t['recommendation']['step']}" in text
     assert "Qwen3-4B" in text and "Qwen3-1.7B" in text  # capability section: two base models
+    # how each benchmark was scored, and its samples per outcome (truncated rows of the synthetic store)
+    assert "Outcomes and scoring per benchmark" in text and "no answer" in text
+    rec = a["benchmarks"][0]
+    assert rec["outcomes"]["total"]["truncated"] > 0
+    assert f"<td class='num'>{rec['outcomes']['total']['truncated']}</td>" in text
 
 
 def test_cli_report_from_store(tmp_path):

@@ -29,12 +29,22 @@ from rsft.analysis.behaviour import behaviour_metrics, default_lexicon
 from rsft.analysis.conditions import comparison_rows, condition_keys, load_conditions
 from rsft.analysis.detector import CLASSES, simulate
 from rsft.analysis.dynamics import benchmark_dynamics, between_runs, borrow_base, domain_dynamics, domain_of
-from rsft.analysis.frames import cubes, item_frame, judges_used
+from rsft.analysis.frames import cubes, item_frame, judges_used, outcome_counts
 from rsft.analysis.safety import tradeoff
 from rsft.analysis.stats import BootSpec
 from rsft.config import StrictModel
 
 ANALYSIS_VERSION = 1
+
+OUTCOMES_METHOD = (
+    "Every response has one outcome: ok (an answer was found and scored), truncated (cut by the length limit, "
+    "from the backend's finish reason), no_answer (the response ended without an answer, e.g. inside a thinking "
+    "block that the rendered prompt or the response opened), error (backend, judge or scorer failure). Error rows "
+    "are left out of every mean, interval and domain curve and counted per benchmark and step. Truncated and "
+    "no_answer rows score as their benchmark's policy says (stated per benchmark): 'wrong' scores 0; 'paper' scores "
+    "whatever text there was (the paper's released code ran math-verify on it); 'judged' judges the visible answer "
+    "and keeps the row flagged truncated (safety: a cut response is never an attack success for being cut)."
+)
 
 
 class AnalyzeConfig(StrictModel):
@@ -147,14 +157,23 @@ def _analyze(store, out_dir, in_domain, seed, cfg, conditions, progress) -> Path
     cube_list, notes = borrow_base(cube_list, conds)
     notes = frame.notes + notes
     domains = {c.benchmark: domain_of(c.benchmark, c.group, in_domain) for c in cube_list}
+    counts = outcome_counts(frame)
     say(f"dynamics of {len(cube_list)} run x benchmark curves")
     bench_recs, per_domain, finals = [], defaultdict(list), {}
     for cube in cube_list:
         rec, boot = benchmark_dynamics(cube, spec, domains[cube.benchmark])
+        rec["outcomes"] = counts.get((cube.run, cube.benchmark))
+        rec["scoring"] = frame.scoring.get(cube.benchmark)
         bench_recs.append(rec)
-        per_domain[(cube.run, domains[cube.benchmark])].append((cube.benchmark, cube.steps, boot))
         sig = hash_obj([cube.benchmark, *map(str, cube.items)])
         finals[(cube.run, cube.benchmark)] = (boot.est[-1], boot.boot[:, -1], int(boot.n_items[-1]), sig)
+        if not cube.unit:  # a domain score averages only scores on the same [0, 1] scale
+            notes.append(
+                f"run {cube.run}, {cube.benchmark}: scores outside [0, 1]; shown alone, not averaged into "
+                f"the {domains[cube.benchmark]} domain"
+            )
+            continue
+        per_domain[(cube.run, domains[cube.benchmark])].append((cube.benchmark, cube.steps, boot))
     dom_recs, dom_curves = [], defaultdict(dict)
     for (run, dom), parts in sorted(per_domain.items()):
         res = domain_dynamics(run, dom, parts, spec)
@@ -201,7 +220,9 @@ def _analyze(store, out_dir, in_domain, seed, cfg, conditions, progress) -> Path
             if r.get("early_warning")
         ],
         "classes": list(CLASSES),
+        "scoring": frame.scoring,
         "methods": {
+            "outcomes": OUTCOMES_METHOD,
             "bootstrap": (stats_mod.__doc__ or "").strip(),
             "detector": (detector_mod.__doc__ or "").strip(),
             "safety": (safety_mod.__doc__ or "").strip(),

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from rsft._util.errors import DataError
-from rsft.eval.schema import ROW_SCHEMA, SCHEMA_VERSION, STORE_ROWS_GLOB
+from rsft.eval.schema import READABLE_VERSIONS, ROW_SCHEMA, SCHEMA_VERSION, STORE_ROWS_GLOB, select_sql
 
 MARKER_CATEGORIES_DEFAULT = ("backtracking", "verification", "decomposition")
 
@@ -44,9 +44,9 @@ def _rows_glob(store: Path) -> str:
             version = json.loads(meta.read_text()).get("schema_version", SCHEMA_VERSION)
         except json.JSONDecodeError as e:
             raise DataError(f"store.json is not valid JSON: {e}", file=str(meta)) from None
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS:
             raise DataError(
-                f"store schema version {version} is not known to this rsft (knows {SCHEMA_VERSION})",
+                f"store schema version {version} is not known to this rsft (reads {READABLE_VERSIONS})",
                 file=str(meta),
                 field="schema_version",
                 fix="use the rsft version that wrote the store",
@@ -54,12 +54,13 @@ def _rows_glob(store: Path) -> str:
     return str(store / STORE_ROWS_GLOB)
 
 
-def _check_columns(con: duckdb.DuckDBPyConnection, glob: str) -> None:
+def _check_columns(con: duckdb.DuckDBPyConnection, glob: str) -> set[str]:
+    """The columns the store's parts hold (raises when a required one is missing)."""
     cols = {
         r[0]
         for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{glob}', union_by_name=true)").fetchall()
     }
-    needed = {"key", "run", "step", "benchmark", "item_id", "sample_idx", "score", "group"}
+    needed = {"key", "run", "step", "benchmark", "item_id", "sample_idx", "score", "group", "outcome"}
     missing = sorted(needed - cols)
     if missing:
         raise DataError(
@@ -68,6 +69,7 @@ def _check_columns(con: duckdb.DuckDBPyConnection, glob: str) -> None:
             field=missing[0],
             fix="the store must follow rsft.eval.schema.ROW_SCHEMA",
         )
+    return cols
 
 
 def _census(con: duckdb.DuckDBPyConnection, glob: str) -> tuple[bool, int, int]:
@@ -112,10 +114,11 @@ def sample_frame(store: str | Path, columns: list[str] | None = None) -> pa.Tabl
     """
     glob = _rows_glob(Path(store))
     con = connect()
-    _check_columns(con, glob)
+    available = _check_columns(con, glob)
     names = columns or [f.name for f in ROW_SCHEMA]
     cols = ", ".join(f'"{c}"' for c in names)
-    sql = f"SELECT {cols} FROM ({_deduped_sql(glob)}) ORDER BY run, benchmark, step, item_id, sample_idx"
+    rows = select_sql(available, f"({_deduped_sql(glob)})")
+    sql = f"SELECT {cols} FROM ({rows}) ORDER BY run, benchmark, step, item_id, sample_idx"
     rel = con.sql(sql)
     # DuckDB 2 renamed arrow() to to_arrow_table()
     return rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
@@ -147,7 +150,8 @@ class ItemFrame:
     """One row per (run, step, benchmark, item), as numpy columns.
 
     Columns: run, step, benchmark, group, item_id (object/int arrays); n_rows (samples), n_scored (samples with a
-    score), s_sum, s_sq (sum and sum of squares of scores), n_trunc, tok_sum, think_sum, ans_sum, lp_sum, lp_n,
+    score: every outcome but ``error``), s_sum, s_sq (sum and sum of squares of scores), n_trunc, n_noans, n_err
+    (samples per outcome), tok_sum, think_sum, ans_sum, lp_sum, lp_n,
     ent_sum, ent_n; per marker category c: m_{c} (marker count), w_{c} (scored responses with >= 1 marker),
     wc_{c} (score sum of those).
     """
@@ -156,6 +160,7 @@ class ItemFrame:
     categories: tuple[str, ...]
     binary: dict[str, bool] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    scoring: dict[str, dict] = field(default_factory=dict)  # benchmark -> policies, score modes, scale
 
     def __len__(self) -> int:
         return len(self.cols["run"])
@@ -182,9 +187,10 @@ def item_frame(
     lex = lexicon if lexicon is not None else default_lexicon()
     glob = _rows_glob(Path(store))
     con = connect(threads)
-    _check_columns(con, glob)
-    # isfinite, not isnan: DuckDB 2.0 reports isnan(NaN read from Parquet) as false
-    scored = "coalesce(isfinite(score), false)"
+    available = _check_columns(con, glob)
+    # isfinite, not isnan: DuckDB 2.0 reports isnan(NaN read from Parquet) as false. Error rows (NaN since schema 2,
+    # 0 in schema-1 stores, which select_sql maps to NaN) are never scored: a failed judge is not a wrong answer.
+    scored = "(outcome <> 'error' AND coalesce(isfinite(score), false))"
     dup, n_rows, no_step = _census(con, glob)
     if n_rows and no_step == n_rows:
         raise DataError(
@@ -196,11 +202,14 @@ def item_frame(
     marker_sql, cats = [], tuple(lex)
     for i, terms in enumerate(lex.values()):
         marker_sql.append(f"{duckdb_marker_count('txt', list(terms))} AS mk{i}")
-    dedup = _deduped_sql(
-        glob,
-        'run, step, benchmark, "group", item_id, score, outcome, n_tokens, n_thinking_tokens, n_answer_tokens, '
-        f"logprob_mean, entropy_mean, {duckdb_text('response')} AS txt",
-        dedupe=dup,
+    rows = select_sql(available, f"({_deduped_sql(glob, dedupe=dup)})")
+    scoring = _scoring(con, rows)
+    rewards = sorted(b for b, sc in scoring.items() if sc["scale"] == "reward")
+    if rewards:
+        rows = _win_rate_sql(rows, rewards)
+    dedup = (
+        'SELECT run, step, benchmark, "group", item_id, score, outcome, n_tokens, n_thinking_tokens, '
+        f"n_answer_tokens, logprob_mean, entropy_mean, {duckdb_text('response')} AS txt FROM ({rows})"
     )
     base = (
         f"SELECT * EXCLUDE (txt){''.join(', ' + m for m in marker_sql)} FROM ({dedup}) WHERE step IS NOT NULL"
@@ -211,7 +220,10 @@ def item_frame(
         f"coalesce(sum(score) FILTER (WHERE {scored}), 0) AS s_sum",
         f"coalesce(sum(score*score) FILTER (WHERE {scored}), 0) AS s_sq",
         f"bool_and(score IN (0, 1)) FILTER (WHERE {scored}) AS is_bin",
+        f"bool_and(score >= 0 AND score <= 1) FILTER (WHERE {scored}) AS is_unit",
         "count(*) FILTER (WHERE outcome = 'truncated') AS n_trunc",
+        "count(*) FILTER (WHERE outcome = 'no_answer') AS n_noans",
+        "count(*) FILTER (WHERE outcome = 'error') AS n_err",
         "coalesce(sum(n_tokens), 0) AS tok_sum",
         "coalesce(sum(n_thinking_tokens), 0) AS think_sum",
         "coalesce(sum(n_answer_tokens), 0) AS ans_sum",
@@ -241,8 +253,48 @@ def item_frame(
     for b in np.unique(cols["benchmark"]):
         binary[str(b)] = bool(np.all(isbin[cols["benchmark"] == b]))
     cols.pop("is_bin")
+    isunit = np.ma.getdata(res["is_unit"]).astype(bool) | np.ma.getmaskarray(res["is_unit"])
+    for b in binary:
+        scoring.setdefault(b, {})["unit"] = bool(np.all(isunit[cols["benchmark"] == b]))
+    cols.pop("is_unit")
     notes = [f"{no_step} rows without a step (plain-model evaluations) were left out"] if no_step else []
-    return ItemFrame(cols=cols, categories=cats, binary=binary, notes=notes)
+    for b in rewards:
+        notes.append(
+            f"{b}: an unbounded reward; its curve is the win rate against the run's base checkpoint's responses "
+            "to the same item (ties 1/2), which is what enters its domain"
+        )
+    return ItemFrame(cols=cols, categories=cats, binary=binary, notes=notes, scoring=scoring)
+
+
+def _win_rate_sql(rows: str, benchmarks: list[str]) -> str:
+    """``rows`` with the score of each ``benchmarks`` row (an unbounded reward) replaced by its win rate against
+    the responses of the run's earliest checkpoint (the base) to the same item: the share of those responses with a
+    lower reward, ties counting 1/2. Rows without a base response to compare with get NaN (left out)."""
+    names = ", ".join("'" + b.replace("'", "''") + "'" for b in benchmarks)
+    ok = "outcome <> 'error' AND coalesce(isfinite(score), false)"
+    return (
+        f"WITH src AS ({rows}), rw AS (SELECT * FROM src WHERE benchmark IN ({names}) AND step IS NOT NULL), "
+        "b0 AS (SELECT run, benchmark, min(step) AS s0 FROM rw GROUP BY run, benchmark), "
+        "ref AS (SELECT rw.run, rw.benchmark, rw.item_id, rw.score AS ref FROM rw JOIN b0 USING (run, benchmark) "
+        f"WHERE rw.step = b0.s0 AND {ok}), "
+        "win AS (SELECT rw.run, rw.key, avg(CASE WHEN rw.score > ref.ref THEN 1.0 WHEN rw.score = ref.ref "
+        "THEN 0.5 ELSE 0.0 END) AS w FROM rw JOIN ref USING (run, benchmark, item_id) "
+        "WHERE rw.outcome <> 'error' AND coalesce(isfinite(rw.score), false) GROUP BY rw.run, rw.key) "
+        f"SELECT src.* REPLACE (CASE WHEN src.benchmark IN ({names}) THEN coalesce(win.w, CAST('NaN' AS DOUBLE)) "
+        "ELSE src.score END AS score) FROM src LEFT JOIN win ON src.run = win.run AND src.key = win.key"
+    )
+
+
+def _scoring(con: duckdb.DuckDBPyConnection, rows: str) -> dict[str, dict]:
+    """Per benchmark: the outcome policies and score modes its rows were scored with, and its score scale."""
+    sql = (
+        "SELECT benchmark, list(DISTINCT policy ORDER BY policy), list(DISTINCT score_mode ORDER BY score_mode), "
+        f"bool_or(score_scale = 'reward') FROM ({rows}) WHERE step IS NOT NULL GROUP BY benchmark ORDER BY benchmark"
+    )
+    return {
+        str(b): {"policy": list(p), "score_mode": list(m), "scale": "reward" if r else "unit"}
+        for b, p, m, r in con.execute(sql).fetchall()
+    }
 
 
 def _item_codes(cols: dict[str, np.ndarray]) -> None:
@@ -271,6 +323,7 @@ class Cube:
         cnt: scored samples per cell (n, S); 0 where the item was not evaluated at that step.
         s_sum, s_sq: sum and sum of squares of the scores per cell (n, S).
         binary: every score is 0 or 1.
+        unit: every score lies in [0, 1] (only such benchmarks are averaged into a domain).
     """
 
     run: str
@@ -282,6 +335,7 @@ class Cube:
     s_sum: np.ndarray
     s_sq: np.ndarray
     binary: bool
+    unit: bool = True
 
 
 def pivot(
@@ -342,6 +396,27 @@ def cubes(frame: ItemFrame) -> list[Cube]:
                 m["s_sum"],
                 m["s_sq"],
                 frame.binary.get(bench, False),
+                frame.scoring.get(bench, {}).get("unit", True),
             )
         )
+    return out
+
+
+def outcome_counts(frame: ItemFrame) -> dict[tuple[str, str], dict]:
+    """Per (run, benchmark): samples per outcome at each step (``ok`` = the rest), plus the totals."""
+    out = {}
+    for (run, bench), rows in segments(frame, ("run", "benchmark")):
+        steps, _, m = pivot(frame, rows, ["n_rows", "n_trunc", "n_noans", "n_err"])
+        per = {
+            "truncated": m["n_trunc"].sum(axis=0),
+            "no_answer": m["n_noans"].sum(axis=0),
+            "error": m["n_err"].sum(axis=0),
+        }
+        ok = m["n_rows"].sum(axis=0) - sum(per.values())
+        cols = {"ok": ok, **per}
+        out[(run, bench)] = {
+            "step": steps.astype(int).tolist(),
+            **{k: v.astype(int).tolist() for k, v in cols.items()},
+            "total": {k: int(v.sum()) for k, v in cols.items()},
+        }
     return out

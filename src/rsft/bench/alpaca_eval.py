@@ -5,7 +5,9 @@ The reward model is any ``AutoModelForSequenceClassification`` with one output (
 to pin the hub commit — the resolved commit is recorded in every record). The (instruction, answer) pair is
 rendered with the reward model's chat template; its logit is the reward. The value is the raw reward (unbounded:
 higher is better, not a probability); ``beats_reference`` says whether it beats the reward of the reference
-output shipped with the instruction (AlpacaEval's own GPT-4 reference), giving a win rate as well.
+output shipped with the instruction (AlpacaEval's own GPT-4 reference), giving a win rate as well. Rows carry
+``score_scale = "reward"``: the analysis never averages the raw reward into the general domain; it turns each
+response's reward into its win rate against the run's base checkpoint's responses to the same item.
 Answers longer than ``max_length`` tokens are cut from the right and the cut is recorded.
 """
 
@@ -112,6 +114,7 @@ class AlpacaEval(Benchmark):
     version = 1
     group = "general"
     score_on = "answer"
+    scale = "reward"  # bounded by the analysis: win rate against the base's response (docs/analysis.md)
     defaults: ClassVar[dict[str, Any]] = {
         "n": 1,
         "temperature": 0.7,

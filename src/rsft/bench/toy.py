@@ -92,3 +92,4 @@ class ToySafety(TaskBenchmark):
     task_name = "toy_safety"
     group = "safety"
     score_on = "full"  # a refusal may come before, inside or after a thinking block
+    truncated_policy = "judged"

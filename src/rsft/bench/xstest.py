@@ -21,6 +21,7 @@ class XSTest(Benchmark):
     version = 1
     group = "overrefusal"
     score_on = "answer"
+    truncated_policy = "judged"  # a cut response: its visible answer is judged, the row flagged truncated
     defaults: ClassVar[dict[str, Any]] = {"n": 1, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 16384}
 
     def load(self) -> list[Sample]:

@@ -133,7 +133,9 @@ def summary(
     table = summarize(Store(store).frame(), k=k, seed=seed, n_boot=n_boot)
     if csv is not None:
         table.to_csv(csv, index=False)
-    view = Table("run", "step", "benchmark", "metric", "value [95% CI]", "n", "k")
+    view = Table(
+        "run", "step", "benchmark", "metric", "value [95% CI]", "n", "k", "errors", "truncated", "no answer"
+    )
     for r in table.itertuples():
         step = "" if r.step is None or r.step != r.step else str(int(r.step))
         view.add_row(
@@ -144,6 +146,14 @@ def summary(
             f"{r.value:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]",
             str(r.n_items),
             str(r.k),
+            str(r.n_errors),
+            str(r.n_truncated),
+            str(r.n_no_answer),
         )
     console.print(view)
-    console.print(f"bootstrap: {n_boot} resamples over items, seed {seed}")
+    console.print(
+        f"bootstrap: {n_boot} resamples over items, seed {seed}; error rows (backend, judge or scorer failures) "
+        "are left out of every value and counted; truncated and no-answer rows score as each benchmark's policy says"
+    )
+    for bench, pol in sorted({(str(r.benchmark), str(r.policy)) for r in table.itertuples()}):
+        console.print(f"  {bench}: {pol}", soft_wrap=True)

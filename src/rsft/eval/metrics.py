@@ -8,9 +8,10 @@ Per item (with ``k`` samples, ``c`` of them correct):
 - ``truncation``: share of truncated samples; ``response_tokens`` / ``thinking_tokens``: mean token counts.
 
 Benchmark-level values are means over items; the interval is the percentile bootstrap over items (``n_boot``
-resamples, ``numpy.random.default_rng(seed)``). Rows with outcome ``unscored`` are left out; ``error`` rows (backend
-or scorer failures, not model behaviour) are left out too and counted in ``n_errors``; truncated rows count as wrong.
-Every output row states ``n_items``, ``k``, ``n_samples``, ``seed`` and ``n_boot``.
+resamples, ``numpy.random.default_rng(seed)``). ``error`` rows (backend, judge or scorer failures, not model
+behaviour) are left out and counted in ``n_errors``; ``truncated`` and ``no_answer`` rows keep the score their
+benchmark's policy gave them (``policy`` column; math / code / multiple choice: 0 by default) and are counted in
+``n_truncated`` / ``n_no_answer``. Every output row states ``n_items``, ``k``, ``n_samples``, ``seed`` and ``n_boot``.
 """
 
 from __future__ import annotations
@@ -105,13 +106,18 @@ def summarize(
     records = []
     if len(frame) == 0:
         return pd.DataFrame(
-            columns=[*by, "metric", "value", "ci_low", "ci_high", "n_items", "k", "n_samples"]
+            columns=[*by, "metric", "value", "ci_low", "ci_high", "n_items", "k", "n_samples", "n_errors"]
         )
     for keys, g in frame.groupby(list(by), dropna=False, sort=True):
         keys = keys if isinstance(keys, tuple) else (keys,)
         n_errors = int((g["outcome"] == "error").sum())
-        scored = g[~g["outcome"].isin(["error", "unscored"])]
-        if scored.empty:
+        scored = g[g["outcome"] != "error"]
+        if scored.empty:  # nothing but errors: still reported, so the errors are counted
+            records.append(
+                {**dict(zip(by, keys, strict=True)), "metric": "avg@k", "value": np.nan, "ci_low": np.nan}
+                | {"ci_high": np.nan, "n_items": 0, "k": 0, "n_samples": 0, "n_errors": n_errors}
+                | {"n_truncated": 0, "n_no_answer": 0, "seed": seed, "n_boot": n_boot}
+            )
             continue
         kk = k or int(scored.groupby("item_id").size().min())
         values = item_values(scored, kk)
@@ -128,6 +134,9 @@ def summarize(
                     "k": kk,
                     "n_samples": len(scored),
                     "n_errors": n_errors,
+                    "n_truncated": int((scored["outcome"] == "truncated").sum()),
+                    "n_no_answer": int((scored["outcome"] == "no_answer").sum()),
+                    "policy": ", ".join(sorted(set(map(str, g["policy"])))) if "policy" in g else "unknown",
                     "seed": seed,
                     "n_boot": n_boot,
                 }

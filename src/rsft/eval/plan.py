@@ -156,6 +156,7 @@ def load_benchmarks(suite: SuiteConfig) -> list[LoadedBenchmark]:
     out = []
     for spec in suite.benchmarks:
         bench = get_benchmark(spec.name, **spec.options)
+        bench.outcome_policy  # noqa: B018 - a bad policy option fails here, before any generation
         samples = bench.load()
         ids = [s.id for s in samples]
         if len(set(ids)) != len(ids):

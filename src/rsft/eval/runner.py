@@ -114,7 +114,7 @@ def build_row(p: PlannedRow, c: Completion, s: Scored, count: Callable[[str], in
     n_tokens = len(c.token_ids) or (getattr(c, "completion_tokens", None) or 0)
     if not n_tokens and c.text and count is not None:
         n_tokens = count(c.text)
-    thinking, answer = token_split(c.text, n_tokens, count)
+    thinking, answer = token_split(c.text, n_tokens, count, p.prompt_text)
     return {
         "key": p.key,
         "schema_version": SCHEMA_VERSION,
@@ -150,7 +150,13 @@ def build_row(p: PlannedRow, c: Completion, s: Scored, count: Callable[[str], in
         "seconds": c.seconds,
         "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
         **_provenance(),
+        **_policy(b),
     }
+
+
+def _policy(bench: Any) -> dict[str, str]:
+    """The schema-2 columns saying how a benchmark's rows were scored."""
+    return {"policy": bench.policy_text, "score_mode": bench.score_mode, "score_scale": bench.scale}
 
 
 class _Progress:
@@ -202,7 +208,10 @@ def _generate_rows(
         comps = [cs[0] for cs in completions]
         scored = score_responses(
             part[0].benchmark,
-            [(p.sample, c.text, c.finish_reason, c.error) for p, c in zip(part, comps, strict=True)],
+            [
+                (p.sample, c.text, c.finish_reason, c.error, p.prompt_text)
+                for p, c in zip(part, comps, strict=True)
+            ],
         )
         out = []
         for p, c, s in zip(part, comps, scored, strict=True):
@@ -231,7 +240,8 @@ def _rescore_rows(rows: list[PlannedRow], store: Store) -> tuple[int, int]:
     for bench in {id(p.benchmark): p.benchmark for p, _ in found}.values():
         mine = [(p, o) for p, o in found if o is not None and p.benchmark is bench]
         scored = score_responses(
-            bench, [(p.sample, o["response"], o["finish_reason"], o["error"]) for p, o in mine]
+            bench,
+            [(p.sample, o["response"], o["finish_reason"], o["error"], o["prompt"]) for p, o in mine],
         )
         triples += [(p, o, s) for (p, o), s in zip(mine, scored, strict=True)]
     out = []
@@ -248,9 +258,11 @@ def _rescore_rows(rows: list[PlannedRow], store: Store) -> tuple[int, int]:
             score=s.score,
             score_reason=s.reason,
             score_meta=s.meta,
-            error=s.error if s.error is not None else old["error"],
+            error=s.error,  # a backend error is passed through score_responses; a fixed scorer clears its error
             created_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+            schema_version=SCHEMA_VERSION,
             **_provenance(),
+            **_policy(p.benchmark),
         )
         out.append(new)
     for start in range(0, len(out), 1000):

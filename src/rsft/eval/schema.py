@@ -1,18 +1,37 @@
 """The per-sample store's row schema — the contract between evaluation and analysis.
 
 One row per (weights hash, benchmark@version, prompt hash, generation config, item, sample). Aggregates are always
-derived from rows. Bump :data:`SCHEMA_VERSION` on any change; readers refuse versions they do not know.
+derived from rows. Bump :data:`SCHEMA_VERSION` on any change; readers refuse versions they do not know and read every
+version in :data:`READABLE_VERSIONS` through :func:`select_sql`, which fills what an older row lacks.
+
+Schema 2 (outcomes you can trust) against schema 1:
+
+- ``outcome`` is one of :data:`OUTCOMES`. Schema-1 rows are read as: ``unscored`` -> ``error`` (a judge whose output
+  could not be read, or an item that could not be scored: not model behaviour); ``ok`` with ``score_reason`` =
+  ``no_answer`` -> ``no_answer``; every ``error`` row's score -> NaN (schema 1 stored 0, which counted a backend or
+  judge failure as a wrong answer or, on safety benchmarks, as an attack success).
+- new columns ``policy`` (the benchmark's outcome policy, e.g. ``truncated=wrong;no_answer=wrong;error=excluded``),
+  ``score_mode`` (which scorer mode scored the row, e.g. math ``protocol`` / ``strict``) and ``score_scale``
+  (``unit``: a score in [0, 1]; ``reward``: unbounded). Schema-1 rows read ``policy`` and ``score_mode`` as
+  ``unknown``; ``score_scale`` is derived per benchmark: ``reward`` when any stored score of that benchmark lies
+  outside [0, 1], else ``unit``.
+- Schema-1 truncation was decided from the text alone; ``rsft eval --rescore`` re-derives every outcome from the
+  stored response, finish reason and rendered prompt without generating again.
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
-# Outcomes: "ok" (scored), "truncated" (thinking or answer cut by max_new_tokens — never parsed as an answer),
-# "error" (backend or scorer failure, recorded on the row), "unscored" (kept, left out of metrics).
-OUTCOMES = ("ok", "truncated", "error", "unscored")
+# One outcome per response (see rsft.eval.scoring): "ok" (an answer was found and scored), "truncated" (cut by the
+# length limit; scored as the benchmark's policy says), "no_answer" (the response ended without an answer: scored as
+# its policy says, wrong by default), "error" (backend, judge or scorer failure: score NaN, left out of every mean,
+# counted).
+OUTCOMES = ("ok", "truncated", "no_answer", "error")
+SCALES = ("unit", "reward")
 
 ROW_SCHEMA = pa.schema(
     [
@@ -39,7 +58,7 @@ ROW_SCHEMA = pa.schema(
         ("finish_reason", pa.string()),
         ("outcome", pa.string()),
         ("extracted", pa.string()),
-        ("score", pa.float64()),  # NaN when unscored; truncated and error rows score 0
+        ("score", pa.float64()),  # NaN for error rows; truncated / no_answer rows as the policy says
         ("score_reason", pa.string()),
         ("score_meta", pa.string()),  # JSON
         ("n_tokens", pa.int32()),
@@ -54,6 +73,10 @@ ROW_SCHEMA = pa.schema(
         ("created_at", pa.string()),
         ("rsft_version", pa.string()),
         ("git_commit", pa.string()),
+        # schema 2
+        ("policy", pa.string()),  # the benchmark's outcome policy when the row was scored
+        ("score_mode", pa.string()),  # which scorer mode scored the row (math: protocol / strict)
+        ("score_scale", pa.string()),  # "unit" (score in [0, 1]) or "reward" (unbounded)
     ]
 )
 
@@ -68,8 +91,42 @@ KEY_COLUMNS = (
 )
 
 # Store layout (a folder):
-#   STORE/store.json              {"schema_version": 1, "created_by": ...}
+#   STORE/store.json              {"schema_version": 2, "created_by": ...}
 #   STORE/rows/part-*.parquet     row groups with ROW_SCHEMA; written atomically (tmp file + rename), append-only
 # Readers glob STORE/rows/*.parquet (DuckDB: read_parquet('STORE/rows/*.parquet')). A key may appear in more than
 # one part only after a crash between write and compaction: readers keep the last written row per key.
 STORE_ROWS_GLOB = "rows/*.parquet"
+
+
+def select_sql(available: set[str], source: str) -> str:
+    """A DuckDB query over ``source`` (a relation with the store's columns) returning every column of ROW_SCHEMA,
+    schema-1 rows read as schema 2 (see the module docstring); columns no part has are filled."""
+    has = available.__contains__
+    legacy = "coalesce(schema_version, 1) < 2" if has("schema_version") else "true"
+    outcome = (
+        f"CASE WHEN {legacy} AND outcome = 'unscored' THEN 'error' "
+        f"WHEN {legacy} AND outcome = 'ok' AND score_reason = 'no_answer' THEN 'no_answer' ELSE outcome END"
+    )
+    score = f"CASE WHEN ({outcome}) = 'error' THEN CAST('NaN' AS DOUBLE) ELSE score END"
+    # isfinite, not isnan: DuckDB 2.0 reports isnan(NaN read from Parquet) as false
+    ignored = "coalesce(NOT isfinite(score), true)"
+    bounded = f"bool_and({ignored} OR (score >= 0 AND score <= 1)) OVER (PARTITION BY benchmark)"
+    derived = {
+        "outcome": outcome,
+        "score": score,
+        "policy": "coalesce(policy, 'unknown')" if has("policy") else "'unknown'",
+        "score_mode": "coalesce(score_mode, 'unknown')" if has("score_mode") else "'unknown'",
+        "score_scale": ("coalesce(score_scale, " if has("score_scale") else "(")
+        + f"CASE WHEN {bounded} THEN 'unit' ELSE 'reward' END)",
+    }
+    cols = []
+    for f in ROW_SCHEMA:
+        if f.name in ("policy", "score_mode", "score_scale") or (f.name in derived and has(f.name)):
+            expr = derived[f.name]
+        else:
+            expr = f'"{f.name}"' if has(f.name) else "NULL"
+        cols.append(f'CAST({expr} AS {_DUCK[str(f.type)]}) AS "{f.name}"')
+    return f"SELECT {', '.join(cols)} FROM {source}"
+
+
+_DUCK = {"string": "VARCHAR", "int32": "INTEGER", "int64": "BIGINT", "double": "DOUBLE"}

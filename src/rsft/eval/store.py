@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rsft._util.errors import DataError
-from rsft.eval.schema import ROW_SCHEMA, SCHEMA_VERSION, STORE_ROWS_GLOB
+from rsft.eval.schema import READABLE_VERSIONS, ROW_SCHEMA, SCHEMA_VERSION, STORE_ROWS_GLOB, select_sql
 
 _SEQ = itertools.count()
 
@@ -74,24 +74,28 @@ class Store:
     Args:
         path: the store folder.
 
+    A store of an older readable schema version (:data:`~rsft.eval.schema.READABLE_VERSIONS`) is read with its rows
+    mapped to the current schema (:func:`~rsft.eval.schema.select_sql`) and its ``store.json`` is raised to the
+    current version: new parts are written with the current schema, old parts stay as they are.
+
     Raises:
-        DataError: the folder holds a store of another schema version.
+        DataError: the folder holds a store of a schema version this rsft cannot read.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.rows_dir = self.path / "rows"
         self.rows_dir.mkdir(parents=True, exist_ok=True)
-        meta = self.path / "store.json"
+        meta, version = self.path / "store.json", None
         if meta.is_file():
             version = json.loads(meta.read_text()).get("schema_version")
-            if version != SCHEMA_VERSION:
+            if version not in READABLE_VERSIONS:
                 raise DataError(
-                    f"store schema version {version} is not the version this rsft reads ({SCHEMA_VERSION})",
+                    f"store schema version {version} is not a version this rsft reads {READABLE_VERSIONS}",
                     file=str(meta),
                     fix="use another --store folder, or an rsft version matching this store",
                 )
-        else:
+        if not meta.is_file() or version != SCHEMA_VERSION:
             import rsft
 
             tmp = meta.with_suffix(".json.tmp")
@@ -159,7 +163,14 @@ class Store:
 
         con = duckdb.connect()
         if self.parts():
-            con.execute(f"CREATE VIEW rows AS {dedup_sql(self.path)}")
+            glob = str(self.path / STORE_ROWS_GLOB).replace("'", "''")
+            cols = {
+                r[0]
+                for r in con.execute(
+                    f"DESCRIBE SELECT * FROM read_parquet('{glob}', union_by_name=true)"
+                ).fetchall()
+            }
+            con.execute(f"CREATE VIEW rows AS {select_sql(cols, f'({dedup_sql(self.path)})')}")
         else:
             con.register("_empty", ROW_SCHEMA.empty_table())
             con.execute("CREATE VIEW rows AS SELECT * FROM _empty")

@@ -170,11 +170,13 @@ def methods_section(analysis: dict) -> str:
         + "".join(
             f"<h3>{esc(title)}</h3><pre>{esc(analysis.get('methods', {}).get(key, 'not recorded'))}</pre>"
             for key, title in (
+                ("outcomes", "Outcomes"),
                 ("bootstrap", "Bootstrap"),
                 ("detector", "Dip-and-recovery detector"),
                 ("safety", "Safety trade-off and recommendation"),
             )
         )
+        + outcomes_table(analysis)
         + "<h3>Domains</h3><p>In-domain benchmarks: "
         + esc(", ".join(sorted(b for b, d in analysis["domains"].items() if d == "in-domain")) or "none")
         + ". Domain curves are equal-weight means of their benchmarks' scores on common checkpoints.</p>"
@@ -187,4 +189,36 @@ def methods_section(analysis: dict) -> str:
             if analysis["notes"]
             else ""
         )
+    )
+
+
+def outcomes_table(analysis: dict) -> str:
+    """Per run and benchmark: how its rows were scored (policy, score mode, scale) and samples per outcome."""
+    rows = []
+    for rec in analysis["benchmarks"]:
+        sc, oc = rec.get("scoring") or {}, rec.get("outcomes") or {}
+        tot = oc.get("total") or {}
+        rows.append(
+            [esc(rec["run"]), esc(rec["benchmark"])]
+            + [esc(", ".join(sc.get(k) or ["unknown"])) for k in ("policy", "score_mode")]
+            + [esc(sc.get("scale", "unknown"))]
+            + [esc(tot.get(k, "n/a")) for k in ("ok", "truncated", "no_answer", "error")]
+        )
+    if not rows:
+        return ""
+    head = [
+        "run",
+        "benchmark",
+        "outcome policy",
+        "score mode",
+        "scale",
+        "ok",
+        "truncated",
+        "no answer",
+        "error",
+    ]
+    return (
+        "<h3>Outcomes and scoring per benchmark</h3><p class='cap'>Samples per outcome over all checkpoints. "
+        "Error rows are left out of every number above and counted here; a benchmark of scale 'reward' enters "
+        "its domain only as a bounded score (see the notes).</p>" + table(head, rows, numeric_from=5)
     )
