@@ -44,9 +44,12 @@ def sandbox_for(options: dict[str, Any], *, wall_s: float, memory_mb: int = 2048
 
 
 def exec_record(result: ExecResult, code: str, **meta: Any) -> ScoreRecord:
-    """1 when the program exited 0, else 0, with the status and the tail of stderr kept."""
+    """1 when the program passed (tested mode: a signed verdict that every test ran and passed; plain mode:
+    exit 0), else 0, with the status, the tests' verdict and the tail of stderr kept."""
     value = 1.0 if result.ok else 0.0
     reason = "passed" if result.ok else f"failed_{result.status}"
+    if result.tests is not None:
+        meta = {"tests": result.tests, **meta}
     return ScoreRecord(
         value,
         code,
@@ -83,13 +86,11 @@ def parallel_map(sandbox: Sandbox, fn, items: list) -> list:
 def score_programs(
     options: dict[str, Any], pairs: list[tuple[Any, str]], build_program, *, wall_s: float = 10.0
 ) -> list[ScoreRecord]:
-    """Score responses whose last ```python block, completed by ``build_program(sample, code)`` into a test
-    program, must run to exit 0 in the sandbox (HumanEval, MBPP)."""
+    """Score responses whose last ```python block, made by ``build_program(sample, code)`` into a tested
+    :class:`Program`, must pass its tests in the sandbox (HumanEval, MBPP)."""
     sandbox = sandbox_for(options, wall_s=wall_s)
     codes = [last_python_block(t) for _, t in pairs]
-    programs = [
-        None if c is None else Program(build_program(s, c)) for (s, _), c in zip(pairs, codes, strict=True)
-    ]
+    programs = [None if c is None else build_program(s, c) for (s, _), c in zip(pairs, codes, strict=True)]
     results = run_programs(sandbox, programs)
     return [
         ScoreRecord(0.0, None, "no_code_block") if r is None else exec_record(r, c)

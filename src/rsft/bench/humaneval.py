@@ -2,7 +2,8 @@
 
 The model's last ```python block is the program. When it does not define the entry point (a bare body), the
 problem's prompt is put before it; the prompt's imports are always put first (models often drop them). The
-problem's ``check(candidate)`` then runs on the entry point; exit 0 = pass.
+problem's ``check(candidate)`` then runs on the entry point in a separate process (the sandbox's tested mode): a
+pass means every assertion ran and held on plain values, whatever the program does to its own process.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any, ClassVar
 from rsft.bench._code import score_programs
 from rsft.bench._loaders import require, rows_for, subset
 from rsft.bench.base import Benchmark
+from rsft.sandbox import Program
 from rsft.tasks.base import Sample, ScoreRecord
 
 PROMPT = (
@@ -28,19 +30,20 @@ def _imports(prompt: str) -> str:
     )
 
 
-def build_program(sample: Sample, code: str) -> str:
-    """The test program for one completion: imports, code (or prompt + body), the tests, ``check(entry)``."""
+def build_program(sample: Sample, code: str) -> Program:
+    """The tested program for one completion: imports + code (or prompt + body); tests: ``check(entry)``."""
     meta = sample.metadata
     entry = meta["entry_point"]
     body = code if f"def {entry}" in code else meta["prompt"] + code
-    return f"{_imports(meta['prompt'])}{body}\n\n{meta['test']}\n\ncheck({entry})\n"
+    imports = _imports(meta["prompt"])
+    return Program(f"{imports}{body}\n", tests=f"{imports}{meta['test']}\n\ncheck({entry})\n")
 
 
 class HumanEval(Benchmark):
     """HumanEval; options: path | hub_id (+revision), n_items, workers, timeout_s (default 10)."""
 
     name = "humaneval"
-    version = 1
+    version = 2  # 2: tests run in their own process on plain values (sys.exit(0) no longer passes)
     group = "code"
     score_on = "answer"
     defaults: ClassVar[dict[str, Any]] = {"n": 1, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 32768}

@@ -12,6 +12,7 @@ from rsft._util.errors import DataError
 from rsft.bench._code import score_programs
 from rsft.bench._loaders import require, rows_for, subset
 from rsft.bench.base import Benchmark
+from rsft.sandbox import Program
 from rsft.tasks.base import Sample, ScoreRecord
 
 PROMPT = (
@@ -27,18 +28,20 @@ SPLITS = {
 }
 
 
-def build_program(sample: Sample, code: str) -> str:
+def build_program(sample: Sample, code: str) -> Program:
+    """The tested program: the code; tests: set-up code and asserts, run in a separate process."""
     meta = sample.metadata
     tests = "\n".join(meta["test_list"] + meta.get("challenge_test_list", []))
-    # setup code may use names the solution defines (tasks 367, 927 build trees of the solution's Node class)
-    return f"{code}\n\n{meta['test_setup_code']}\n{tests}\n"
+    # setup code may use names the solution defines (tasks 367, 927 build trees of the solution's Node class):
+    # they are references into the program's process
+    return Program(f"{code}\n", tests=f"{meta['test_setup_code']}\n{tests}\n")
 
 
 class Mbpp(Benchmark):
     """MBPP; options: path | hub_id (+revision), split, n_items, workers, timeout_s (default 10)."""
 
     name = "mbpp"
-    version = 1
+    version = 2  # 2: tests run in their own process on plain values (sys.exit(0) no longer passes)
     group = "code"
     score_on = "answer"
     defaults: ClassVar[dict[str, Any]] = {"n": 1, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 32768}

@@ -108,10 +108,10 @@ def _code_verifier() -> Verifier:
             return ScoreRecord(1.0, code, "correct", {"tests": len(tests)})
         if meta.get("test"):
             test = str(meta["test"])
-            program = f"{code}\n\n{test}\n"
             if meta.get("entry_point") and "def check" in test:
-                program += f"\ncheck({meta['entry_point']})\n"
-            r = sandbox.run(program)
+                test += f"\ncheck({meta['entry_point']})\n"
+            # tested mode: the tests run in their own process, so exiting 0 early does not pass
+            r = sandbox.run_program(Program(code, tests=test))
             if r.ok:
                 return ScoreRecord(1.0, code, "correct")
             return ScoreRecord(0.0, code, f"test_{r.status}", {"stderr": r.stderr[-500:]})
