@@ -64,7 +64,11 @@ def _mbpp_reference_failures(shared_benchmarks, split, keep=None):
     bench = Mbpp(path=str(shared_benchmarks / "mbpp/mbpp.jsonl"), split=split, workers=2, timeout_s=30)
     samples = [s for s in bench.load() if keep is None or keep(s)]
     scores = bench.score_many([(s, f"```python\n{s.target}\n```") for s in samples])
-    return samples, [s.id for s, r in zip(samples, scores, strict=True) if r.value != 1.0]
+    return samples, [
+        (s.id, r.reason, r.metadata.get("tests"), r.metadata.get("seconds"))
+        for s, r in zip(samples, scores, strict=True)
+        if r.value != 1.0
+    ]
 
 
 def test_mbpp_reference_code_passes(shared_benchmarks):
