@@ -93,7 +93,7 @@ def test_summary_cli(tmp_path):
     ]  # missing answers read back as NaN/None
     Store(tmp_path).append(df.to_dict("records"))
     out = tmp_path / "m.csv"
-    r = CliRunner().invoke(app, ["eval", "summary", str(tmp_path), "--csv", str(out), "--n-boot", "50"])
+    r = CliRunner().invoke(app, ["eval", "summary", str(tmp_path), "--csv", str(out), "--n-boot", "100"])
     assert r.exit_code == 0, r.output
     table = pd.read_csv(out)
     assert set(table["metric"]) >= {"avg@4", "pass@4", "maj@4"} and (table["n_items"] == 20).all()

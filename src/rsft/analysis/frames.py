@@ -12,7 +12,6 @@ benchmark) item x step matrices, which is what every bootstrap works on (2 M sam
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,12 +25,30 @@ from rsft.eval.schema import READABLE_VERSIONS, ROW_SCHEMA, SCHEMA_VERSION, STOR
 MARKER_CATEGORIES_DEFAULT = ("backtracking", "verification", "decomposition")
 
 
+def quarantine_notes(store: Path) -> list[str]:
+    """Move damaged parts aside (see :func:`rsft.eval.store.quarantine_damaged`) and say what is missing."""
+    from rsft.eval.store import QUARANTINE, quarantine_damaged
+
+    quarantine_damaged(store)
+    parked = sorted((Path(store) / QUARANTINE).glob("*.parquet"))
+    if not parked:
+        return []
+    return [
+        f"{len(parked)} damaged store part(s) were moved to {Path(store) / QUARANTINE} and skipped: rows only "
+        "they held are missing unless `rsft eval` has regenerated them since (delete the folder once it has): "
+        + ", ".join(p.name for p in parked[:5])
+    ]
+
+
 def _rows_glob(store: Path) -> str:
     store = Path(store)
     if not store.is_dir():
         raise DataError(
-            "store folder not found", file=str(store), fix="pass the folder written by `rsft eval`"
+            "store folder not found" if not store.exists() else "the store path is a file, not a folder",
+            file=str(store),
+            fix="pass the folder written by `rsft eval`",
         )
+    quarantine_notes(store)
     if not any((store / "rows").glob("*.parquet")):
         raise DataError(
             "the store holds no rows (no rows/*.parquet)",
@@ -40,10 +57,9 @@ def _rows_glob(store: Path) -> str:
         )
     meta = store / "store.json"
     if meta.is_file():
-        try:
-            version = json.loads(meta.read_text()).get("schema_version", SCHEMA_VERSION)
-        except json.JSONDecodeError as e:
-            raise DataError(f"store.json is not valid JSON: {e}", file=str(meta)) from None
+        from rsft.eval.store import read_store_meta
+
+        version = read_store_meta(meta).get("schema_version", SCHEMA_VERSION)
         if version not in READABLE_VERSIONS:
             raise DataError(
                 f"store schema version {version} is not known to this rsft (reads {READABLE_VERSIONS})",
@@ -263,6 +279,7 @@ def item_frame(
             f"{b}: an unbounded reward; its curve is the win rate against the run's base checkpoint's responses "
             "to the same item (ties 1/2), which is what enters its domain"
         )
+    notes += quarantine_notes(Path(store))
     return ItemFrame(cols=cols, categories=cats, binary=binary, notes=notes, scoring=scoring)
 
 

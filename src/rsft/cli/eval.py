@@ -88,6 +88,7 @@ def run(
             raise RsftError(f"unknown backend '{backend}'", field="--backend", fix="hf | openai | vllm")
         cfg.backend.kind = backend
     st = Store(store)
+    _say_quarantined(st)
     if watch or watch_until_done:
         if run_dir is None:
             raise RsftError("--watch needs --run", field="--watch")
@@ -130,7 +131,15 @@ def summary(
 
     if not (store / "store.json").is_file():
         raise RsftError("not a store folder (no store.json)", file=str(store))
-    table = summarize(Store(store).frame(), k=k, seed=seed, n_boot=n_boot)
+    if k is not None and k < 1:
+        raise RsftError(f"--k must be at least 1 (got {k})", field="--k")
+    if n_boot < 100:
+        raise RsftError(
+            f"--n-boot must be at least 100 for a 95% interval (got {n_boot})", field="--n-boot", fix="e.g. 1000"
+        )
+    st = Store(store)
+    _say_quarantined(st)
+    table = summarize(st.frame(), k=k, seed=seed, n_boot=n_boot)
     if csv is not None:
         table.to_csv(csv, index=False)
     view = Table(
@@ -157,3 +166,17 @@ def summary(
     )
     for bench, pol in sorted({(str(r.benchmark), str(r.policy)) for r in table.itertuples()}):
         console.print(f"  {bench}: {pol}", soft_wrap=True)
+
+
+def _say_quarantined(st) -> None:
+    """Tell the user which damaged parts were moved aside (now or earlier) and what happens to their rows."""
+    from rsft.eval.store import QUARANTINE
+
+    for q in st.quarantined:
+        console.print(f"[yellow]store part moved aside:[/] {q['part']} ({q['why']})")
+    parked = sorted((st.path / QUARANTINE).glob("*.parquet"))
+    if parked:
+        console.print(
+            f"[yellow]{len(parked)} damaged part(s) moved to {st.path / QUARANTINE}: rows only they held are left "
+            "out of results until `rsft eval` regenerates them (delete the folder once it has).[/]"
+        )

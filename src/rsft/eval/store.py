@@ -23,6 +23,73 @@ from rsft.eval.schema import READABLE_VERSIONS, ROW_SCHEMA, SCHEMA_VERSION, STOR
 
 _SEQ = itertools.count()
 
+QUARANTINE = "quarantine"
+# Columns a part must have to be read at all (the resume key and where a row belongs).
+REQUIRED_COLUMNS = ("key", "run", "benchmark", "item_id", "sample_idx", "score")
+
+
+def part_problem(part: Path) -> str | None:
+    """Why a part cannot be read as store rows (None when it can): unreadable footer, truncated file, or a
+    schema without the store's key columns."""
+    try:
+        meta = pq.read_metadata(part)
+        schema = meta.schema.to_arrow_schema()
+    except Exception as e:  # pyarrow raises ArrowInvalid / OSError for truncated or garbage files
+        return f"not a readable Parquet file ({type(e).__name__}: {str(e).splitlines()[0][:160]})"
+    missing = [c for c in REQUIRED_COLUMNS if c not in schema.names]
+    if missing:
+        return f"not store rows: lacks columns {missing}"
+    try:  # the footer can be intact while a column chunk is cut or garbled
+        pq.read_table(part, columns=["key", "run"])
+    except Exception as e:
+        return f"a damaged column chunk ({type(e).__name__}: {str(e).splitlines()[0][:160]})"
+    return None
+
+
+def quarantine_damaged(store_path: str | Path) -> list[dict[str, str]]:
+    """Move every part that cannot be read to ``STORE/quarantine/`` (with a ``.why`` note beside it).
+
+    The rows of a quarantined part are missing from the store, so the next ``rsft eval`` regenerates them; nothing
+    is deleted. Returns [{"part", "moved_to", "why"}] for the parts moved now.
+    """
+    rows_dir = Path(store_path) / "rows"
+    moved: list[dict[str, str]] = []
+    if not rows_dir.is_dir():
+        return moved
+    for part in sorted(rows_dir.glob("*.parquet")):
+        why = part_problem(part)
+        if why is None:
+            continue
+        qdir = Path(store_path) / QUARANTINE
+        qdir.mkdir(exist_ok=True)
+        dest = qdir / part.name
+        try:
+            os.replace(part, dest)
+        except FileNotFoundError:  # another process moved it first
+            continue
+        (qdir / (part.name + ".why")).write_text(why + "\n")
+        moved.append({"part": str(part), "moved_to": str(dest), "why": why})
+    return moved
+
+
+def read_store_meta(path: Path) -> dict[str, Any]:
+    """``store.json``, or a DataError naming the file when it is not a JSON object."""
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(
+            f"store.json is damaged ({e})",
+            file=str(path),
+            fix=f'rewrite it as {{"schema_version": {SCHEMA_VERSION}}} if the rows/ folder is an rsft store',
+        ) from None
+    if not isinstance(meta, dict):
+        raise DataError(
+            "store.json is not a JSON object",
+            file=str(path),
+            fix=f'rewrite it as {{"schema_version": {SCHEMA_VERSION}}} if the rows/ folder is an rsft store',
+        )
+    return meta
+
 
 def _clean_text(value: Any) -> Any:
     """Strings must be valid UTF-8 in Parquet: lone surrogates (undecodable bytes) become U+FFFD."""
@@ -85,10 +152,21 @@ class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.rows_dir = self.path / "rows"
-        self.rows_dir.mkdir(parents=True, exist_ok=True)
+        for p in (self.path, self.rows_dir):
+            if p.exists() and not p.is_dir():
+                raise DataError(
+                    "the store path is a file, not a folder", file=str(p), fix="pass a folder for --store"
+                )
+        try:
+            self.rows_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DataError(
+                f"cannot create the store folder ({e.strerror})", file=str(self.rows_dir),
+                fix="pass a writable folder for --store",
+            ) from None
         meta, version = self.path / "store.json", None
         if meta.is_file():
-            version = json.loads(meta.read_text()).get("schema_version")
+            version = read_store_meta(meta).get("schema_version")
             if version not in READABLE_VERSIONS:
                 raise DataError(
                     f"store schema version {version} is not a version this rsft reads {READABLE_VERSIONS}",
@@ -104,6 +182,7 @@ class Store:
             )
             os.replace(tmp, meta)
         self._keys: dict[str, set[str | None]] | None = None
+        self.quarantined: list[dict[str, str]] = quarantine_damaged(self.path)
 
     def parts(self) -> list[Path]:
         return sorted(self.rows_dir.glob("*.parquet"))

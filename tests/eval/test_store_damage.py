@@ -1,0 +1,125 @@
+"""The store survives damage: unreadable parts are moved aside and reported, their rows regenerated; the analysis
+and the summary go on with the intact parts and say what was skipped."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from rsft._util.errors import DataError
+from rsft.analysis.frames import item_frame
+from rsft.analysis.synthetic import make_store
+from rsft.eval import Store, model_target, run_sweep
+from rsft.eval.config import SuiteConfig
+from rsft.eval.store import QUARANTINE, part_problem
+from rsft.generate.hf import HFBackend
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _benchbank  # noqa: E402, F401  (the registry imports it by name)
+
+
+def _truncate(part: Path, keep: float = 0.5) -> None:
+    data = part.read_bytes()
+    part.write_bytes(data[: int(len(data) * keep)])
+
+
+def _damage(kind: str, part: Path) -> None:
+    if kind == "truncated":
+        _truncate(part)
+    elif kind == "garbage":
+        part.write_bytes(os.urandom(4096))
+    elif kind == "empty":
+        part.write_bytes(b"")
+    elif kind == "foreign_schema":
+        pq.write_table(pa.table({"a": [1, 2], "b": ["x", "y"]}), part)
+
+
+@pytest.mark.parametrize("kind", ["truncated", "garbage", "empty", "foreign_schema"])
+def test_damaged_part_is_quarantined_and_the_rest_is_read(tmp_path, kind):
+    store = make_store(tmp_path / "s", steps=(0, 10, 20), items=30, samples=2, parts=3)
+    parts = sorted((store / "rows").glob("*.parquet"))
+    whole = Store(store).table().num_rows
+    lost = pq.read_table(parts[1]).num_rows
+    _damage(kind, parts[1])
+    assert part_problem(parts[1]) is not None and part_problem(parts[0]) is None
+    st = Store(store)
+    assert [Path(q["part"]).name for q in st.quarantined] == [parts[1].name]
+    assert (store / QUARANTINE / parts[1].name).is_file()
+    assert (store / QUARANTINE / (parts[1].name + ".why")).read_text().strip()
+    assert st.table().num_rows == whole - lost  # the intact parts are all there
+    frame = item_frame(store)  # the analysis goes on and says what it skipped
+    assert any("damaged store part" in n and parts[1].name in n for n in frame.notes)
+
+
+def test_analysis_moves_damage_aside_by_itself(tmp_path):
+    store = make_store(tmp_path / "s", steps=(0, 10), items=20, samples=2, parts=2)
+    _truncate(sorted((store / "rows").glob("*.parquet"))[0], 0.3)
+    frame = item_frame(store)
+    assert len(frame) > 0 and any("damaged store part" in n for n in frame.notes)
+    assert len(list((store / QUARANTINE).glob("*.parquet"))) == 1
+
+
+def test_store_path_that_is_a_file_or_a_damaged_store_json(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(DataError, match="is a file"):
+        Store(f)
+    d = tmp_path / "s"
+    Store(d)
+    (d / "store.json").write_text("{not json")
+    with pytest.raises(DataError, match="store.json is damaged") as e:
+        Store(d)
+    assert str(d / "store.json") in str(e.value)
+    (d / "store.json").write_text("[1, 2]")
+    with pytest.raises(DataError, match="not a JSON object"):
+        Store(d)
+
+
+def test_rows_of_a_damaged_part_are_regenerated(tmp_path, tiny_model_dir, monkeypatch):
+    """A real sweep, a part cut in half, the sweep again: the lost rows come back, equal to the first ones."""
+    from rsft.bench.registry import BENCHMARKS
+
+    monkeypatch.setitem(BENCHMARKS, "t_echo", "_benchbank:EchoBench")
+    suite = SuiteConfig.model_validate(
+        {
+            "seed": 1,
+            "generation": {"temperature": 0.0, "max_new_tokens": 6},
+            "backend": {"batch_size": 4, "device": "cpu"},
+            "benchmarks": [{"name": "t_echo", "generation": {"n": 1}}],
+        }
+    )
+    store, be = Store(tmp_path / "s"), HFBackend(batch_size=4, device="cpu")
+    first = run_sweep(suite, store, be, targets=[model_target(str(tiny_model_dir))])
+    before = {r["key"]: r["response"] for r in store.table().to_pylist()}
+    (part,) = store.parts()
+    _truncate(part)
+    store2 = Store(tmp_path / "s")
+    assert store2.quarantined and not store2.parts()
+    again = run_sweep(suite, store2, be, targets=[model_target(str(tiny_model_dir))])
+    assert again.generated == first.generated and again.reused == 0
+    after = {r["key"]: r["response"] for r in store2.table().to_pylist()}
+    assert after == before
+
+
+def test_eval_summary_reports_the_quarantine(tmp_path):
+    store = make_store(tmp_path / "s", steps=(0, 10), items=20, samples=2, parts=2)
+    _truncate(sorted((store / "rows").glob("*.parquet"))[0])
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    out = subprocess.run(
+        [sys.executable, "-m", "rsft.cli.main", "eval", "summary", str(store)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "moved aside" in out.stdout + out.stderr and "Traceback" not in out.stdout + out.stderr
+    bad = subprocess.run(
+        [sys.executable, "-m", "rsft.cli.main", "eval", "summary", str(store), "--n-boot", "0"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert bad.returncode != 0 and "--n-boot" in bad.stdout + bad.stderr
+    assert "Traceback" not in bad.stdout + bad.stderr
