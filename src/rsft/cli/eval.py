@@ -59,6 +59,9 @@ def run(
         None, "--model", help="model folder or hub id (or served model name for openai)"
     ),
     run_dir: Path = typer.Option(None, "--run", help="training run folder (RUN_DIR/checkpoints/step_*)"),
+    revision: str = typer.Option(
+        None, "--revision", help="hub revision of --model (commit sha or tag; same as --model ID@REVISION)"
+    ),
     steps: str = typer.Option(None, "--steps", help="checkpoint steps, e.g. 0,10,20 (default: all)"),
     suite: str = typer.Option(..., "--suite", help="suite YAML file or suite name (e.g. toy)"),
     store: Path = typer.Option(..., "--store", help="store folder (created when absent)"),
@@ -82,6 +85,10 @@ def run(
 
     if (model is None) == (run_dir is None):
         raise RsftError("give exactly one of --model and --run", field="--model/--run")
+    if revision is not None:
+        if model is None:
+            raise RsftError("--revision applies to --model", field="--revision")
+        model = f"{model}@{revision}"
     cfg = load_suite(suite, list(ctx.args))
     if backend is not None:
         if backend not in ("hf", "openai", "vllm"):
@@ -135,7 +142,9 @@ def summary(
         raise RsftError(f"--k must be at least 1 (got {k})", field="--k")
     if n_boot < 100:
         raise RsftError(
-            f"--n-boot must be at least 100 for a 95% interval (got {n_boot})", field="--n-boot", fix="e.g. 1000"
+            f"--n-boot must be at least 100 for a 95% interval (got {n_boot})",
+            field="--n-boot",
+            fix="e.g. 1000",
         )
     st = Store(store)
     _say_quarantined(st)

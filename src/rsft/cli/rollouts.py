@@ -47,7 +47,14 @@ def run(
     task: str = typer.Option(
         None, help="verifier: countdown, math, code, none ... (default: from a TASK:N spec)"
     ),
-    system_prompt: str = typer.Option(None, help="system turn added to every query"),
+    system_prompt: str = typer.Option(
+        None, help="none | model_default | a system turn added to every query that has none"
+    ),
+    template_kwarg: list[str] = typer.Option(
+        None,
+        "--template-kwarg",
+        help="chat template variable key=value, e.g. enable_thinking=false (repeatable)",
+    ),
     shard: str = typer.Option("0/1", help="i/n: this run's contiguous part of the queries"),
     batch_queries: int = typer.Option(16, help="queries per backend call"),
     commit_every: float = typer.Option(0.0, help="seconds between committed parts (0: after every batch)"),
@@ -77,6 +84,7 @@ def run(
             generate=gen,
             task=task,
             system_prompt=system_prompt,
+            chat_template_kwargs=_options(template_kwarg),
             shard=shard,
             batch_queries=batch_queries,
             commit_every_s=commit_every,

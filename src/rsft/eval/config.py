@@ -65,6 +65,15 @@ class BackendSettings(StrictModel):
     device: str = Field("auto", description="hf: auto | cpu | cuda | cuda:N")
     dtype: str = Field("auto", description="hf/vllm: auto | float32 | bfloat16 | float16")
     chat_template: str | None = Field(None, description="path to a Jinja template for tokenizers without one")
+    system_prompt: str | None = Field(
+        None,
+        description="none | model_default | the system text (rsft.chat.PromptFormat); unset = what each "
+        "checkpoint was trained with (its rsft_prompt.json), else model_default",
+    )
+    chat_template_kwargs: dict[str, Any] | None = Field(
+        None, description="template variables, e.g. {enable_thinking: false}; unset = as trained"
+    )
+    trust_remote_code: bool = Field(False, description="hf/vllm: run the model repo's own code (InternLM2.5)")
     threads: int | Literal["auto"] | None = Field(
         "auto", description="hf on CPU: intra-op threads while generating (auto: 1 below 20 M parameters)"
     )

@@ -42,8 +42,18 @@ from rsft.generate.base import Completion
 
 log = logging.getLogger("rsft.eval")
 
+_PROMPT = ("system_prompt", "chat_template_kwargs")  # the prompt format (rsft.chat.PromptFormat)
 _BACKEND_OPTIONS = {
-    "hf": ("batch_size", "device", "dtype", "chat_template", "threads", "fast"),
+    "hf": (
+        "batch_size",
+        "device",
+        "dtype",
+        "chat_template",
+        "threads",
+        "fast",
+        *_PROMPT,
+        "trust_remote_code",
+    ),
     "openai": (
         "base_url",
         "api_key_env",
@@ -52,8 +62,17 @@ _BACKEND_OPTIONS = {
         "timeout_s",
         "max_retries",
         "batch_size",
+        *_PROMPT,
     ),
-    "vllm": ("tensor_parallel_size", "dtype", "gpu_memory_utilization", "chat_template", "batch_size"),
+    "vllm": (
+        "tensor_parallel_size",
+        "dtype",
+        "gpu_memory_utilization",
+        "chat_template",
+        "batch_size",
+        *_PROMPT,
+        "trust_remote_code",
+    ),  # fmt: skip
 }
 
 

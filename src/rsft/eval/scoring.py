@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from rsft.chat import THINK_CLOSE, THINK_OPEN, ThinkSplit, split_thinking
+from rsft.chat import THINK_CLOSE, THINK_OPEN, ThinkSplit, prompt_opens_thinking, split_thinking
 from rsft.tasks.base import Sample, ScoreRecord
 
 
@@ -38,13 +38,6 @@ class Scored:
     reason: str
     meta: str | None
     error: str | None = None
-
-
-def prompt_opens_thinking(prompt: str | None) -> bool:
-    """True when the rendered prompt ends inside an open thinking block (its last ``<think>`` is not closed)."""
-    if not prompt:
-        return False
-    return prompt.rfind(THINK_OPEN) > prompt.rfind(THINK_CLOSE)
 
 
 def response_split(text: str, prompt: str | None = None) -> ThinkSplit:

@@ -20,7 +20,7 @@ from typing import Any
 
 from rsft._util.errors import OfflineError, RsftError
 from rsft._util.hashing import hash_file, weights_hash
-from rsft.chat import render_prompt
+from rsft.chat import PromptFormat, render_prompt, resolve_format
 from rsft.generate.base import Completion, GenerateConfig, Request, row_completion, sample_seed
 
 # config.json keys that do not change the computation graph (ignored when deciding to reload in place)
@@ -60,8 +60,18 @@ def _cache_of(out: Any) -> Any:
     return getattr(out, "cache", None) if hasattr(out, "cache") else out.past_key_values
 
 
-def resolve_model_dir(model: str | Path) -> Path:
+def split_revision(model: str | Path) -> tuple[str, str | None]:
+    """``ORG/NAME@REVISION`` -> ``(ORG/NAME, REVISION)``; a local path or an id without ``@`` has no revision."""
+    text = str(model)
+    if Path(text).exists() or "@" not in text:
+        return text, None
+    name, _, rev = text.rpartition("@")
+    return name, rev or None
+
+
+def resolve_model_dir(model: str | Path, revision: str | None = None) -> Path:
     """A local folder for ``model``: the path itself, or the local hub snapshot of a hub id (no download).
+    A hub id may carry its revision (``ORG/NAME@REVISION``), or pass ``revision``.
 
     Raises:
         OfflineError: not a local folder and not in the local hub cache.
@@ -69,10 +79,11 @@ def resolve_model_dir(model: str | Path) -> Path:
     p = Path(model)
     if p.is_dir():
         return p
+    name, rev = split_revision(model)
     try:
         from huggingface_hub import snapshot_download
 
-        return Path(snapshot_download(str(model), local_files_only=True))
+        return Path(snapshot_download(name, revision=revision or rev, local_files_only=True))
     except Exception as e:  # noqa: BLE001 - any hub failure means "not available offline"
         raise OfflineError(
             f"model '{model}' is neither a local folder nor in the local Hugging Face cache ({type(e).__name__})",
@@ -161,6 +172,10 @@ class HFBackend:
         device: "auto" (CUDA when available), "cpu", "cuda", "cuda:1" ...
         dtype: "auto" (fp32 on CPU, bf16 on CUDA), "float32", "bfloat16", "float16".
         chat_template: optional path to a Jinja chat template, for tokenizers without one.
+        system_prompt: none | model_default | the system text (:class:`rsft.chat.PromptFormat`); None = what the
+            checkpoint was trained with (its ``rsft_prompt.json``), else model_default.
+        chat_template_kwargs: template variables (e.g. ``{"enable_thinking": False}``); None = as trained.
+        trust_remote_code: let transformers run the model repo's own code (e.g. InternLM2.5).
         threads: CPU intra-op threads while generating (restored afterwards): an int, None (leave torch's
             setting), or "auto" — 1 thread for models under 20 M parameters on CPU, whose matmuls are too small to
             split: measured 35-70x faster than 2 threads on a shared 2-core box (docs/performance.md).
@@ -182,8 +197,14 @@ class HFBackend:
         chat_template: str | None = None,
         threads: int | str | None = "auto",
         fast: bool | str = "auto",
+        system_prompt: str | None = None,
+        chat_template_kwargs: dict[str, Any] | None = None,
+        trust_remote_code: bool = False,
     ) -> None:
         self.batch_size = batch_size
+        self.system_prompt, self.template_kwargs = system_prompt, chat_template_kwargs
+        self.trust_remote_code = trust_remote_code
+        self.prompt_format = PromptFormat()
         self.fast = fast
         self.threads = threads
         self.device_name = device
@@ -209,10 +230,13 @@ class HFBackend:
         if self.tokenizer is None or sig != self._tok_sig:
             from transformers import AutoTokenizer
 
-            self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+            self.tokenizer = AutoTokenizer.from_pretrained(
+                str(model_dir), trust_remote_code=self.trust_remote_code
+            )
             if self.chat_template:
                 self.tokenizer.chat_template = self.chat_template
             self._tok_sig = sig
+        self.prompt_format = resolve_format(model_dir, self.system_prompt, self.template_kwargs)
         self.model_dir = model_dir
 
     def _device(self) -> Any:
@@ -256,7 +280,9 @@ class HFBackend:
 
         hf_logging.disable_progress_bar()
         device = self._device()
-        model = AutoModelForCausalLM.from_pretrained(str(self.model_dir), dtype=self._dtype(device))
+        model = AutoModelForCausalLM.from_pretrained(
+            str(self.model_dir), dtype=self._dtype(device), trust_remote_code=self.trust_remote_code
+        )
         self.model = model.to(device).eval()
         self._names = None
 
@@ -304,7 +330,7 @@ class HFBackend:
             return request.prompt
         if request.messages is None:
             raise RsftError("a request needs messages or prompt", field="request")
-        return render_prompt(self.tokenizer, request.messages)
+        return render_prompt(self.tokenizer, request.messages, self.prompt_format)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0

@@ -23,7 +23,7 @@ from typing import Any
 
 from rsft._util.errors import RsftError
 from rsft._util.hashing import canonical_json
-from rsft.chat import THINK_CLOSE, THINK_OPEN, render_prompt
+from rsft.chat import THINK_CLOSE, THINK_OPEN, render_prompt, resolve_format
 from rsft.generate.base import Completion, GenerateConfig, Request, sample_seed
 from rsft.generate.vllm import topk_entropy
 
@@ -40,6 +40,10 @@ class OpenAIBackend:
         endpoint: "chat" or "completions" (prompt rendered here with the model's chat template).
         concurrency: requests in flight. timeout_s: per request. max_retries: retries after the first try.
         backoff_s: first retry delay. batch_size: samples per ``generate`` call in sweeps (the flush unit).
+        system_prompt, chat_template_kwargs: the prompt format (:class:`rsft.chat.PromptFormat`). On the chat
+            endpoint a given system text is sent as the first message and the kwargs as ``chat_template_kwargs``
+            (vLLM and SGLang apply them); ``none`` cannot remove a server template's default system turn there —
+            use the completions endpoint with a local tokenizer for that.
     """
 
     name = "openai"
@@ -56,8 +60,12 @@ class OpenAIBackend:
         max_retries: int = 4,
         backoff_s: float = 0.5,
         batch_size: int = 32,
+        system_prompt: str | None = None,
+        chat_template_kwargs: dict[str, Any] | None = None,
     ) -> None:
         import httpx
+
+        self.prompt_format = resolve_format(None, system_prompt, chat_template_kwargs)
 
         if not base_url:
             raise RsftError(
@@ -98,14 +106,24 @@ class OpenAIBackend:
         if request.prompt is not None:
             return request.prompt
         if self.endpoint == "chat":
-            return canonical_json(request.messages)
+            return canonical_json(self._chat(request))
         if self.tokenizer is None:
             raise RsftError(
                 "the completions endpoint needs the model's tokenizer to render chat prompts",
                 field="backend.endpoint",
                 fix="pass a local model folder as --model, or use endpoint=chat",
             )
-        return render_prompt(self.tokenizer, request.messages or [])
+        return render_prompt(self.tokenizer, request.messages or [], self.prompt_format)
+
+    def _chat(self, request: Request) -> Any:
+        """The messages sent to the chat endpoint (with the system text and template variables of the format)."""
+        msgs = list(request.messages or [])
+        policy = self.prompt_format.system_prompt
+        if policy not in ("none", "model_default") and not (msgs and msgs[0].get("role") == "system"):
+            msgs = [{"role": "system", "content": policy}, *msgs]
+        if self.prompt_format.chat_template_kwargs:
+            return {"messages": msgs, "chat_template_kwargs": self.prompt_format.chat_template_kwargs}
+        return msgs
 
     def count_tokens(self, text: str) -> int | None:
         if self.tokenizer is None:
@@ -139,7 +157,10 @@ class OpenAIBackend:
             body["stop"] = config.stop
         want = config.logprobs or config.top_logprobs
         if self.endpoint == "chat" and request.prompt is None:
-            body["messages"] = request.messages
+            chat = self._chat(request)
+            body["messages"] = chat["messages"] if isinstance(chat, dict) else chat
+            if isinstance(chat, dict):
+                body["chat_template_kwargs"] = chat["chat_template_kwargs"]
             if want:
                 body["logprobs"] = True
                 body["top_logprobs"] = max(config.top_logprobs, 1)

@@ -16,7 +16,7 @@ from typing import Any
 
 from rsft._util.errors import MissingDependencyError
 from rsft._util.hashing import weights_hash
-from rsft.chat import render_prompt
+from rsft.chat import PromptFormat, render_prompt, resolve_format
 from rsft.generate.base import Completion, GenerateConfig, Request, sample_seed
 
 
@@ -39,6 +39,8 @@ class VLLMBackend:
         gpu_memory_utilization: share of GPU memory vLLM may take.
         chat_template: optional Jinja template path for tokenizers without one.
         batch_size: rows handed to vLLM per call (vLLM schedules internally; this is the store's flush unit).
+        system_prompt, chat_template_kwargs: the prompt format (None = as the checkpoint was trained; see the hf
+            backend). trust_remote_code: run the model repo's own code. A hub id may end in ``@REVISION``.
 
     Raises:
         MissingDependencyError: vLLM is not installed.
@@ -55,6 +57,9 @@ class VLLMBackend:
         gpu_memory_utilization: float = 0.85,
         chat_template: str | None = None,
         batch_size: int = 256,
+        system_prompt: str | None = None,
+        chat_template_kwargs: dict[str, Any] | None = None,
+        trust_remote_code: bool = False,
     ) -> None:
         try:
             import vllm  # noqa: F401
@@ -63,6 +68,10 @@ class VLLMBackend:
         self.tp, self.dtype, self.mem = tensor_parallel_size, dtype, gpu_memory_utilization
         self.chat_template = Path(chat_template).read_text() if chat_template else None
         self.batch_size = batch_size
+        self.system_prompt, self.template_kwargs = system_prompt, chat_template_kwargs
+        self.trust_remote_code = trust_remote_code
+        self.prompt_format = PromptFormat()
+        self.revision: str | None = None
         self.llm: Any = None
         self.tokenizer: Any = None
         self.model: str | None = None
@@ -73,10 +82,16 @@ class VLLMBackend:
     def load(self, model: str | Path) -> None:
         from transformers import AutoTokenizer
 
-        self.model = str(model)
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model)
+        from rsft.generate.hf import split_revision
+
+        self.model, self.revision = split_revision(model)
+        self.tokenizer = AutoTokenizer.from_pretrained(
+            self.model, revision=self.revision, trust_remote_code=self.trust_remote_code
+        )
         if self.chat_template:
             self.tokenizer.chat_template = self.chat_template
+        local = self.model if Path(self.model).is_dir() else None
+        self.prompt_format = resolve_format(local, self.system_prompt, self.template_kwargs)
 
     def _ensure_engine(self) -> None:
         from vllm import LLM
@@ -91,13 +106,15 @@ class VLLMBackend:
             dtype=self.dtype,
             gpu_memory_utilization=self.mem,
             seed=0,
+            revision=self.revision,
+            trust_remote_code=self.trust_remote_code,
         )
         self._loaded = (self.model, ident)
 
     def render(self, request: Request) -> str:
         if request.prompt is not None:
             return request.prompt
-        return render_prompt(self.tokenizer, request.messages or [])
+        return render_prompt(self.tokenizer, request.messages or [], self.prompt_format)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0

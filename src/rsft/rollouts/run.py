@@ -28,7 +28,9 @@ from rsft.rollouts.store import ShardWriter, shard_lock, shard_name, write_json_
 from rsft.rollouts.verify import Verifier, get_verifier, verified_flag
 
 # identity keys: a rerun must match all of them to resume into the same pool
-_IDENTITY = ("schema_version", "teacher", "teacher_hash", "gen_config", "queries_hash", "task", "shards")
+_IDENTITY = ("schema_version", "teacher", "teacher_hash", "gen_config", "queries_hash", "task", "shards",
+             "system_prompt", "chat_template_kwargs")  # fmt: skip
+_POLICIES = ("none", "model_default")
 
 
 class RolloutsConfig(StrictModel):
@@ -43,7 +45,14 @@ class RolloutsConfig(StrictModel):
     task: str | None = Field(
         None, description="verifier: countdown, math, code, none... (default: from queries)"
     )
-    system_prompt: str | None = None
+    system_prompt: str | None = Field(
+        None,
+        description="none | model_default | a system text added to each query that has none "
+        "(rsft.chat.PromptFormat; unset = model_default)",
+    )
+    chat_template_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="template variables, e.g. {enable_thinking: false}"
+    )
     shard: str = Field("0/1", description="i/n: this run's contiguous range of the queries")
     batch_queries: int = Field(16, ge=1, description="queries per backend call")
     commit_every_s: float = Field(0.0, ge=0, description="commit a part at most this often (0: every batch)")
@@ -93,6 +102,7 @@ def _identity(cfg: RolloutsConfig, queries: list[Query], task: str) -> dict[str,
         "num_queries": len(queries),
         "task": task,
         "system_prompt": cfg.system_prompt,
+        "chat_template_kwargs": cfg.chat_template_kwargs or None,
         "shards": parse_shard(cfg.shard)[1],
     }
 
@@ -190,7 +200,8 @@ def run_rollouts(cfg: RolloutsConfig, *, backend: Any = None) -> dict[str, Any]:
     index, count = parse_shard(cfg.shard)
     task = resolve_task(cfg)
     verifier = get_verifier(task)
-    queries = load_queries(cfg.queries, system_prompt=cfg.system_prompt)
+    text = cfg.system_prompt if cfg.system_prompt not in (None, *_POLICIES) else None
+    queries = load_queries(cfg.queries, system_prompt=text)
     identity = _identity(cfg, queries, task)
     open_pool(out, identity)
     start, end = shard_range(len(queries), index, count)
@@ -214,7 +225,11 @@ def _run_shard(
     generated = 0
     if todo:
         own = backend is None
-        backend = make_backend(cfg.teacher, **cfg.backend) if own else backend
+        fmt = {
+            "system_prompt": cfg.system_prompt or "model_default",
+            "chat_template_kwargs": cfg.chat_template_kwargs,
+        }
+        backend = make_backend(cfg.teacher, **fmt, **cfg.backend) if own else backend
         gen_json = json.dumps(identity["gen_config"], sort_keys=True)
         last = time.monotonic()
         try:

@@ -51,6 +51,11 @@ class ScoreConfig(StrictModel):
     dtype: str = Field("float32", description="float32 | bfloat16 | float16")
     lm_head_chunk: int = Field(1024, ge=1, description="response positions per LM-head chunk")
     chat_template: str | None = None
+    system_prompt: str | None = Field(None, description="none | model_default | text; unset = as trained")
+    chat_template_kwargs: dict[str, Any] | None = Field(
+        None, description="template variables; unset = as trained"
+    )
+    trust_remote_code: bool = False
 
 
 def _input_batches(data: str, read_rows: int) -> tuple[pa.Schema, Any]:
@@ -97,7 +102,7 @@ def _load(cfg: ScoreConfig) -> tuple[Any, Any, Any]:
     from rsft.generate.hf import resolve_model_dir
 
     path = resolve_model_dir(cfg.model.removeprefix("hf/"))
-    tok = AutoTokenizer.from_pretrained(path)
+    tok = AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.trust_remote_code)
     if cfg.chat_template:
         tok.chat_template = Path(cfg.chat_template).read_text()
     device = torch.device(
@@ -106,7 +111,8 @@ def _load(cfg: ScoreConfig) -> tuple[Any, Any, Any]:
         else ("cpu" if cfg.device == "auto" else cfg.device)
     )
     dtype = getattr(torch, cfg.dtype)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=cfg.trust_remote_code)
+    model = model.to(device).eval()
     return model, tok, device
 
 
@@ -149,16 +155,16 @@ def teacher_forced_logprobs(
 
 
 def _score_batch(cfg: ScoreConfig, model: Any, tok: Any, batch: pa.RecordBatch, first_row: int) -> pa.Table:
-    from rsft.chat import render_prompt
+    from rsft.chat import render_prompt, resolve_format
 
+    fmt = resolve_format(
+        cfg.model if Path(cfg.model).is_dir() else None, cfg.system_prompt, cfg.chat_template_kwargs
+    )
     rows = batch.to_pylist()
     prompts, responses = [], []
     for i, row in enumerate(rows):
-        prompts.append(
-            tok(render_prompt(tok, _messages(row, first_row + i, cfg.data)), add_special_tokens=False)[
-                "input_ids"
-            ]
-        )
+        text = render_prompt(tok, _messages(row, first_row + i, cfg.data), fmt)
+        prompts.append(tok(text, add_special_tokens=False)["input_ids"])
         if cfg.tokens == "pool":
             if row.get("token_ids") is None:
                 raise DataError(

@@ -47,6 +47,7 @@ class ModelEntry(StrictModel):
     revision: str | None = Field(None, description="pin a commit for hub ids")
     params_b: float | None = Field(None, gt=0, description="parameters in billions (for the FLOP budget)")
     chat_template: Path | None = None
+    trust_remote_code: bool = Field(False, description="run the model repo's own code (InternLM2.5 needs it)")
     capability: str | None = Field(
         None, description="label for comparisons, e.g. 'strong' / 'weak' or a size"
     )

@@ -80,6 +80,8 @@ def resolve_runs(cfg: StudyConfig) -> list[ResolvedRun]:
         model.update({"path": m.path, "revision": m.revision})
         if m.chat_template is not None:
             model["chat_template"] = str(m.chat_template)
+        if m.trust_remote_code:
+            model["trust_remote_code"] = True
         data.setdefault("data", {}).update({"path": dataset_path(cfg, spec.dataset), "revision": d.revision})
         data["output_dir"] = str(cfg.study_dir / "runs")
         if spec.name:

@@ -7,7 +7,7 @@ clipping 1.0, cosine to 0 with 10% warmup, no shuffling, right truncation, no pa
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -45,11 +45,29 @@ class ModelConfig(StrictModel):
     chat_template: Path | None = Field(
         None, description="a .jinja file replacing the tokenizer's template (saved with every checkpoint)"
     )
+    system_prompt: str = Field(
+        "model_default",
+        description="none | model_default | the system text itself (rsft.chat.PromptFormat; saved with every "
+        "checkpoint so evaluation renders prompts the same way)",
+    )
+    chat_template_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="template variables, e.g. {enable_thinking: false} for Qwen3"
+    )
+    trust_remote_code: bool = Field(
+        False,
+        description="run the model repo's own Python code (InternLM2.5 needs it); only for repos you trust",
+    )
     attn_implementation: str | None = Field(None, description="e.g. sdpa, flash_attention_2; None = default")
     compile: bool = Field(
         False,
         description="torch.compile each decoder layer (regional compilation; CUDA only, ignored on CPU)",
     )
+
+    def prompt_format(self) -> Any:
+        """The :class:`rsft.chat.PromptFormat` of this model's prompts."""
+        from rsft.chat import PromptFormat
+
+        return PromptFormat(system_prompt=self.system_prompt, chat_template_kwargs=self.chat_template_kwargs)
 
 
 class DataConfig(StrictModel):

@@ -1,8 +1,11 @@
 """Rows -> token ids and loss targets -> micro-batches (padded or packed).
 
 Tokenization is the train/eval contract: the prompt is :func:`rsft.chat.render_prompt` on the row's messages
-(template with ``add_generation_prompt=True``), tokenized without extra special tokens (the template carries its
-own); the response is tokenized *without* special tokens and followed by the tokenizer's EOS id. Only response
+(template with ``add_generation_prompt=True``, the model's :class:`~rsft.chat.PromptFormat`), tokenized without
+extra special tokens (the template carries its own); the response is tokenized *without* special tokens and followed
+by the tokenizer's EOS id (a base model's ``<|endoftext|>``, a chat model's end-of-turn token). When the prompt
+already opened ``<think>`` (DeepSeek-R1 distills) the response's own opening tag is dropped
+(:func:`rsft.chat.align_response`). Only response
 tokens and that EOS are supervised. Prompt and response are tokenized separately, so a merge across their boundary
 can never blur which tokens are supervised.
 """
@@ -19,7 +22,7 @@ import torch
 
 from rsft._util.errors import DataError, RsftError
 from rsft._util.hashing import canonical_json
-from rsft.chat import render_prompt
+from rsft.chat import PromptFormat, align_response, prompt_closes_thinking, render_prompt
 
 IGNORE = -100
 
@@ -72,6 +75,7 @@ def encode_rows(
     overlong: str,
     use_weights: bool,
     source: str = "<data>",
+    fmt: PromptFormat | None = None,
 ) -> EncodedData:
     """Tokenize SFT rows into :class:`Encoded` rows.
 
@@ -82,10 +86,12 @@ def encode_rows(
         overlong: "truncate" (cut on the right, counted) or "skip" (drop, counted).
         use_weights: keep each row's ``weight``; otherwise every row weighs 1.0.
         source: file name for error messages.
+        fmt: system-prompt policy and template variables (default: the template as is).
 
     Raises:
         RsftError: no chat template, or no EOS token.
-        DataError: a row has a non-finite weight, or no row is left.
+        DataError: a row has a non-finite weight; a response thinks although the prompt closed thinking
+            (``enable_thinking: false``); or no row is left.
     """
     eos = tokenizer.eos_token_id
     if eos is None:
@@ -94,9 +100,19 @@ def encode_rows(
             field="model.path",
             fix="use a tokenizer with an eos_token (the response is followed by it)",
         )
-    prompts = [render_prompt(tokenizer, r.messages) for r in rows]
+    prompts = [render_prompt(tokenizer, r.messages, fmt) for r in rows]
+    responses = [align_response(p, r.response) for p, r in zip(prompts, rows, strict=True)]
+    for i, (p, resp) in enumerate(zip(prompts, responses, strict=True)):
+        if prompt_closes_thinking(p) and "<think>" in resp:
+            raise DataError(
+                "the response opens <think> but the prompt already closed thinking (an empty thinking block)",
+                file=source,
+                row=i,
+                field="response",
+                fix="train long-CoT rows with thinking enabled (model.chat_template_kwargs.enable_thinking: true)",
+            )
     p_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"] if rows else []
-    r_ids = tokenizer([r.response for r in rows], add_special_tokens=False)["input_ids"] if rows else []
+    r_ids = tokenizer(responses, add_special_tokens=False)["input_ids"] if rows else []
     out = EncodedData(rows=[], n_source=len(rows), data_hash=data_hash(rows))
     prompt_too_long = 0
     for i, (row, p, r) in enumerate(zip(rows, p_ids, r_ids, strict=True)):

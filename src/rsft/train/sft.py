@@ -28,6 +28,7 @@ from rsft._util.errors import MissingDependencyError, OfflineError, RsftError
 from rsft._util.hashing import hash_obj, weights_hash
 from rsft._util.provenance import provenance
 from rsft._util.seeding import seed_everything
+from rsft.chat import write_prompt_format
 from rsft.train import checkpoints as ck
 from rsft.train.config import TrainConfig
 from rsft.train.data import EncodedData, collate, encode_rows
@@ -126,9 +127,10 @@ def build_model(cfg: TrainConfig) -> tuple[Any, Any]:
     hf_logging.disable_progress_bar()
     m = cfg.model
     try:
-        tokenizer = AutoTokenizer.from_pretrained(m.path, revision=m.revision)
+        remote = {"revision": m.revision, "trust_remote_code": m.trust_remote_code}
+        tokenizer = AutoTokenizer.from_pretrained(m.path, **remote)
         model = AutoModelForCausalLM.from_pretrained(
-            m.path, revision=m.revision, dtype=torch.float32, attn_implementation=m.attn_implementation
+            m.path, **remote, dtype=torch.float32, attn_implementation=m.attn_implementation
         )
     except OSError as e:
         cls = OfflineError if not Path(m.path).exists() else RsftError
@@ -195,6 +197,7 @@ def build_dataset(cfg: TrainConfig, tokenizer: Any) -> EncodedData:
         overlong=d.overlong,
         use_weights=cfg.loss.weighting == "weight",
         source=d.path,
+        fmt=cfg.model.prompt_format(),
     )
 
 
@@ -254,6 +257,7 @@ def save_checkpoint(r: _Run, step: int, meta: dict[str, Any]) -> None:
                 lora=r.cfg.model.lora is not None,
             )
             meta = {**meta, "weights_hash": weights_hash(tmp)}
+            write_prompt_format(tmp, r.cfg.model.prompt_format())  # evaluation renders prompts the same way
             ck.write_json(tmp / "meta.json", meta)
             (tmp / ck.COMPLETE_MARKER).write_text("")
         ck.prune(r.run_dir / "checkpoints", r.cfg.checkpoints.keep)
@@ -315,6 +319,7 @@ def _meta(r: _Run, step: int, tokens_seen: int, loss: float | None, lr: float) -
         "packages": prov["packages"],
         "run_name": r.run_dir.name,
         "base_model": {"path": r.cfg.model.path, "revision": r.cfg.model.revision},
+        "prompt_format": r.cfg.model.prompt_format().model_dump(mode="json"),
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
