@@ -113,19 +113,13 @@ def test_eval_summary_reports_the_quarantine(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
     out = subprocess.run(
         [sys.executable, "-m", "rsft.cli.main", "eval", "summary", str(store)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
+        capture_output=True, text=True, env=env, timeout=300,
     )
     assert out.returncode == 0, out.stderr
     assert "moved aside" in out.stdout + out.stderr and "Traceback" not in out.stdout + out.stderr
     bad = subprocess.run(
         [sys.executable, "-m", "rsft.cli.main", "eval", "summary", str(store), "--n-boot", "0"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
+        capture_output=True, text=True, env=env, timeout=300,
     )
     assert bad.returncode != 0 and "--n-boot" in bad.stdout + bad.stderr
     assert "Traceback" not in bad.stdout + bad.stderr

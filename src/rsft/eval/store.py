@@ -161,8 +161,7 @@ class Store:
             self.rows_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise DataError(
-                f"cannot create the store folder ({e.strerror})",
-                file=str(self.rows_dir),
+                f"cannot create the store folder ({e.strerror})", file=str(self.rows_dir),
                 fix="pass a writable folder for --store",
             ) from None
         meta, version = self.path / "store.json", None
