@@ -5,7 +5,9 @@ A benchmark's data is found, in order:
 1. option ``path`` (a local file);
 2. option ``hub_id`` (with ``revision``, pinned by default) through ``datasets.load_dataset``;
 3. ``$RSFT_DATA_DIR/<subdir>/<file>``;
-4. ``../shared/benchmarks/<subdir>/<file>`` relative to the current directory (the project's offline copies).
+4. ``$RSFT_CACHE/benchmarks/<subdir>/<file>`` (default ``~/.cache/rsft``): what ``rsft data fetch`` downloaded
+   and verified (:mod:`rsft.bench.sources`);
+5. ``../shared/benchmarks/<subdir>/<file>`` relative to the current directory (the project's offline copies).
 
 Offline hub access raises :class:`OfflineError` naming the id; a missing file raises :class:`DataError` listing the
 places looked at.
@@ -26,10 +28,13 @@ _MAX_CSV_FIELD = 1 << 28
 
 
 def data_dirs() -> list[Path]:
-    """Base folders searched for benchmark files (env RSFT_DATA_DIR first, then ../shared/benchmarks)."""
+    """Base folders searched for benchmark files (RSFT_DATA_DIR, the fetch cache, then ../shared/benchmarks)."""
+    from rsft.bench.sources import benchmark_cache
+
     out = []
     if os.environ.get("RSFT_DATA_DIR"):
         out.append(Path(os.environ["RSFT_DATA_DIR"]))
+    out.append(benchmark_cache())
     out.append(Path.cwd().parent / "shared" / "benchmarks")
     return out
 
@@ -53,8 +58,8 @@ def resolve_path(options: dict[str, Any], subdir: str, filename: str) -> Path:
             return p
     raise DataError(
         f"no local copy of {subdir}/{filename} (looked in: {', '.join(tried)})",
-        fix="pass options.path, set RSFT_DATA_DIR to a folder holding "
-        f"{subdir}/{filename}, or options.hub_id (+ revision) to load from the hub",
+        fix="run `rsft data fetch --suite SUITE` (downloads and verifies the default source), pass options.path, "
+        f"set RSFT_DATA_DIR to a folder holding {subdir}/{filename}, or options.hub_id (+ revision)",
     )
 
 

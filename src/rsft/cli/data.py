@@ -27,6 +27,7 @@ SUBCOMMANDS = {
     "variant": "make a nocot or lowquality variant of a dataset",
     "verify": "keep the rows a task's verifier accepts; report counts and reasons",
     "stats": "rows, lengths, thinking/answer lengths, behaviour markers",
+    "fetch": "download benchmark files from their default hub sources into RSFT_CACHE and verify their hashes",
 }
 
 
@@ -296,3 +297,26 @@ def _print_stats(src: Path, result: dict[str, Any]) -> None:
     console.print(f"thinking: {th['rows_with_thinking']} rows with a block, {th['unclosed']} unclosed")
     for cat, m in result["markers"].items():
         console.print(f"markers {cat}: {m['total']} total, {m['per_row']} per row, in {m['rows_with']} rows")
+
+
+@app.command("fetch")
+def fetch(
+    names: list[str] = typer.Argument(None, help="benchmark names (default: every benchmark of --suite)"),
+    suite: str = typer.Option(
+        None, "--suite", help="suite name or file whose benchmarks to fetch (default: paper)"
+    ),
+) -> None:
+    """Download the benchmarks' data from their default sources (rsft/bench/sources.yaml) into $RSFT_CACHE
+    (default ~/.cache/rsft), checking each file's sha256; the suite's `data_pins` accept newer versions."""
+    from rsft.bench.sources import benchmark_cache
+    from rsft.bench.sources import fetch as fetch_all
+    from rsft.eval.config import load_suite
+
+    cfg = load_suite(suite or "paper") if (suite or not names) else None
+    wanted = list(names or []) or [b.name for b in cfg.benchmarks]  # type: ignore[union-attr]
+    pins = cfg.data_pins if cfg is not None else {}
+    done = fetch_all(wanted, pins, say=lambda m: console.print(f"[yellow]note[/]: {m}", soft_wrap=True))
+    for f in done:
+        hashes = ", ".join(f"{p} {h[:12]}" for p, h in f.hashes.items()) or "present"
+        console.print(f"{f.status:>10}  {f.benchmark}: {f.local.relative_to(benchmark_cache())} ({hashes})")
+    console.print(f"[green]done[/]: {len(done)} file(s) in {benchmark_cache()}")

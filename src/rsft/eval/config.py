@@ -101,6 +101,11 @@ class SuiteConfig(StrictModel):
     generation: GenerateConfig = Field(default_factory=GenerateConfig)
     backend: BackendSettings = Field(default_factory=BackendSettings)
     benchmarks: list[BenchmarkSpec] = Field(min_length=1)
+    data_pins: dict[str, str] = Field(
+        default_factory=dict,
+        description="REPO/PATH -> sha256: accept a hub data file version for `rsft data fetch` (overrides the "
+        "manifest's hash)",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> SuiteConfig:
