@@ -140,7 +140,9 @@ def sample_frame(store: str | Path, columns: list[str] | None = None) -> pa.Tabl
     return rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
 
 
-def judges_used(store: str | Path, groups: tuple[str, ...] = ("safety", "overrefusal")) -> dict[str, dict[str, int]]:
+def judges_used(
+    store: str | Path, groups: tuple[str, ...] = ("safety", "overrefusal")
+) -> dict[str, dict[str, int]]:
     """Which judge scored the rows of each benchmark in ``groups``: {benchmark: {judge: rows}}.
 
     The judge is read from each row's ``score_meta`` (``judge``; benchmarks scored by a detector without a judge

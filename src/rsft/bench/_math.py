@@ -1,4 +1,15 @@
-"""Math scoring: the paper's prompt and math-verify, usable from threads.
+"""Math scoring: the paper's prompt and math-verify, usable from threads; a protocol mode and a strict mode.
+
+Two modes (benchmark option ``mode``; every row records the one that scored it in ``score_mode``):
+
+- ``protocol`` (default, the paper's): math-verify on the whole response, thinking included. math-verify takes a
+  boxed answer first, else the last expression it can parse, so a boxed guess inside the thinking, or the gold
+  number mentioned anywhere after the final answer, can count as correct.
+- ``strict``: only the last ``\\boxed{}`` after the thinking block is read (math-verify then compares it with the
+  gold answer); no boxed answer after the thinking = ``no_answer``.
+
+False- and true-positive rates of both modes on GSM8K solutions with known correctness are in docs/analysis.md
+(``scripts/measure_math_modes.py``).
 
 math-verify's default timeouts use ``signal.alarm``, which only works in the main thread; rsft scores from worker
 threads, so every call passes ``parsing_timeout=None`` / ``timeout_seconds=None`` (no timeout; math-verify's own
@@ -11,6 +22,7 @@ import re
 from functools import lru_cache
 from typing import Any, ClassVar
 
+from rsft._util.errors import RsftError
 from rsft.bench._loaders import require, rows_for, subset
 from rsft.bench.base import Benchmark
 from rsft.tasks.base import Sample, ScoreRecord
@@ -71,20 +83,44 @@ def verify_answer(gold: str, text: str) -> tuple[bool, str | None]:
     return ok, str(pred[-1])
 
 
+MATH_MODES = ("protocol", "strict")
+
+
 def score_math(gold: str, text: str) -> ScoreRecord:
+    """Protocol mode: math-verify on the whole text."""
     ok, extracted = verify_answer(gold, text)
+    meta = {"boxed": last_boxed(text), "mode": "protocol"}
     if extracted is None:
-        return ScoreRecord(0.0, None, "no_answer", {"boxed": last_boxed(text)})
-    return ScoreRecord(
-        1.0 if ok else 0.0, extracted, "correct" if ok else "wrong_value", {"boxed": last_boxed(text)}
-    )
+        return ScoreRecord(0.0, None, "no_answer", meta)
+    return ScoreRecord(1.0 if ok else 0.0, extracted, "correct" if ok else "wrong_value", meta)
+
+
+def score_math_strict(gold: str, answer: str) -> ScoreRecord:
+    """Strict mode: the last ``\\boxed{}`` of the answer part (the text after the thinking), verified."""
+    box = last_boxed(answer)
+    meta = {"boxed": box, "mode": "strict"}
+    if box is None or not box.strip():
+        return ScoreRecord(0.0, None, "no_answer", meta)
+    ok, extracted = verify_answer(gold, f"\\boxed{{{box}}}")
+    if extracted is None:
+        return ScoreRecord(0.0, box, "unparsed_answer", meta)
+    return ScoreRecord(1.0 if ok else 0.0, extracted, "correct" if ok else "wrong_value", meta)
+
+
+def score_math_mode(mode: str, gold: str, text: str) -> ScoreRecord:
+    """Score ``text`` (the whole response for "protocol", the post-thinking answer for "strict")."""
+    return score_math(gold, text) if mode == "protocol" else score_math_strict(gold, text)
 
 
 class MathBenchmark(Benchmark):
-    """Shared loader and scorer for the math benchmarks: subclasses set the file and field names."""
+    """Shared loader and scorer for the math benchmarks: subclasses set the file and field names.
+
+    Options: ``mode`` ("protocol" default, or "strict"; see the module docstring), ``truncated`` ("wrong" default,
+    or "paper": math-verify on whatever text a cut response had, as the paper's released code).
+    """
 
     group = "math"
-    # The protocol scores math-verify on the whole response (thinking included; the last boxed answer wins).
+    # The protocol scores math-verify on the whole response (thinking included); strict mode the answer part.
     score_on = "full"
     subdir: ClassVar[str] = ""
     filename: ClassVar[str] = ""
@@ -92,6 +128,22 @@ class MathBenchmark(Benchmark):
     answer_field: ClassVar[str] = "answer"
     id_field: ClassVar[str | None] = None
     extra_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        mode = options.get("mode", "protocol")
+        if mode not in MATH_MODES:
+            raise RsftError(
+                f"benchmark '{self.name}': unknown math mode '{mode}'",
+                field="options.mode",
+                fix="protocol (math-verify on the whole response) or strict (last boxed answer after thinking)",
+            )
+        self.mode = mode
+        self.score_on = "full" if mode == "protocol" else "answer"
+
+    @property
+    def score_mode(self) -> str:
+        return self.mode
 
     def gold(self, row: dict[str, Any]) -> str:
         return str(row[self.answer_field]).strip()
@@ -110,4 +162,4 @@ class MathBenchmark(Benchmark):
         return [{"role": "user", "content": MATH_PROMPT.format(problem=sample.prompt)}]
 
     def score(self, sample: Sample, text: str) -> ScoreRecord:
-        return score_math(sample.target, text)
+        return score_math_mode(self.mode, sample.target, text)

@@ -2,7 +2,8 @@
 
 The gold answer is the number after ``####``. A response is graded on its last ``\\boxed{}`` by math-verify; without
 one, on its last answer statement ("answer is X", "#### X", "A: X"), else its last number (so answers written the
-GSM8K way are graded too), compared as numbers.
+GSM8K way are graded too), compared as numbers. That is the ``protocol`` mode; ``mode: strict`` reads only the last
+``\\boxed{}`` after the thinking, as for every math benchmark (:mod:`rsft.bench._math`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 from typing import Any, ClassVar
 
 from rsft.bench._loaders import require, rows_for, subset
-from rsft.bench._math import PAPER_SAMPLING, MathBenchmark, last_boxed, verify_answer
+from rsft.bench._math import PAPER_SAMPLING, MathBenchmark, last_boxed, score_math_strict, verify_answer
 from rsft.tasks.base import Sample, ScoreRecord
 
 _NUM = r"-?\$?\s*\d[\d,]*(?:\.\d+)?"
@@ -74,4 +75,6 @@ class Gsm8k(MathBenchmark):
         return subset(out, self.options)
 
     def score(self, sample: Sample, text: str) -> ScoreRecord:
+        if self.mode == "strict":
+            return score_math_strict(sample.target, text)
         return grade(sample.target, text)

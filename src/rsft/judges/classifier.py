@@ -69,7 +69,11 @@ FORMATS = tuple(DEFAULT_MODELS)
 
 def parse_wildguard(text: str) -> dict[str, bool | None]:
     """WildGuard's three answers: {"harmful_request", "response_refusal", "harmful_response"} -> True/False/None."""
-    out: dict[str, bool | None] = {"harmful_request": None, "response_refusal": None, "harmful_response": None}
+    out: dict[str, bool | None] = {
+        "harmful_request": None,
+        "response_refusal": None,
+        "harmful_response": None,
+    }
     for line in text.lower().splitlines():
         head, _, value = line.partition(":")
         key = head.strip().replace(" ", "_")
