@@ -1,7 +1,11 @@
 r"""GPQA-Diamond (198 graduate-level science questions), four options shuffled stably, letter in the last \boxed{}.
 
 The options are ordered by a sha256 of (``shuffle_seed``, question id): the same in every run and process (the
-paper's code used Python's salted ``hash()``). No local copy ships (the upstream zip is password protected by
+paper's code used Python's salted ``hash()``). ``shuffle: paper`` reproduces the released order instead:
+``random.Random(42 + hash(Question) % 10000)`` shuffling [correct, incorrect 1-3], with ``hash`` computed in a
+subprocess under ``PYTHONHASHSEED=paper_hash_seed`` (default 0) — the order the released code gives when run with
+that seed (without one, it changed from process to process). ``prompt: paper`` uses the released prompt
+(``Problem: ...\nOptions: A) ..., B) ...``); the default prompt lists one option per line. No local copy ships (the upstream zip is password protected by
 design); load from the hub — ``hub_id: Idavidrein/gpqa``, ``hub_config: gpqa_diamond``, a pinned ``revision``
 (gated: accept the terms and set HF_TOKEN) — or from a local CSV with the upstream columns (``Question``,
 ``Correct Answer``, ``Incorrect Answer 1..3``, ``Record ID``).
@@ -9,8 +13,14 @@ design); load from the hub — ``hub_id: Idavidrein/gpqa``, ``hub_config: gpqa_d
 
 from __future__ import annotations
 
+import json
+import os
+import random
+import subprocess
+import sys
 from typing import Any, ClassVar
 
+from rsft._util.errors import DataError
 from rsft.bench._loaders import read_records, require, resolve_path, subset
 from rsft.bench._math import PAPER_SAMPLING
 from rsft.bench._mc import LETTERS, boxed_letter, format_options, stable_shuffle
@@ -23,11 +33,32 @@ PROMPT = (
     "{question}\n\n{options}\n\nPlease reason step by step, and put the letter of your final answer "
     "(A, B, C or D) within \\boxed{{}}."
 )
+PAPER_PROMPT = (
+    "Problem: {question}\nOptions: {options}\nPlease reason step by step and return your final answer within "
+    "\\boxed{{}}. Only include the letter choice (A, B, C, or D) as your final answer."
+)
 FIELDS = ["Question", "Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"]
 
 
+def python_str_hashes(texts: list[str], hash_seed: int) -> list[int]:
+    """``hash(text)`` for each text as a Python process started with ``PYTHONHASHSEED=hash_seed`` computes it
+    (str hashing is salted per process; the seed fixes the salt)."""
+    code = "import json,sys; print(json.dumps([hash(t) for t in json.load(sys.stdin)]))"
+    env = {**os.environ, "PYTHONHASHSEED": str(hash_seed)}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        input=json.dumps(texts),
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
 class GpqaDiamond(Benchmark):
-    """GPQA-Diamond; options: path (CSV) | hub_id + revision (+hub_config, token), shuffle_seed (0), n_items."""
+    """GPQA-Diamond; options: path (CSV) | hub_id + revision (+hub_config, token), shuffle_seed (0), shuffle
+    (stable | paper), paper_hash_seed (0), prompt (rsft | paper), n_items."""
 
     name = "gpqa_diamond"
     version = 1
@@ -53,15 +84,43 @@ class GpqaDiamond(Benchmark):
     def load(self) -> list[Sample]:
         source, rows = self._rows()
         seed = self.options.get("shuffle_seed", 0)
-        out = []
+        shuffle, style = self.options.get("shuffle", "stable"), self.options.get("prompt", "rsft")
+        for key, value, allowed in (
+            ("shuffle", shuffle, ("stable", "paper")),
+            ("prompt", style, ("rsft", "paper")),
+        ):
+            if value not in allowed:
+                raise DataError(f"unknown {key} '{value}'", field=key, fix=" or ".join(allowed))
         for i, row in rows:
             require(row, FIELDS, source, i)
+        hash_seed = int(self.options.get("paper_hash_seed", 0))
+        hashes = (
+            python_str_hashes([str(r["Question"]) for _, r in rows], hash_seed) if shuffle == "paper" else []
+        )
+        out = []
+        for j, (i, row) in enumerate(rows):
             qid = str(row.get("Record ID") or f"row{i}")
-            correct = str(row["Correct Answer"]).strip()
-            options = stable_shuffle([correct] + [str(row[f]).strip() for f in FIELDS[2:]], seed, qid)
+            if (
+                shuffle == "paper"
+            ):  # the released code: raw fields, random.Random(42 + hash(Question) % 10000)
+                correct = str(row["Correct Answer"])
+                options = [correct] + [str(row[f]) for f in FIELDS[2:]]
+                random.Random(42 + hashes[j] % 10000).shuffle(options)
+            else:
+                correct = str(row["Correct Answer"]).strip()
+                options = stable_shuffle([correct] + [str(row[f]).strip() for f in FIELDS[2:]], seed, qid)
             letter = LETTERS[options.index(correct)]
-            prompt = PROMPT.format(question=str(row["Question"]).strip(), options=format_options(options))
-            meta = {"options": options, "domain": row.get("High-level domain"), "shuffle_seed": seed}
+            if style == "paper":
+                listed = ", ".join(f"{LETTERS[k]}) {o}" for k, o in enumerate(options))
+                prompt = PAPER_PROMPT.format(question=str(row["Question"]), options=listed)
+            else:
+                prompt = PROMPT.format(question=str(row["Question"]).strip(), options=format_options(options))
+            meta = {
+                "options": options,
+                "domain": row.get("High-level domain"),
+                "shuffle_seed": seed,
+                "shuffle": shuffle if shuffle == "stable" else f"paper (PYTHONHASHSEED={hash_seed})",
+            }
             out.append(Sample(f"gpqa_diamond/{qid}", prompt, letter, meta))
         return subset(out, self.options)
 

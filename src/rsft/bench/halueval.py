@@ -1,7 +1,18 @@
-"""HaluEval (general split, 4,507 ChatGPT responses to user queries, human-labelled for hallucination).
+"""HaluEval: does a text contain hallucinated information? The model answers Yes or No.
 
-The model judges whether a response contains hallucinated information and answers Yes or No; the *last* Yes/No in
-its answer counts (a model may weigh both before deciding). Accuracy against the human label.
+Subsets (option ``subsets``, default ``[general]``):
+- ``general`` — 4,507 ChatGPT responses to user queries, human-labelled (``general_data.json``).
+- ``qa``, ``dialogue``, ``summarization`` — the paper's three subsets: HaluEval's ``*_samples`` sets (fields
+  ``knowledge``/``question``/``answer``, ``knowledge``/``dialogue_history``/``response``, ``document``/``summary``,
+  and ``hallucination`` yes/no), with the judge instructions of the paper's lm-eval fork
+  (``tasks/halueval/utils.py`` @4a20109). Local files ``halueval/{subset}_samples.{json,jsonl,parquet}`` (or
+  ``paths: {qa: FILE, ...}``), or the hub (``hub_id: pminervini/HaluEval`` + ``revision``; config
+  ``{subset}_samples``, split ``data``). The sizes of the paper's sampled subsets were not published.
+
+Scoring: the *last* standalone Yes/No of the post-thinking answer counts (a model may weigh both before deciding);
+accuracy against the label. ``extraction: paper`` reproduces the fork exactly: its think-stripping regexes on the
+whole response, the last Yes/No word, else the first line of the raw response, where a line holding both "yes" and
+"no" (or neither) as substrings is wrong.
 """
 
 from __future__ import annotations
@@ -10,7 +21,7 @@ import re
 from typing import Any, ClassVar
 
 from rsft._util.errors import DataError
-from rsft.bench._loaders import require, rows_for, subset
+from rsft.bench._loaders import data_dirs, load_hub, read_records, require, rows_for, subset
 from rsft.bench.base import Benchmark
 from rsft.tasks.base import Sample, ScoreRecord
 
@@ -20,7 +31,39 @@ PROMPT = (
     '"No". The answer you give MUST be "Yes" or "No".\n\n#User Query#: {query}\n#Response#: {response}\n'
     "#Your Judgement#:"
 )
+_JUDGE = (
+    "I want you act as {role} judge. Given {given}, your objective is to determine if the provided {what} contains "
+    "non-factual or hallucinated information. You SHOULD give your judgement based on the following hallucination "
+    "types and the world knowledge.\nYou should try your best to determine if the {what} contains non-factual or "
+    'hallucinated information. The answer you give MUST be "Yes" or "No"".'
+)  # the trailing "". is the fork's own text
+INSTRUCTIONS = {
+    "qa": _JUDGE.format(role="an answer", given="a question and an answer", what="answer"),
+    "dialogue": _JUDGE.format(role="a response", given="a dialogue history and a response", what="response"),
+    "summarization": _JUDGE.format(role="a summary", given="a document and a summary", what="summary"),
+}
+FIELDS = {
+    "qa": ["knowledge", "question", "answer", "hallucination"],
+    "dialogue": ["knowledge", "dialogue_history", "response", "hallucination"],
+    "summarization": ["document", "summary", "hallucination"],
+}
+SUBSETS = ("general", *INSTRUCTIONS)
 _YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
+
+
+def subset_prompt(name: str, row: dict[str, Any]) -> str:
+    """The fork's ``doc_to_text_{qa,dialogue,summarization}``."""
+    head = INSTRUCTIONS[name] + "\n\n"
+    if name == "qa":
+        body = f"#Knowledge: {row['knowledge']}\n#Question#: {row['question']}\n#Answer#: {row['answer']}"
+    elif name == "dialogue":
+        body = (
+            f"#Knowledge: {row['knowledge']}\n#Dialogue History#: {row['dialogue_history']}\n"
+            f"#Response#: {row['response']}"
+        )
+    else:
+        body = f"#Document#: {row['document']}\n#Summary#: {row['summary']}"
+    return head + body + "\n#Your Judgement#:"
 
 
 def last_yes_no(text: str) -> str | None:
@@ -29,8 +72,22 @@ def last_yes_no(text: str) -> str | None:
     return hits[-1].capitalize() if hits else None
 
 
+def paper_prediction(response: str) -> str | None:
+    """The fork's ``process_results`` + ``compute_metrics``: "yes", "no", or None (counted wrong)."""
+    clean = re.sub(r"<think>.*?</think>\s*", "", response, flags=re.DOTALL).strip()
+    clean = re.sub(r"^.*</think>", "", clean, flags=re.DOTALL).lstrip()
+    clean = re.sub(r"<think>.*?<\|/think\|>\s*", "", clean, flags=re.DOTALL).strip()
+    clean = re.sub(r"^.*<\|/think\|>", "", clean, flags=re.DOTALL).lstrip().strip()
+    hits = re.findall(r"\b(Yes|No)\b", clean, re.IGNORECASE)
+    pred = hits[-1].lower() if hits else response.strip().split("\n")[0].lower()
+    if ("yes" in pred) == ("no" in pred):
+        return None
+    return "yes" if "yes" in pred else "no"
+
+
 class HaluEval(Benchmark):
-    """HaluEval general; options: path | hub_id (+revision), n_items."""
+    """HaluEval; options: subsets ([general] | any of general, qa, dialogue, summarization), path (general),
+    paths ({subset: file}), hub_id (+revision), extraction (last | paper), n_items (per subset)."""
 
     name = "halueval"
     version = 1
@@ -38,25 +95,93 @@ class HaluEval(Benchmark):
     score_on = "answer"
     defaults: ClassVar[dict[str, Any]] = {"n": 1, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 32768}
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        wanted = list(self.options.get("subsets") or ["general"])
+        unknown = [s for s in wanted if s not in SUBSETS]
+        if unknown or not wanted:
+            raise DataError(f"unknown HaluEval subsets {unknown}", field="subsets", fix=", ".join(SUBSETS))
+        self.subsets = wanted
+        if self.options.get("extraction", "last") not in ("last", "paper"):
+            raise DataError(f"unknown extraction '{self.options['extraction']}'", field="extraction",
+                            fix="last or paper")  # fmt: skip
+        if self.options.get("extraction") == "paper":
+            self.score_on = "full"  # the fork stripped thinking itself, with its own fallbacks
+
     def load(self) -> list[Sample]:
+        out: list[Sample] = []
+        for name in self.subsets:
+            out += subset(
+                self._load_general() if name == "general" else self._load_subset(name), self.options
+            )
+        return out
+
+    def _load_general(self) -> list[Sample]:
         source, rows = rows_for(self.options, "halueval", "general_data.json", hub_split="data")
         out = []
         for i, row in rows:
             require(row, ["ID", "user_query", "chatgpt_response", "hallucination"], source, i)
-            label = str(row["hallucination"]).strip().lower()
-            if label not in ("yes", "no"):
-                raise DataError(
-                    f"hallucination label '{label}' is not yes/no", file=source, row=i, field="hallucination"
-                )
+            label = _label(row, source, i)
             prompt = PROMPT.format(query=row["user_query"], response=row["chatgpt_response"])
-            out.append(
-                Sample(f"halueval/general/{row['ID']}", prompt, label.capitalize(), {"split": "general"})
-            )
-        return subset(out, self.options)
+            out.append(Sample(f"halueval/general/{row['ID']}", prompt, label, {"split": "general"}))
+        return out
+
+    def _rows(self, name: str) -> tuple[str, list[tuple[int, dict[str, Any]]]]:
+        paths = self.options.get("paths") or {}
+        if name in paths:
+            return str(paths[name]), list(read_records(_existing(paths[name])))
+        if self.options.get("hub_id"):
+            revision = self.options.get("revision")
+            rows = load_hub(self.options["hub_id"], revision=revision, split="data", name=f"{name}_samples")
+            return f"{self.options['hub_id']}/{name}_samples@{revision}", list(enumerate(rows))
+        tried = []
+        for base in data_dirs():
+            for ext in ("json", "jsonl", "parquet"):
+                p = base / "halueval" / f"{name}_samples.{ext}"
+                tried.append(str(p))
+                if p.is_file():
+                    return str(p), list(read_records(p))
+        raise DataError(
+            f"no local copy of HaluEval {name}_samples (looked in: {', '.join(tried[::3])} and .jsonl/.parquet)",
+            fix=f"pass options.paths.{name}=FILE, or options.hub_id=pminervini/HaluEval with options.revision",
+        )
+
+    def _load_subset(self, name: str) -> list[Sample]:
+        source, rows = self._rows(name)
+        out = []
+        for i, row in rows:
+            require(row, FIELDS[name], source, i)
+            label = _label(row, source, i)
+            out.append(Sample(f"halueval/{name}/{i}", subset_prompt(name, row), label, {"split": name}))
+        return out
 
     def score(self, sample: Sample, text: str) -> ScoreRecord:
-        ans = last_yes_no(text)
+        if self.options.get("extraction") == "paper":
+            pred = paper_prediction(text)
+            ans = None if pred is None else pred.capitalize()
+        else:
+            ans = last_yes_no(text)
         if ans is None:
-            return ScoreRecord(0.0, None, "no_answer")
+            return ScoreRecord(0.0, None, "no_answer", {"split": sample.metadata.get("split")})
         ok = ans == sample.target
-        return ScoreRecord(float(ok), ans, "correct" if ok else "wrong")
+        return ScoreRecord(
+            float(ok), ans, "correct" if ok else "wrong", {"split": sample.metadata.get("split")}
+        )
+
+
+def _label(row: dict[str, Any], source: str, i: int) -> str:
+    label = str(row["hallucination"]).strip().lower()
+    if label not in ("yes", "no"):
+        raise DataError(
+            f"hallucination label '{label}' is not yes/no", file=source, row=i, field="hallucination"
+        )
+    return label.capitalize()
+
+
+def _existing(path: Any) -> Any:
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise DataError("HaluEval file not found", file=str(p), fix="check options.paths")
+    return p

@@ -2,7 +2,8 @@
 
 A record's value is prompt-level strict accuracy (1 when every instruction is followed); its metadata holds the
 per-instruction strict and loose results, from which :func:`ifeval_metrics` derives the four numbers the paper
-reports (prompt/instruction x strict/loose).
+reports (prompt/instruction x strict/loose). ``prompt: paper`` wraps each prompt as the paper's lm-eval fork did,
+``Question: {prompt}\nAnswer:`` inside the chat template; the default sends the prompt as is.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def ifeval_metrics(records: list[ScoreRecord]) -> dict[str, float]:
 
 
 class IFEval(Benchmark):
-    """IFEval; options: path | hub_id (google/IFEval) + revision, n_items."""
+    """IFEval; options: path | hub_id (google/IFEval) + revision, prompt (plain | paper), n_items."""
 
     name = "ifeval"
     version = 1
@@ -56,7 +57,14 @@ class IFEval(Benchmark):
                 )
             kwargs = [{k: v for k, v in (kw or {}).items() if v is not None} for kw in kwargs]
             meta = {"instruction_id_list": ids, "kwargs": kwargs}
-            out.append(Sample(f"ifeval/{row['key']}", row["prompt"], "", meta))
+            text = row["prompt"]
+            if self.options.get("prompt", "plain") == "paper":
+                text = f"Question: {text}\nAnswer:"
+            elif self.options.get("prompt", "plain") != "plain":
+                raise DataError(
+                    f"unknown prompt '{self.options['prompt']}'", field="prompt", fix="plain or paper"
+                )
+            out.append(Sample(f"ifeval/{row['key']}", text, "", meta))
         return subset(out, self.options)
 
     def score(self, sample: Sample, text: str) -> ScoreRecord:

@@ -7,6 +7,10 @@ outputs line by line (numbers within 1e-6); functional problems call ``Solution(
 JSON arguments, one per line, and compare the JSON result. A problem passes when every test passes, each within
 ``timeout_s`` (6 s, the protocol); the first failing test stops it.
 
+``prompt: paper`` uses the prompts of the paper's evalchemy fork (``LiveCodeBench/eval_instruct.py`` @4a20109): an
+opening sentence, the question text glued on without a separator, and a stdin or functional closing (stdin when a
+public test has ``testtype: stdin``); the starter code is not shown. The default is LiveCodeBench's own format.
+
 The pickle layer is decoded with an unpickler that refuses every global, so a hostile row cannot run code here.
 """
 
@@ -48,6 +52,26 @@ PROMPT_HEAD = (
     "### Question:\n{question}\n\n"
 )
 PROMPT_TAIL = "### Answer: (use the provided format with backticks)\n\n"
+PAPER_OPENING = (
+    "You are an expert Python programmer. You will be given a question (problem specification) and will generate "
+    "a correct Python program that matches the specification and passes all tests."
+)
+PAPER_STDIN = (
+    "Read the inputs from stdin solve the problem and write the answer to stdout (do not directly test on the "
+    "sample inputs). Enclose your code within delimiters as follows: ```python\n# YOUR CODE HERE\n```. Ensure "
+    "that when the python program runs, it reads the inputs, runs the algorithm and writes output to STDOUT."
+)
+PAPER_FUNCTIONAL = (
+    "Do not directly test on the sample inputs. Enclose your code within delimiters as follows: ```python\n# YOUR "
+    "CODE HERE\n```. Return the function body without invoking it at the final solution."
+)
+
+
+def paper_prompt(question: str, public_tests: list[dict[str, Any]]) -> str:
+    """The fork's prompt; stdin when any public test is a stdin test (its ``has_test_type``)."""
+    stdin = any(t.get("testtype") == "stdin" for t in public_tests)
+    return PAPER_OPENING + question + (PAPER_STDIN if stdin else PAPER_FUNCTIONAL)
+
 
 # what LeetCode solutions may assume is imported
 FUNCTIONAL_HEADER = (
@@ -210,9 +234,15 @@ class LiveCodeBench(Benchmark):
             meta_raw = row.get("metadata") or "{}"
             meta = json.loads(meta_raw) if isinstance(meta_raw, str) else dict(meta_raw)
             starter = row.get("starter_code") or ""
-            prompt = PROMPT_HEAD.format(question=row["question_content"])
-            prompt += STARTER_FORMAT.format(starter=starter) if starter else STDIN_FORMAT
-            prompt += PROMPT_TAIL
+            style = self.options.get("prompt", "lcb")
+            if style not in ("lcb", "paper"):
+                raise DataError(f"unknown prompt '{style}'", field="prompt", fix="lcb or paper")
+            if style == "paper":
+                prompt = paper_prompt(row["question_content"], public)
+            else:
+                prompt = PROMPT_HEAD.format(question=row["question_content"])
+                prompt += STARTER_FORMAT.format(starter=starter) if starter else STDIN_FORMAT
+                prompt += PROMPT_TAIL
             metadata = {
                 "public_tests": public,
                 "private_tests": private,

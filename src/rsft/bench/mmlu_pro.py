@@ -3,6 +3,11 @@ r"""MMLU-Pro (up to 10 options), a seeded 1k subset by default, greedy, the *las
 The paper's regex took the first "answer is (X)" — often a guess inside the reasoning. Here the answer is whichever
 comes last in the response: an "answer is (X)" / "Answer: X" statement or a ``\boxed{X}``. The subset is the
 ``subset_size`` questions with the smallest sha256(``subset_seed``, question_id): stable under any file order.
+
+``extraction: paper`` reproduces the released scorer instead: the *first* match in the whole response (thinking
+included) of ``(?:answer is \(?([ABCDEFGHIJ])\)?|\\boxed\{(?:\\text\{)?([A-Z])(?:\})?\})``, compared
+case-insensitively. ``prompt: paper`` is the released prompt (``Question:\n...\nOptions:\nA. ...``, answer letter
+in ``\boxed{}``). The paper's own 1k subset was not published; the seeded subset stands in for it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,26 @@ _STATEMENT = re.compile(
     re.IGNORECASE,
 )
 _BOXED = re.compile(r"\\boxed\s*\{")
+PAPER_PROMPT_TAIL = (
+    "Please reason step by step and return your final answer within \\boxed{}. Only include the letter choice "
+    "(A, B, C, D, E, F, G, H, I or J) as your final answer."
+)
+# the released lm-eval filter: RegexFilter(group_select=0) then take_first -> the first match anywhere
+PAPER_REGEX = re.compile(r"(?:answer is \(?([ABCDEFGHIJ])\)?|\\boxed\{(?:\\text\{)?([A-Z])(?:\})?\})")
+
+
+def paper_extract(text: str) -> str | None:
+    """The released extraction: the first regex match in the whole response (the pitfall: often inside the
+    reasoning), the first non-empty group of that match."""
+    m = PAPER_REGEX.search(text)
+    if m is None:
+        return None
+    return next((g for g in m.groups() if g), None)
+
+
+def paper_prompt(question: str, options: list[str]) -> str:
+    listed = "".join(f"{LETTERS[j]}. {o}\n" for j, o in enumerate(options))
+    return f"Question:\n{question}\nOptions:\n{listed}{PAPER_PROMPT_TAIL}"
 
 
 def extract_answer(text: str) -> str | None:
@@ -45,13 +70,21 @@ def extract_answer(text: str) -> str | None:
 
 class MmluPro(Benchmark):
     """MMLU-Pro; options: path | hub_id (+revision), subset_size (1000; null = all 12,032), subset_seed (0),
-    n_items."""
+    prompt (rsft | paper), extraction (last | paper), n_items."""
 
     name = "mmlu_pro"
     version = 1
     group = "knowledge"
     score_on = "answer"
     defaults: ClassVar[dict[str, Any]] = {"n": 1, "temperature": 0.0, "top_p": 1.0, "max_new_tokens": 32768}
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        for key, allowed in (("prompt", ("rsft", "paper")), ("extraction", ("last", "paper"))):
+            if self.options.get(key, allowed[0]) not in allowed:
+                raise DataError(f"unknown {key} '{self.options[key]}'", field=key, fix=" or ".join(allowed))
+        if self.options.get("extraction") == "paper":
+            self.score_on = "full"  # the released filter read the whole response, thinking included
 
     def load(self) -> list[Sample]:
         source, rows = rows_for(self.options, "mmlu_pro", "test.jsonl")
@@ -69,7 +102,10 @@ class MmluPro(Benchmark):
             target = LETTERS[opts.index(str(row["options"][LETTERS.index(letter)]))]
             options = "\n".join(f"{LETTERS[j]}. {o}" for j, o in enumerate(opts))
             category = row.get("category") or "general knowledge"
-            prompt = PROMPT.format(category=category, question=row["question"], options=options)
+            if self.options.get("prompt") == "paper":
+                prompt = paper_prompt(row["question"], opts)
+            else:
+                prompt = PROMPT.format(category=category, question=row["question"], options=options)
             meta = {"category": category, "n_options": len(opts), "src": row.get("src")}
             samples.append(Sample(f"mmlu_pro/{row['question_id']}", prompt, target, meta))
         size = self.options.get("subset_size", 1000)
@@ -81,7 +117,7 @@ class MmluPro(Benchmark):
         return samples if n is None else samples[: int(n)]
 
     def score(self, sample: Sample, text: str) -> ScoreRecord:
-        letter = extract_answer(text)
+        letter = paper_extract(text) if self.options.get("extraction") == "paper" else extract_answer(text)
         if letter is None:
             return ScoreRecord(0.0, None, "no_answer")
         ok = letter == sample.target

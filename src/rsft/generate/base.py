@@ -21,6 +21,20 @@ class GenerateConfig(StrictModel):
     temperature: float = Field(0.0, ge=0.0, description="0 = greedy")
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     top_k: int = Field(0, ge=0, description="0 = off")
+    presence_penalty: float = Field(
+        0.0,
+        ge=-2.0,
+        le=2.0,
+        description="OpenAI / vLLM semantics: subtracted once from the logit of every token "
+        "already generated (the prompt does not count)",
+    )
+    frequency_penalty: float = Field(
+        0.0,
+        ge=-2.0,
+        le=2.0,
+        description="OpenAI / vLLM semantics: subtracted from a token's logit once per time it "
+        "was generated so far",
+    )
     max_new_tokens: int = Field(512, ge=1)
     n: int = Field(1, ge=1, description="samples per prompt")
     seed: int = 0
@@ -94,6 +108,23 @@ class Backend(Protocol):
     def generate(self, requests: list[Request], config: GenerateConfig) -> list[list[Completion]]: ...
 
     def close(self) -> None: ...
+
+
+def apply_penalties(logits: Any, generated: list[list[int]], config: GenerateConfig) -> Any:
+    """Presence and frequency penalties on raw logits (before temperature, top-k and top-p; also under greedy), as
+    OpenAI and vLLM define them: ``logit[t] -= presence * (count[t] > 0) + frequency * count[t]``, where
+    ``count[t]`` is how often token ``t`` occurs in the row's generated tokens so far. Returns new logits."""
+    import torch
+
+    if not (config.presence_penalty or config.frequency_penalty) or not any(generated):
+        return logits
+    counts = torch.zeros(logits.shape, dtype=torch.float32, device=logits.device)
+    for k, ids in enumerate(generated):
+        if ids:
+            idx = torch.tensor(ids, device=logits.device)
+            counts[k].index_add_(0, idx, torch.ones(len(ids), device=logits.device))
+    penalty = config.frequency_penalty * counts + config.presence_penalty * (counts > 0).float()
+    return logits.float() - penalty
 
 
 def row_completion(row: Any, text: str, config: GenerateConfig, seconds: float) -> Completion:

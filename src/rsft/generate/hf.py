@@ -21,7 +21,14 @@ from typing import Any
 from rsft._util.errors import OfflineError, RsftError
 from rsft._util.hashing import hash_file, weights_hash
 from rsft.chat import PromptFormat, render_prompt, resolve_format
-from rsft.generate.base import Completion, GenerateConfig, Request, row_completion, sample_seed
+from rsft.generate.base import (
+    Completion,
+    GenerateConfig,
+    Request,
+    apply_penalties,
+    row_completion,
+    sample_seed,
+)
 
 # config.json keys that do not change the computation graph (ignored when deciding to reload in place)
 _CONFIG_NOISE = {"_name_or_path", "transformers_version", "torch_dtype", "dtype", "architectures"}
@@ -347,7 +354,7 @@ class HFBackend:
         if want and want != before:
             torch.set_num_threads(want)
         try:
-            if self._use_fast():
+            if self._use_fast(config):
                 from rsft.generate.fast import fast_generate
 
                 return fast_generate(self, requests, config)
@@ -356,9 +363,11 @@ class HFBackend:
             if want and want != before:
                 torch.set_num_threads(before)
 
-    def _use_fast(self) -> bool:
+    def _use_fast(self, config: GenerateConfig | None = None) -> bool:
         if self.fast is False or self.fast == "off":
             return False
+        if config is not None and (config.presence_penalty or config.frequency_penalty):
+            return False  # the fast path's sampler has no penalties; the plain decode loop applies them
         from rsft.generate.fast import unsupported_reason
 
         if unsupported_reason(self.model) is not None:
@@ -427,7 +436,8 @@ class HFBackend:
             )
             cache, logits, next_pos = _cache_of(out), out.logits[:, -1, :], pos[:, -1] + 1
             for step in range(config.max_new_tokens):
-                tokens = self._pick(logits, [gens[b] for b in live], config)
+                picked = apply_penalties(logits, [batch[b].gen for b in live], config)
+                tokens = self._pick(picked, [gens[b] for b in live], config)
                 self._record(batch, live, logits, tokens, config)
                 for k, b in enumerate(live):
                     row = batch[b]

@@ -153,6 +153,10 @@ class OpenAIBackend:
         }
         if config.top_k:
             body["top_k"] = config.top_k  # an extension most open servers accept
+        if config.presence_penalty:
+            body["presence_penalty"] = config.presence_penalty
+        if config.frequency_penalty:
+            body["frequency_penalty"] = config.frequency_penalty
         if config.stop:
             body["stop"] = config.stop
         want = config.logprobs or config.top_logprobs

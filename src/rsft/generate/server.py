@@ -3,7 +3,8 @@
 Endpoints: ``GET /v1/models``, ``POST /v1/chat/completions``, ``POST /v1/completions`` (plus ``GET /health``).
 Standard-library ``ThreadingHTTPServer``; concurrent requests are queued and decoded together in batches by one
 worker thread (per-sample seeds make a sample independent of its batch). Sampling fields: ``max_tokens`` /
-``max_completion_tokens``, ``temperature`` (default 1.0, as OpenAI), ``top_p``, ``top_k`` (extension), ``n``,
+``max_completion_tokens``, ``temperature`` (default 1.0, as OpenAI), ``top_p``, ``top_k`` (extension),
+``presence_penalty``, ``frequency_penalty``, ``n``,
 ``seed`` (default 0: the server is deterministic), ``stop``, ``logprobs``/``top_logprobs``. Log-prob entries carry
 an extra ``entropy`` field: the full-vocabulary next-token entropy, which the rsft ``openai`` backend reads.
 """
@@ -73,6 +74,8 @@ def _config(body: dict[str, Any], default_max: int) -> GenerateConfig:
             temperature=float(body.get("temperature", 1.0)),
             top_p=float(body.get("top_p", 1.0)),
             top_k=int(body.get("top_k", 0) or 0),
+            presence_penalty=float(body.get("presence_penalty") or 0.0),
+            frequency_penalty=float(body.get("frequency_penalty") or 0.0),
             max_new_tokens=int(body.get("max_completion_tokens") or body.get("max_tokens") or default_max),
             n=int(body.get("n", 1)),
             seed=int(body.get("seed") or 0),

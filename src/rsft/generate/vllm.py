@@ -136,6 +136,8 @@ class VLLMBackend:
                         temperature=config.temperature,
                         top_p=config.top_p,
                         top_k=config.top_k if config.top_k > 0 else -1,
+                        presence_penalty=config.presence_penalty,
+                        frequency_penalty=config.frequency_penalty,
                         max_tokens=config.max_new_tokens,
                         stop=config.stop or None,
                         stop_token_ids=config.stop_token_ids or None,

@@ -95,24 +95,43 @@ class RubricJudge:
 
     Args:
         backend: any :class:`rsft.generate.base.Backend` (or a backend id for ``make_backend``).
-        max_response_tokens: the response is cut to this many tokens (by the backend's tokenizer when it has
-            ``count_tokens``) so prompt + rubric + answer fit the judge; the cut is recorded.
-        max_new_tokens: the judge's output budget (its reasoning comes before the score).
+        max_response_tokens: the response is cut to this many tokens so prompt + rubric + answer fit the judge;
+            the cut is recorded. The paper's protocol: 16,384 tokens of the Llama-Guard-3-8B tokenizer.
+        max_new_tokens: the judge's output budget (its reasoning comes before the score); the paper's 4,096.
+        tokenizer: a local folder or hub id whose tokenizer counts the response tokens (the paper's:
+            ``meta-llama/Llama-Guard-3-8B``); default: the backend's ``count_tokens`` when it has one, else about
+            four characters a token.
     """
 
     name = "rubric"
 
-    def __init__(self, backend: Any, *, max_response_tokens: int = 3072, max_new_tokens: int = 1024) -> None:
+    def __init__(
+        self,
+        backend: Any,
+        *,
+        max_response_tokens: int = 16384,
+        max_new_tokens: int = 4096,
+        tokenizer: str | None = None,
+    ) -> None:
         if isinstance(backend, str):
             from rsft.generate.registry import make_backend
 
             backend = make_backend(backend)
         self.backend = backend
         self.max_response_tokens = max_response_tokens
+        self.tokenizer = tokenizer
         self.config = GenerateConfig(temperature=0.0, max_new_tokens=max_new_tokens, n=1)
 
+    def _counter(self) -> Any:
+        if self.tokenizer is None:
+            return getattr(self.backend, "count_tokens", None)
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(self.tokenizer)
+        return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
+
     def judge(self, items: list[JudgeItem]) -> list[JudgeVerdict]:
-        count = getattr(self.backend, "count_tokens", None)
+        count = self._counter()
         requests, metas = [], []
         for i, item in enumerate(items):
             response, meta = cut_to_context(item.response, self.max_response_tokens, count)

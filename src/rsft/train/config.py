@@ -40,6 +40,11 @@ class ModelConfig(StrictModel):
         description="bfloat16: fp32 master weights with bf16 autocast, checkpoints saved in bf16; "
         "float32: everything fp32 (bitwise-reproducible on CPU)",
     )
+    precision: Literal["mixed", "pure"] = Field(
+        "mixed",
+        description="mixed: fp32 master weights and AdamW state, ``dtype`` autocast (rsft's default); pure: "
+        "weights, gradients and AdamW state all in ``dtype`` with no fp32 copy (the paper's FSDP setup)",
+    )
     gradient_checkpointing: bool = False
     lora: LoraConfig | None = None
     chat_template: Path | None = Field(
@@ -132,7 +137,12 @@ class CheckpointConfig(StrictModel):
     )
     keep: Literal["all"] | int = Field("all", description="'all' or the number of latest checkpoints kept")
     state_every: int | None = Field(
-        None, ge=1, description="also save resume state every N steps (it is always saved at checkpoints)"
+        None, ge=1, description="also save resume state (weights, optimizer, scheduler, RNG) every N steps"
+    )
+    state_at_checkpoints: bool = Field(
+        True,
+        description="save resume state at every checkpoint too; false keeps optimizer state to the state_every "
+        "cadence (and the last step) — weights are still saved at every checkpoint",
     )
 
     @model_validator(mode="after")

@@ -140,3 +140,17 @@ def checkpoint_steps(c: CheckpointConfig, total: int) -> list[int]:
     if c.log_spaced and total >= 1:
         steps.update(int(round(x)) for x in np.geomspace(1, total, c.log_spaced))
     return sorted(steps)
+
+
+def wants_state(c: CheckpointConfig, step: int, checkpoint_at: set[int]) -> bool:
+    """Whether resume state (weights, optimizer, scheduler, RNG) is written after ``step``: at checkpoints unless
+    ``state_at_checkpoints`` is off, and every ``state_every`` steps."""
+    if c.state_at_checkpoints and step in checkpoint_at:
+        return True
+    return bool(c.state_every) and step % c.state_every == 0
+
+
+def state_steps(c: CheckpointConfig, total: int) -> list[int]:
+    """Steps after which resume state is written (step 0 never: the base model needs none)."""
+    at = set(checkpoint_steps(c, total))
+    return [s for s in range(1, total + 1) if wants_state(c, s, at)]

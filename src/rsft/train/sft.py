@@ -34,7 +34,7 @@ from rsft.train.config import TrainConfig
 from rsft.train.data import EncodedData, collate, encode_rows
 from rsft.train.loss import micro_batch_loss
 from rsft.train.monitor import Monitor
-from rsft.train.schedule import Plan, batch_rows, checkpoint_steps, lr_lambda, plan_schedule
+from rsft.train.schedule import Plan, batch_rows, checkpoint_steps, lr_lambda, plan_schedule, wants_state
 
 
 class TrainingDiverged(RsftError):
@@ -95,7 +95,8 @@ def build_accelerator(cfg: TrainConfig, run_dir: Path) -> Any:
                 raise MissingDependencyError(f"logging.{name}", package)
             trackers.append(name)
     return Accelerator(
-        mixed_precision="bf16" if cfg.model.dtype == "bfloat16" else "no",
+        # pure precision: the weights themselves are bf16, so there is nothing to autocast
+        mixed_precision="bf16" if cfg.model.dtype == "bfloat16" and cfg.model.precision == "mixed" else "no",
         log_with=trackers or None,
         project_dir=str(run_dir / "logs"),
     )
@@ -129,8 +130,10 @@ def build_model(cfg: TrainConfig) -> tuple[Any, Any]:
     try:
         remote = {"revision": m.revision, "trust_remote_code": m.trust_remote_code}
         tokenizer = AutoTokenizer.from_pretrained(m.path, **remote)
+        # pure precision loads the weights in their training dtype: AdamW then keeps its state in it too
+        dtype = torch.bfloat16 if m.precision == "pure" and m.dtype == "bfloat16" else torch.float32
         model = AutoModelForCausalLM.from_pretrained(
-            m.path, **remote, dtype=torch.float32, attn_implementation=m.attn_implementation
+            m.path, **remote, dtype=dtype, attn_implementation=m.attn_implementation
         )
     except OSError as e:
         cls = OfflineError if not Path(m.path).exists() else RsftError
@@ -417,7 +420,7 @@ def run(r: _Run, *, start: int, tokens_seen: int, show_progress: bool) -> TrainR
             )  # fmt: skip
             if step in ckpt_at:
                 save_checkpoint(r, step, _meta(r, step, tokens_seen, loss, lr))
-            if step in ckpt_at or (cfg.checkpoints.state_every and step % cfg.checkpoints.state_every == 0):
+            if wants_state(cfg.checkpoints, step, ckpt_at):
                 position = {"step": step, "tokens_seen": tokens_seen, "config_hash": r.config_hash}
                 save_state(r, step, {**position, "data_hash": r.data.data_hash})
             if slow:
