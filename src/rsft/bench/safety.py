@@ -59,7 +59,8 @@ class SafetyBenchmark(Benchmark):
         )
         out = []
         for v in verdicts:
-            meta = {**v.metadata, "harm_score": v.score, "judge_output": v.raw[-1000:]}
+            judge = getattr(self.judge, "name", type(self.judge).__name__)
+            meta = {"judge": judge, **v.metadata, "harm_score": v.score, "judge_output": v.raw[-1000:]}
             if v.harmful is None:
                 out.append(ScoreRecord(math.nan, None, "judge_unparsed", {**meta, "attack_success": None}))
             else:

@@ -230,6 +230,27 @@ def variant(
     _write(out, dst, _card_for(kind, src, report))
 
 
+@app.command("subset")
+def subset(
+    src: str = typer.Argument(
+        ..., help="input dataset: a file, folder or hub id (e.g. jasonrqh/Math-CoT-20k)"
+    ),
+    dst: Path = typer.Argument(..., help="output file (.jsonl or .parquet)"),
+    rows: int = typer.Option(2560, "--rows", help="rows to keep (2,560 = the paper's Math-CoT-2.5k)"),
+    rule: str = typer.Option("random", "--rule", help="random (seeded, by content) | first"),
+    seed: int = typer.Option(0, "--seed"),
+    revision: str = typer.Option(None, "--revision", help="hub revision of the input"),
+) -> None:
+    """A deterministic subset in source order, e.g. Math-CoT-2.5k from Math-CoT-20k (rule: rsft.data.subset)."""
+    from rsft.data.subset import write_subset
+
+    card = write_subset(src, dst, rows, rule=rule, seed=seed, revision=revision)
+    console.print(
+        f"[green]{card['rows']}[/] of {card['source_rows']} rows ({rule}, seed {seed}) -> {dst} "
+        f"(sha256 {card['sha256'][:12]})"
+    )
+
+
 def _print_report(report: dict[str, Any]) -> None:
     short = dict(report)
     problems = short.pop("problems", {})

@@ -67,7 +67,8 @@ def plan(
     overrides: list[str] = typer.Argument(None, help="dotted key=value overrides"),
     as_json: bool = typer.Option(False, "--json", help="print the plan as JSON"),
 ) -> None:
-    """Print the runs, steps, checkpoints, tokens and an estimated GPU-hour budget — before anything runs."""
+    """Print the runs, schedules, steps, checkpoints, disk, tokens and an estimated GPU-hour budget — before
+    anything runs."""
     from rsft.study.config import load_study
     from rsft.study.plan import plan_study
 
@@ -77,14 +78,18 @@ def plan(
         print(p.to_json())
         return
     t = Table(title=f"study {p.study}: {len(p.runs)} runs", show_lines=False)
-    for col in ("#", "run", "finding", "steps", "warmup", "ckpts", "train tok", "gen tok/sweep", "GPU-h"):
-        t.add_column(col, justify="right" if col not in ("run", "finding") else "left")
+    cols = ("#", "run", "finding", "schedule", "steps", "warmup", "ckpts", "states", "disk", "train tok",
+            "gen tok/sweep", "GPU-h")  # fmt: skip
+    for col in cols:
+        t.add_column(col, justify="right" if col not in ("run", "finding", "schedule") else "left")
     for i, r in enumerate(p.runs, 1):
+        disk = "?" if r.disk_gb is None else f"{r.disk_gb:,.0f} GB"
         t.add_row(
-            str(i), r.name, r.finding or "", str(r.steps), str(r.warmup), str(r.checkpoints),
-            f"{r.train_tokens / 1e9:.2f}B", f"{r.gen_tokens_per_sweep / 1e6:.1f}M", f"{r.gpu_hours:,.0f}",
+            str(i), r.name, r.finding or "", r.schedule, str(r.steps), str(r.warmup), str(r.checkpoints),
+            str(r.state_saves), disk, f"{r.train_tokens / 1e9:.2f}B", f"{r.gen_tokens_per_sweep / 1e6:.1f}M",
+            f"{r.gpu_hours:,.0f}",
         )  # fmt: skip
-    out = console.__class__(width=max(160, console.width))
+    out = console.__class__(width=max(200, console.width))
     out.print(t)
     b = p.budget
     out.print(
@@ -94,6 +99,11 @@ def plan(
         f"budget: {p.total_gpu_hours:,.0f} GPU-hours in all, at {b['train_tokens_per_gpu_s']:,.0f} training "
         f"tokens/s and {b['gen_tokens_per_gpu_s']:,.0f} generated tokens/s per GPU, generated length = "
         f"{b['gen_fill']:.0%} of max_new_tokens (set `budget:` for your hardware)"
+    )
+    total = "unknown (give models params_b)" if p.total_disk_gb is None else f"{p.total_disk_gb:,.0f} GB"
+    out.print(
+        f"disk: {total} for all run folders (kept checkpoints in the saved dtype + two resume states at most; "
+        "ckpts = checkpoints incl. step 0, states = resume-state saves)"
     )
     for w in p.warnings:
         out.print(f"[yellow]warning[/]: {w}")

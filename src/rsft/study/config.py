@@ -51,6 +51,10 @@ class ModelEntry(StrictModel):
     capability: str | None = Field(
         None, description="label for comparisons, e.g. 'strong' / 'weak' or a size"
     )
+    overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="dotted TrainConfig keys for every run of this model (a run's own overrides win)",
+    )
 
 
 class DatasetBuild(StrictModel):
@@ -65,10 +69,20 @@ class DatasetBuild(StrictModel):
     variant_options: dict[str, Any] = Field(default_factory=dict)
 
 
+class DatasetSubset(StrictModel):
+    """A dataset the study cuts from another one (``rsft data subset``), e.g. Math-CoT-2.5k."""
+
+    of: str = Field(description="key of the parent dataset in this study")
+    rows: int = Field(ge=1)
+    rule: Literal["random", "first"] = "random"
+    seed: int = 0
+
+
 class DatasetEntry(StrictModel):
     path: str | None = Field(None, description="local file/folder or hub dataset id")
     revision: str | None = None
     build: DatasetBuild | None = None
+    subset: DatasetSubset | None = None
     rows: int | None = Field(None, ge=1, description="row count (for planning without reading the data)")
     mean_tokens: float | None = Field(
         None, gt=0, description="mean prompt+response tokens per row (planning)"
@@ -77,8 +91,8 @@ class DatasetEntry(StrictModel):
 
     @model_validator(mode="after")
     def _source(self) -> DatasetEntry:
-        if (self.path is None) == (self.build is None):
-            raise ValueError("give exactly one of `path` or `build`")
+        if sum(x is not None for x in (self.path, self.build, self.subset)) != 1:
+            raise ValueError("give exactly one of `path`, `build` or `subset`")
         return self
 
 
@@ -154,6 +168,11 @@ class StudyConfig(StrictModel):
             missing += [
                 f"matrix.{i}.datasets: unknown dataset '{x}'" for x in m.datasets if x not in self.datasets
             ]
+        missing += [
+            f"datasets.{k}.subset.of: unknown dataset '{d.subset.of}'"
+            for k, d in self.datasets.items()
+            if d.subset is not None and d.subset.of not in self.datasets
+        ]
         if missing:
             raise ValueError("; ".join(missing))
         if not self.runs and not self.matrix:

@@ -50,7 +50,7 @@ def dataset_path(cfg: StudyConfig, key: str) -> str:
     entry = cfg.datasets[key]
     if entry.path is not None:
         return entry.path
-    return str(cfg.study_dir / "data" / f"{key}.jsonl")
+    return str(cfg.study_dir / "data" / f"{key}.jsonl")  # built or cut by the study
 
 
 def _run_specs(cfg: StudyConfig) -> list[RunSpec]:
@@ -86,7 +86,8 @@ def resolve_runs(cfg: StudyConfig) -> list[ResolvedRun]:
         data["output_dir"] = str(cfg.study_dir / "runs")
         if spec.name:
             data["run_name"] = spec.name
-        apply_overrides(data, [f"{k}={_yaml_scalar(v)}" for k, v in spec.overrides.items()])
+        overrides = {**m.overrides, **spec.overrides}  # the run's own overrides win over its model's
+        apply_overrides(data, [f"{k}={_yaml_scalar(v)}" for k, v in overrides.items()])
         try:
             tc = TrainConfig.model_validate(data)
         except Exception as e:  # pydantic.ValidationError
@@ -113,9 +114,11 @@ def resolve_runs(cfg: StudyConfig) -> list[ResolvedRun]:
 
 
 def _paper_name(model: str, dataset: str, tc: Any) -> str:
+    from rsft.train.config import short_number
+
     s = tc.schedule
     length = f"st{s.max_steps}" if s.max_steps is not None else f"ep{s.epochs}"
-    name = f"{model}_{dataset}_lr{s.lr:g}_{length}_bs{s.global_batch}"
+    name = f"{model}_{dataset}_lr{short_number(s.lr)}_{length}_bs{s.global_batch}"
     return name + ("_ConstLR" if s.scheduler == "constant" else "")
 
 

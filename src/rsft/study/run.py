@@ -95,6 +95,32 @@ def build_dataset(spec: DatasetBuild, out: Path) -> bool:
     return True
 
 
+def cut_subset(cfg: Any, key: str, out: Path) -> bool:
+    """Cut a ``subset`` dataset from its parent (:mod:`rsft.data.subset`) unless ``out`` already holds the same cut.
+
+    Returns:
+        True when the file was (re)written.
+    """
+    from rsft.data.io import read_card
+    from rsft.data.subset import write_subset
+    from rsft.study.matrix import dataset_path
+
+    spec, parent = cfg.datasets[key].subset, cfg.datasets[cfg.datasets[key].subset.of]
+    source = dataset_path(cfg, spec.of)
+    want = {
+        "source": source,
+        "revision": parent.revision,
+        "rule": spec.rule,
+        "seed": spec.seed,
+        "rows": spec.rows,
+    }
+    card = read_card(out) if out.is_file() else None
+    if card and all(card.get(k) == v for k, v in want.items()):
+        return False
+    write_subset(source, out, spec.rows, rule=spec.rule, seed=spec.seed, revision=parent.revision)
+    return True
+
+
 # ----------------------------------------------------------------------------------------------------- training
 
 
@@ -292,6 +318,9 @@ def run_study(
     for key, entry in cfg.datasets.items():
         if entry.build is not None and any(r.dataset == key for r in runs):
             built += build_dataset(entry.build, Path(dataset_path(cfg, key)))
+    for key, entry in cfg.datasets.items():
+        if entry.subset is not None and any(r.dataset == key for r in runs):
+            built += cut_subset(cfg, key, Path(dataset_path(cfg, key)))
     result.stages["data"] = "done" if built else "skipped"
     if stop_after == "data":
         return result

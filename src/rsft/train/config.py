@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 from rsft.config import StrictModel
 
 
-def _short_number(x: float) -> str:
+def short_number(x: float) -> str:
     """The shorter of plain and scientific notation: 5e-5, 1e-4, 0.5, 2e-3."""
     mantissa, exp = f"{x:e}".split("e")
     sci = f"{mantissa.rstrip('0').rstrip('.')}e{int(exp)}"
@@ -187,7 +187,7 @@ class TrainConfig(StrictModel):
             data = data.removesuffix(suffix)
         s = self.schedule
         length = f"st{s.max_steps}" if s.max_steps is not None else f"ep{s.epochs}"
-        name = f"{model}_{data}_lr{_short_number(s.lr)}_{length}_bs{s.global_batch}"
+        name = f"{model}_{data}_lr{short_number(s.lr)}_{length}_bs{s.global_batch}"
         return name + ("_ConstLR" if s.scheduler == "constant" else "")
 
     def run_dir(self) -> Path:
