@@ -33,6 +33,7 @@ from rsft.analysis.frames import cubes, item_frame, judges_used, outcome_counts
 from rsft.analysis.safety import tradeoff
 from rsft.analysis.stats import BootSpec
 from rsft.config import StrictModel
+from rsft.eval.protocol import protocol_records
 
 ANALYSIS_VERSION = 1
 
@@ -213,6 +214,7 @@ def _analyze(store, out_dir, in_domain, seed, cfg, conditions, progress) -> Path
         "behaviour": behaviour,
         "tradeoff": trade,
         "judges": judges_used(store),
+        "protocol_metrics": protocol_records(store),  # each benchmark's own metrics (rsft.eval.protocol)
         "power": power,
         "early_warnings": [
             {"run": r["run"], "name": r.get("benchmark") or r["domain"], **r["early_warning"]}
@@ -256,6 +258,9 @@ def write_tables(analysis: dict, out: Path) -> None:
             )
     header = ["run", "curve", "step", "score", "lo", "hi", "diff_vs_base", "diff_sim_lo", "diff_sim_hi"]
     _csv(tables / "dynamics.csv", header + ["n_items", "k", "B", "seed", "level"], rows)
+    pm = analysis.get("protocol_metrics") or []
+    _csv(tables / "protocol_metrics.csv", ["run", "step", "benchmark", "metric", "value", "n", "definition"],
+         [[r[k] for k in ("run", "step", "benchmark", "metric", "value", "n", "definition")] for r in pm])  # fmt: skip
     det_rows = []
     for rec in [*analysis["domain_curves"], *analysis["benchmarks"]]:
         d = rec["detector"]

@@ -175,6 +175,7 @@ def summary(
     )
     for bench, pol in sorted({(str(r.benchmark), str(r.policy)) for r in table.itertuples()}):
         console.print(f"  {bench}: {pol}", soft_wrap=True)
+    _print_protocol(store)
 
 
 def _say_quarantined(st) -> None:
@@ -189,3 +190,20 @@ def _say_quarantined(st) -> None:
             f"[yellow]{len(parked)} damaged part(s) moved to {st.path / QUARANTINE}: rows only they held are left "
             "out of results until `rsft eval` regenerates them (delete the folder once it has).[/]"
         )
+
+
+def _print_protocol(store: Path) -> None:
+    """Each benchmark's own protocol metrics (rsft.eval.protocol), when the store holds such benchmarks."""
+    from rich.table import Table
+
+    from rsft.eval.protocol import protocol_records
+
+    records = protocol_records(store)
+    if not records:
+        return
+    view = Table("run", "step", "benchmark", "protocol metric", "value", "n", "how", title="protocol metrics")
+    for r in records:
+        value = "n/a" if r["value"] is None else f"{r['value']:.3f}"
+        step = "" if r["step"] is None else str(r["step"])
+        view.add_row(str(r["run"]), step, r["benchmark"], r["metric"], value, str(r["n"]), r["definition"])
+    console.print(view)

@@ -96,7 +96,7 @@ def _truthfulqa(g: Any) -> list[Metric]:
 
 
 def _halueval(g: Any) -> list[Metric]:
-    subsets = g["item_id"].str.split("/").str[1]
+    subsets = g["item_id"].map(lambda i: i.split("/")[1] if str(i).count("/") >= 2 else "all")
     out = []
     for name in sorted(set(subsets)):
         v, n = _mean(g[subsets == name]["score"].astype(float).tolist())
@@ -142,6 +142,26 @@ PROTOCOL: dict[str, Callable[[Any], list[Metric]]] = {
     "halueval": _halueval, "alpaca_eval": _alpaca, "hex_phi": _safety, "harmbench": _safety,
     "strongreject": _safety, "advbench": _safety,
 }  # fmt: skip
+
+
+def protocol_records(store_dir: Any) -> list[dict[str, Any]]:
+    """:func:`protocol_metrics` of a store folder as JSON-ready records (``analysis.json``'s ``protocol_metrics``),
+    each with ``run, step, benchmark, metric, value, n, definition``."""
+    import math
+
+    from rsft.eval.store import Store
+
+    names = ", ".join(f"'{b}'" for b in PROTOCOL)
+    table = protocol_metrics(Store(store_dir).frame(where=f"benchmark IN ({names})"))
+    out = []
+    for r in table.to_dict("records"):
+        step = r["step"]
+        out.append({
+            "run": r["run"], "step": None if step is None or step != step else int(step), "benchmark": r["benchmark"],
+            "metric": r["metric"], "value": None if math.isnan(r["value"]) else round(float(r["value"]), 6),
+            "n": int(r["n"]), "definition": r["definition"],
+        })  # fmt: skip
+    return out
 
 
 def protocol_metrics(frame: Any, *, by: tuple[str, ...] = DEFAULT_BY) -> Any:

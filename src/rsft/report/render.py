@@ -103,6 +103,7 @@ def render_report(analysis_dir: str | Path, out_html: str | Path, *, svg: bool =
         H.details("capability", _SECTIONS[2][1], _capability(analysis)),
         H.details("behaviours", _SECTIONS[3][1], _behaviours(analysis, uris, nll)),
         H.details("safety", _SECTIONS[4][1], _safety(analysis, uris)),
+        H.details("protocol", "Each benchmark's own metrics (the paper's protocol)", _protocol(analysis)),
         H.details("curves", "Every curve in one line, and early-checkpoint warnings", _summary(analysis)),
         H.details("methods", _SECTIONS[5][1], H.methods_section(analysis)),
     ]
@@ -476,6 +477,39 @@ def _safety(a: dict, uris: dict[str, str]) -> str:
             )
         )
     return "".join(parts)
+
+
+def _protocol(a: dict) -> str:
+    """The paper's per-benchmark metrics at each run's last evaluated step, beside rsft's standard score there."""
+    recs = a.get("protocol_metrics") or []
+    if not recs:
+        return "<p>No benchmark of the paper's protocol in this store.</p>"
+    last: dict[str, int] = {}
+    for r in recs:
+        if r["step"] is not None:
+            last[r["run"]] = max(last.get(r["run"], r["step"]), r["step"])
+    std = {}
+    for b in a.get("benchmarks", []):
+        c = b["curve"]
+        for i, step in enumerate(c["step"]):
+            std[(b["run"], b["benchmark"], step)] = (c["est"][i], c["lo"][i], c["hi"][i])
+    rows = []
+    for r in recs:
+        if r["step"] is not None and r["step"] != last.get(r["run"]):
+            continue
+        est, lo, hi = std.get((r["run"], r["benchmark"], r["step"]), (None, None, None))
+        score = f"{H.num(est)} [{H.num(lo)}, {H.num(hi)}]" if est is not None else "n/a"
+        step = "" if r["step"] is None else str(r["step"])
+        rows.append([r["run"], step, r["benchmark"], r["metric"], H.num(r["value"]), str(r["n"]), score,
+                     r["definition"]])  # fmt: skip
+    header = ["run", "step", "benchmark", "protocol metric", "value", "n", "rsft score [CI]", "how"]
+    note = (
+        "<p>Each benchmark's own metrics as the paper's protocol defines them (rsft.eval.protocol), at each run's "
+        "last evaluated step; every step is in tables/protocol_metrics.csv. The rsft score is the item-mean score "
+        f"with its {a['spec'].get('level', 0.95):.0%} bootstrap interval (B = {a['spec'].get('B')}, seed "
+        f"{a['spec'].get('seed')}).</p>"
+    )
+    return note + H.table(header, rows, numeric_from=4, text_cols=(6, 7))
 
 
 def markdown_summary(a: dict) -> str:
