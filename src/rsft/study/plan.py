@@ -26,9 +26,11 @@ from rsft.study.matrix import ResolvedRun, resolve_runs
 # Item counts of the registered benchmarks (protocol sizes; MMLU-Pro is the paper's 1k subset).
 KNOWN_ITEMS: dict[str, int] = {
     "math500": 500, "aime24": 30, "aime25": 30, "gsm8k": 1319, "gpqa_diamond": 198, "mmlu_pro": 1000,
-    "livecodebench": 511, "humaneval": 164, "mbpp": 500, "ifeval": 541, "truthfulqa": 817, "halueval": 10000,
+    "livecodebench": 511, "humaneval": 164, "mbpp": 500, "ifeval": 541, "truthfulqa": 817, "halueval": 4507,
     "alpaca_eval": 805, "hex_phi": 330, "harmbench": 320, "strongreject": 313, "advbench": 520, "xstest": 450,
 }  # fmt: skip
+# HaluEval per subset: general_data.json, and the *_samples sets of the paper's subsets (its own sizes unknown)
+HALUEVAL_ITEMS = {"general": 4507, "qa": 10000, "dialogue": 10000, "summarization": 10000}
 
 
 @dataclass
@@ -119,7 +121,10 @@ def sweep_cost(cfg: StudyConfig) -> list[dict[str, Any]]:
         module, attr = BENCHMARKS[spec.name].split(":")
         cls = getattr(importlib.import_module(module), attr)
         gen = suite.generation_for(spec, dict(getattr(cls, "defaults", {}) or {}))
-        items = cfg.budget.items.get(spec.name) or spec.options.get("n_items") or KNOWN_ITEMS.get(spec.name)
+        known = KNOWN_ITEMS.get(spec.name)
+        if spec.name == "halueval":
+            known = sum(HALUEVAL_ITEMS[s] for s in spec.options.get("subsets") or ["general"])
+        items = cfg.budget.items.get(spec.name) or spec.options.get("n_items") or known
         items = int(items or 100)
         tokens = items * gen.n * gen.max_new_tokens * cfg.budget.gen_fill
         out.append({"benchmark": spec.name, "items": items, "samples": gen.n, "max_new_tokens": gen.max_new_tokens,
