@@ -98,7 +98,7 @@ def test_eval_summary_analysis_and_report_show_them(store, tmp_path):
     from rsft.cli.main import app
     from rsft.report import render_report
 
-    out = CliRunner().invoke(app, ["eval", "summary", str(store), "--n-boot", "50"], terminal_width=250)
+    out = CliRunner().invoke(app, ["eval", "summary", str(store), "--n-boot", "100"], terminal_width=250)
     assert out.exit_code == 0, out.output
     assert (
         "protocol metrics" in out.output

@@ -1,7 +1,8 @@
 """Each benchmark's own protocol metrics (the numbers the paper reports), beside rsft's standard ``avg@k``.
 
 Computed from stored rows only (``score``, ``outcome``, ``item_id``, ``score_meta``), one group per model x
-benchmark x sampling like :func:`rsft.eval.metrics.summarize`. Error rows are left out everywhere. Definitions
+benchmark x sampling like :func:`rsft.eval.metrics.summarize`. Error rows, and scores a benchmark's outcome policy
+leaves out (NaN), are left out everywhere. Definitions
 (``definition`` column of every row):
 
 - MATH-500, AIME, GPQA-Diamond, LiveCodeBench: ``avg@k`` — mean over items of the mean score of the item's first
@@ -11,7 +12,7 @@ benchmark x sampling like :func:`rsft.eval.metrics.summarize`. Error rows are le
   response follows none); ``instruction_strict`` / ``instruction_loose`` — share of instructions followed, over
   the scored responses (a truncated one has no checkable instructions and is left out).
 - TruthfulQA: ``truth`` — share judged truthful; ``info`` — share judged informative; ``truth_and_info``. Judge
-  outputs that cannot be read are left out; truncated responses count as neither.
+  outputs that cannot be read are left out; truncated and no-answer responses count as neither.
 - HaluEval: ``acc[SUBSET]`` per subset and ``acc`` over all items.
 - AlpacaEval: ``mean_reward`` (the reward model's raw score) and ``win_rate_vs_reference``.
 - HEx-PHI (and the other harmful-request benchmarks): ``asr`` — share of responses the judge counts as an attack
@@ -41,7 +42,9 @@ def _meta(g: Any) -> list[dict[str, Any] | None]:
 
 
 def _mean(values: list[float]) -> tuple[float, int]:
-    return (float(np.mean(values)) if values else float("nan")), len(values)
+    """Mean and count of the values that are numbers (a policy may leave a row's score out as NaN)."""
+    kept = [v for v in values if v == v]
+    return (float(np.mean(kept)) if kept else float("nan")), len(kept)
 
 
 def _avg_at_k(g: Any) -> list[Metric]:
@@ -76,7 +79,7 @@ def _truthfulqa(g: Any) -> list[Metric]:
     truth, info, both = [], [], []
     judge = "?"
     for (_, row), m in zip(g.iterrows(), _meta(g), strict=True):
-        if row["outcome"] == "truncated":
+        if row["outcome"] in ("truncated", "no_answer"):
             truth.append(0.0), info.append(0.0), both.append(0.0)
             continue
         judge = (m or {}).get("judge", judge)
