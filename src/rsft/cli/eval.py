@@ -4,6 +4,7 @@
     rsft eval --run RUN_DIR [--steps 0,10,20|all] --suite SUITE.yaml --store STORE [--backend hf|openai|vllm]
     rsft eval --run RUN_DIR --suite toy --store STORE --watch [--watch-until-done]
     rsft eval --run RUN_DIR --suite toy --store STORE --rescore
+    rsft eval --run hub:ORG/NAME@REVISION --suite paper --store STORE   # released stepN checkpoints, one at a time
     rsft eval summary STORE            # metrics with bootstrap intervals, from the stored rows
 
 Rerunning the same command resumes: rows already in the store are skipped.
@@ -58,7 +59,19 @@ def run(
     model: str = typer.Option(
         None, "--model", help="model folder or hub id (or served model name for openai)"
     ),
-    run_dir: Path = typer.Option(None, "--run", help="training run folder (RUN_DIR/checkpoints/step_*)"),
+    run_dir: Path = typer.Option(
+        None,
+        "--run",
+        help="training run folder (RUN_DIR/checkpoints/step_*), or hub:ORG/NAME@REVISION (stepN folders)",
+    ),
+    hub_cache: Path = typer.Option(
+        None, "--hub-cache", help="with --run hub:...: download folder (default $RSFT_CACHE/checkpoints)"
+    ),
+    hub_cache_gb: float = typer.Option(
+        None,
+        "--hub-cache-gb",
+        help="with --run hub:...: refuse a checkpoint larger than this (one is held at a time)",
+    ),
     revision: str = typer.Option(
         None, "--revision", help="hub revision of --model (commit sha or tag; same as --model ID@REVISION)"
     ),

@@ -118,6 +118,11 @@ class EvalSpec(StrictModel):
     suite_overrides: list[str] = Field(default_factory=list)
     steps: Literal["all"] | list[int] = "all"
     store: Path | None = Field(None, description="default: STUDY_DIR/store")
+    hub_runs: list[str] = Field(
+        default_factory=list,
+        description="released checkpoints to sweep as well (no training): hub:ORG/NAME@REVISION repos of stepN "
+        "folders, downloaded one checkpoint at a time (rsft.eval.hubrun)",
+    )
 
 
 class AnalysisSpec(StrictModel):
@@ -175,8 +180,8 @@ class StudyConfig(StrictModel):
         ]
         if missing:
             raise ValueError("; ".join(missing))
-        if not self.runs and not self.matrix:
-            raise ValueError("a study needs `runs` or `matrix`")
+        if not self.runs and not self.matrix and not self.eval.hub_runs:
+            raise ValueError("a study needs `runs`, `matrix` or `eval.hub_runs`")
         return self
 
 

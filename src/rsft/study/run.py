@@ -215,6 +215,18 @@ def sweep_runs(cfg: StudyConfig, runs: list[ResolvedRun], store_dir: Path, say: 
             say(
                 f"swept {run.name}: {len(targets)} checkpoints, {rep.generated} generated, {rep.reused} reused"
             )
+        for spec in cfg.eval.hub_runs:  # released checkpoints, one download at a time
+            from rsft.bench.sources import cache_root
+            from rsft.eval.hubrun import sweep_hub_run
+
+            steps = None if cfg.eval.steps == "all" else list(cfg.eval.steps)
+            rep = sweep_hub_run(suite, spec, store, steps=steps, cache_dir=cache_root() / "checkpoints",
+                                backend=backend, say=say)  # fmt: skip
+            for k in totals:
+                totals[k] += getattr(rep, k, 0) or 0
+            say(
+                f"swept {spec}: {len(rep.targets)} checkpoints, {rep.generated} generated, {rep.reused} reused"
+            )
     finally:
         backend.close()
     return totals
