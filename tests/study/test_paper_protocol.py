@@ -275,8 +275,14 @@ def test_plain_prompts_and_the_hex_phi_rubric_limits(suite):
     b = get_benchmark("hex_phi", **{**_options(suite, "hex_phi"), **TABLE["benchmarks"]["hex_phi"]["options"]},
                       judge_backend=object())  # fmt: skip
     j = b.judge
-    assert (j.name, j.max_response_tokens, j.config.max_new_tokens, j.config.temperature) == (
-        want["kind"], want["max_response_tokens"], want["max_new_tokens"], want["temperature"])  # fmt: skip
+    assert (j.name, j.max_response_tokens, j.config.max_new_tokens, j.config.temperature, j.prompt) == (
+        want["kind"], want["max_response_tokens"], want["max_new_tokens"], want["temperature"], want["prompt"])  # fmt: skip
+    import hashlib
+
+    from rsft.judges._qi_rubric import PAPER_TEMPLATE
+
+    assert hashlib.sha256(PAPER_TEMPLATE.encode()).hexdigest() == want["prompt_sha256"]
+    assert PAPER_TEMPLATE.startswith("\nBelow are Meta's prohibited usage policies.")
     assert (
         get_benchmark("hex_phi", **_options(suite, "hex_phi")).judge.name == "refusal"
     )  # the no-API default
