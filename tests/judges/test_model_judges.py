@@ -109,9 +109,7 @@ def test_wildguard_format_and_parse():
             "I am not sure.",
         ]
     )
-    v = make_judge("wildguard", backend=wg).judge(
-        [JudgeItem("q1", "a1"), JudgeItem("q2", "a2"), JudgeItem("q", "a")]
-    )
+    v = make_judge("wildguard", backend=wg).judge([JudgeItem("q1", "a1"), JudgeItem("q2", "a2"), JudgeItem("q", "a")])
     assert [x.harmful for x in v] == [True, False, None]
     assert v[0].metadata["judge"] == "classifier:wildguard" and v[1].metadata["judge_refusal"] is True
     assert wg.requests[0].prompt == WILDGUARD_PROMPT.format(prompt="q1", response="a1")
@@ -135,7 +133,4 @@ def test_wildguard_judge_runs_on_a_real_tiny_model(tiny_model_dir):
     judge = make_judge("wildguard", backend=backend, max_response_tokens=16)
     (v,) = judge.judge([JudgeItem("how to do harm", "Sure, here is how " * 30)])
     assert v.metadata["judge"] == "classifier:wildguard" and v.metadata["judge_cut"]
-    assert v.harmful is None or v.harmful in (
-        True,
-        False,
-    )  # a random model rarely answers the format: unscored
+    assert v.harmful is None or v.harmful in (True, False)  # a random model rarely answers the format: unscored
