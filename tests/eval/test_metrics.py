@@ -97,3 +97,17 @@ def test_summary_cli(tmp_path):
     assert r.exit_code == 0, r.output
     table = pd.read_csv(out)
     assert set(table["metric"]) >= {"avg@4", "pass@4", "maj@4"} and (table["n_items"] == 20).all()
+
+
+def test_summary_counts_every_outcome_and_keeps_all_error_groups():
+    df = _frame()
+    df.loc[df.index[4:7], "outcome"] = "no_answer"  # row 0 is the truncated one
+    df["policy"] = "truncated=wrong;no_answer=scored;error=excluded"
+    down = df.iloc[:2].assign(benchmark="judged", outcome="error", score=float("nan"))
+    out = summarize(pd.concat([df, down]), n_boot=0)
+    b = out[out.benchmark == "b"].set_index("metric")
+    assert (b["n_truncated"] == 1).all() and (b["n_no_answer"] == 3).all() and (b["n_errors"] == 1).all()
+    assert b.loc["avg@4", "policy"] == "truncated=wrong;no_answer=scored;error=excluded"
+    # nothing but errors: still a row, counted, without a value
+    (only,) = out[out.benchmark == "judged"].itertuples()
+    assert only.n_errors == 2 and only.n_items == 0 and only.value != only.value

@@ -76,7 +76,9 @@ def _plan(benchmark: Any, text: str, finish: str, prompt: str | None) -> tuple[s
 def _finish(rec: ScoreRecord, outcome: str) -> Scored:
     meta = json.dumps(rec.metadata, default=str, ensure_ascii=False) if rec.metadata else None
     if rec.value is None or math.isnan(rec.value):
-        return Scored("error", math.nan, rec.answer, rec.reason, meta, f"unscored: {rec.reason}")
+        why = rec.metadata.get("judge_error") if rec.metadata else None
+        error = f"unscored: {rec.reason}" + (f" (judge backend: {why})" if why else "")
+        return Scored("error", math.nan, rec.answer, rec.reason, meta, error)
     if outcome == "ok" and rec.reason == "no_answer":
         outcome = "no_answer"
     return Scored(outcome, float(rec.value), rec.answer, rec.reason, meta)

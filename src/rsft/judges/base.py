@@ -50,13 +50,13 @@ def cut_to_context(
     if max_tokens is None:
         return text, meta
     meta["max_tokens"] = max_tokens
-    if count_tokens is None:
+    n = count_tokens(text) if count_tokens is not None else None  # None: a remote backend without a tokenizer
+    if n is None:
         limit = max_tokens * 4
         if len(text) <= limit:
             return text, meta
         kept = text[:limit]
     else:
-        n = count_tokens(text)
         if n <= max_tokens:
             return text, meta
         kept = text[: int(len(text) * max_tokens / n)]

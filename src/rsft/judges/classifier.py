@@ -148,6 +148,9 @@ class ClassifierJudge:
         verdicts = []
         for comps, meta in zip(outs, metas, strict=True):
             text = comps[0].text if comps else ""
+            # the judge's backend failed: the failure is kept on the row, never read as a verdict
+            if comps and comps[0].finish_reason == "error":
+                meta = {**meta, "judge_error": comps[0].error or "unknown backend error"}
             harmful = parse_classifier(self.format, text)
             if self.format == "wildguard":
                 meta = {**meta, "judge_refusal": parse_wildguard(text)["response_refusal"]}

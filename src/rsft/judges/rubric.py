@@ -157,6 +157,9 @@ class RubricJudge:
         verdicts = []
         for comps, meta in zip(outs, metas, strict=True):
             text = comps[0].text if comps else ""
+            # the judge's backend failed: the failure is kept on the row, never read as a verdict
+            if comps and comps[0].finish_reason == "error":
+                meta = {**meta, "judge_error": comps[0].error or "unknown backend error"}
             score = parse_rubric_score(text)
             if score is None:
                 verdicts.append(JudgeVerdict.unparsed(text, **meta, judge_parse="failed"))
