@@ -4,6 +4,7 @@ Examples:
     rsft rollouts --teacher hf/Qwen/Qwen3-8B --queries countdown:44000:seed0 --n 32 --out pool/
     rsft rollouts --teacher hf/PATH --queries math.jsonl --task math --n 32 --shard 3/8 --out pool/
     rsft rollouts score --model hf/Qwen/Qwen2.5-7B --data pool/ --out pool_scored.parquet
+    rsft rollouts import RAW_POOL/ --mapping mapping.yaml --out pool.parquet   # then: rsft curate pool.parquet
 
 Kill and rerun the same command to resume: committed queries are skipped, none is written twice.
 """
@@ -132,4 +133,22 @@ def score(
     )
     summary = score_responses(cfg)
     console.print(f"scored {summary['rows']:,} rows ({summary['skipped']:,} resumed) -> {summary['out']}")
+    print(json.dumps(summary))
+
+
+@app.command("import")
+def import_(
+    source: str = typer.Argument(..., help="raw pool: a Parquet/JSONL file or a folder of Parquet files"),
+    mapping: str = typer.Option(..., "--mapping", help="mapping YAML: columns (source -> rsft) and defaults"),
+    out: str = typer.Option(..., "--out", help="output pool Parquet file (read by `rsft curate`)"),
+) -> None:
+    """Rename a raw rollout pool's columns through a mapping file into an rsft pool (no code needed)."""
+    from rsft.rollouts.importer import import_pool
+
+    summary = import_pool(source, mapping, out)
+    if summary["dropped_columns"]:
+        console.print(
+            f"[yellow]note[/]: columns not in the pool schema left out: {summary['dropped_columns']}"
+        )
+    console.print(f"imported {summary['rows']:,} rows ({summary['queries']:,} queries) -> {summary['out']}")
     print(json.dumps(summary))

@@ -3,8 +3,9 @@
 Every problem in the input is a :class:`~rsft._util.errors.DataError` naming the file, the 0-based row and the field.
 Accepted columns (after ``column_map`` renames): ``messages`` or the paper's ``message`` (a chat list; in CSV a JSON
 string) or a plain ``prompt`` string; ``response`` (when absent, a final assistant turn in ``messages`` is taken as
-the response); ``weight`` or the paper's ``advantage`` (default 1.0); optional ``teacher_logprobs``, ``id``,
-``metadata``. Written files always use ``messages``, ``response``, ``weight`` (+ ``teacher_logprobs``, ``id``,
+the response); ``weight`` or the paper's ``advantage`` (default 1.0); optional ``teacher_logprobs`` (or the
+release's ``logprob``: a per-token list; a single number is kept as ``metadata["logprob"]``), ``id``,
+``metadata``. ``column_map`` is a ``{source: rsft}`` dict or a mapping file (:mod:`rsft.data.mapping`). Written files always use ``messages``, ``response``, ``weight`` (+ ``teacher_logprobs``, ``id``,
 ``metadata``; in Parquet ``metadata`` is a JSON string) and get a dataset card beside them.
 """
 
@@ -42,7 +43,7 @@ def read_sft(
     *,
     revision: str | None = None,
     split: str = "train",
-    column_map: dict[str, str] | None = None,
+    column_map: dict[str, Any] | str | Path | None = None,
     on_unclosed: Unclosed = "error",
 ) -> list[SFTRow]:
     """Read SFT rows from a file, a ``save_to_disk`` folder or a hub id.
@@ -52,7 +53,7 @@ def read_sft(
             (``owner/name@REVISION`` also pins the revision).
         revision: the hub revision (commit sha or tag) to pin; required for hub ids.
         split: the split of a hub dataset or a ``DatasetDict`` folder.
-        column_map: renames applied first, ``{"source column": "rsft column"}``.
+        column_map: renames applied first: ``{"source column": "rsft column"}`` or a mapping YAML file.
         on_unclosed: rows whose response opens ``<think>`` and never closes it: ``error`` (one error listing every
             such row), ``keep`` (kept, flagged ``metadata["unclosed_think"]``, and logged) or ``drop`` (logged).
 
@@ -245,7 +246,7 @@ def rows_from_records(
     records: list[dict],
     label: str,
     *,
-    column_map: dict[str, str] | None = None,
+    column_map: dict[str, Any] | str | Path | None = None,
     on_unclosed: Unclosed = "error",
 ) -> list[SFTRow]:
     """Validate raw records into :class:`SFTRow` (see :func:`read_sft` for the accepted columns and errors)."""
@@ -253,11 +254,13 @@ def rows_from_records(
         raise DataError("on_unclosed must be error, keep or drop", field="on_unclosed")
     if not records:
         raise DataError("no rows", file=label)
+    from rsft.data.mapping import load_mapping
+
+    mapping = load_mapping(column_map)
     rows: list[SFTRow] = []
     unclosed: list[int] = []
     for i, rec in enumerate(records):
-        if column_map:
-            rec = {column_map.get(k, k): v for k, v in rec.items()}
+        rec = mapping.apply(rec)
         row = _row(rec, label, i)
         if split_thinking(row.response).truncated:
             unclosed.append(i)
@@ -298,7 +301,10 @@ def _row(rec: dict, label: str, i: int) -> SFTRow:
     if not response.strip():
         raise err("empty response", "response", "drop the row or fill in the response")
     weight = _weight(rec, err)
-    logprobs = rec.get("teacher_logprobs")
+    logprobs = rec.get("teacher_logprobs", rec.get("logprob"))
+    scalar_logprob = None
+    if "teacher_logprobs" not in rec and _is_number(logprobs):  # a release's per-row total, not per-token
+        scalar_logprob, logprobs = float(logprobs), None
     if logprobs is not None and (not isinstance(logprobs, list) or not all(_is_number(x) for x in logprobs)):
         raise err("wrong type: expected a list of numbers", "teacher_logprobs")
     meta = rec.get("metadata")
@@ -310,6 +316,8 @@ def _row(rec: dict, label: str, i: int) -> SFTRow:
     if meta is not None and not isinstance(meta, dict):
         raise err(f"wrong type: expected an object, got {type(meta).__name__}", "metadata")
     rid = rec.get("id")
+    if scalar_logprob is not None:
+        meta = {**(meta or {}), "logprob": scalar_logprob}
     return SFTRow(
         messages=messages,
         response=response,
@@ -337,7 +345,7 @@ def _messages(rec: dict, err: Any) -> tuple[list[dict[str, str]], str]:
             "add a messages column or map one with column_map",
         )
     value = rec[field]
-    if field == "prompt" and isinstance(value, str):
+    if field in ("prompt", "message") and isinstance(value, str) and value.lstrip()[:1] != "[":
         if not value.strip():
             raise err("empty prompt", field)
         return [{"role": "user", "content": value}], field

@@ -83,7 +83,10 @@ class DataConfig(StrictModel):
     overlong: Literal["truncate", "skip"] = Field(
         "truncate", description="rows longer than max_length: cut on the right (counted) or drop (counted)"
     )
-    column_map: dict[str, str] = Field(default_factory=dict, description="source column -> SFTRow field")
+    column_map: dict[str, Any] | str = Field(
+        default_factory=dict,
+        description="source column -> SFTRow field, or a mapping YAML file (rsft.data.mapping)",
+    )
     unclosed_think: Literal["error", "keep", "drop"] = Field(
         "error",
         description="rows whose response opens <think> and never closes it (see rsft.data.io.read_sft)",
