@@ -25,14 +25,22 @@ def run(
     dtype: str = typer.Option("auto", help="auto | float32 | bfloat16 | float16"),
     batch_size: int = typer.Option(32, help="rows decoded together"),
     chat_template: str = typer.Option(None, help="Jinja template file for tokenizers without one"),
+    max_tokens_cap: int = typer.Option(
+        32768, "--max-tokens-cap", min=1, help="largest max_tokens a request may ask for (above: HTTP 400)"
+    ),
+    max_queued: int = typer.Option(
+        1024, "--max-queued", min=1, help="requests waiting for the decoder before new ones get HTTP 503"
+    ),
 ) -> None:
     """Serve MODEL_DIR until interrupted."""
-    from rsft.generate.server import serve
+    from rsft.generate.server import ServerLimits, serve
 
     serve(
         str(model_dir),
         host,
         port,
+        limits=ServerLimits(max_tokens_cap=max_tokens_cap, max_queued=max_queued),
+        say=lambda line: typer.echo(line),
         device=device,
         dtype=dtype,
         batch_size=batch_size,

@@ -54,6 +54,7 @@ class _Row:
     finish: str | None = None
     text_end: int | None = None  # cut position in the decoded text for a stop string
     by_stop_id: bool = False  # ended by a stop/EOS token id (left out of the text)
+    cancel: Any = None  # an Event set when nobody waits for this row any more (rsft serve: the client left)
 
 
 def _cache_arg_name(model: Any) -> str:
@@ -386,7 +387,14 @@ class HFBackend:
         for i, req in enumerate(requests):
             ids = self.tokenizer(self.render(req), add_special_tokens=False)["input_ids"]
             for j in range(config.n):
-                rows.append(_Row(ids=list(ids), seed=sample_seed(config, req, j), out=(i, j)))
+                rows.append(
+                    _Row(
+                        ids=list(ids),
+                        seed=sample_seed(config, req, j),
+                        out=(i, j),
+                        cancel=req.metadata.get("cancel"),
+                    )
+                )
         # longest first: the first batch shows memory problems early; equal lengths waste no padding
         order = sorted(range(len(rows)), key=lambda r: (-len(rows[r].ids), r))
         results: list[list[Completion | None]] = [[None] * config.n for _ in requests]
@@ -447,6 +455,8 @@ class HFBackend:
                         row.finish = "stop"
                     elif step + 1 == config.max_new_tokens:
                         row.finish = "length"
+                    elif row.cancel is not None and row.cancel.is_set():
+                        row.finish = "length"  # cancelled: the row leaves the batch, its result is discarded
                 keep = [k for k, b in enumerate(live) if batch[b].finish is None]
                 if not keep:
                     break

@@ -1,45 +1,101 @@
 """A minimal OpenAI-compatible HTTP server on top of the hf backend (``rsft serve MODEL_DIR --port P``).
 
 Endpoints: ``GET /v1/models``, ``POST /v1/chat/completions``, ``POST /v1/completions`` (plus ``GET /health``).
-Standard-library ``ThreadingHTTPServer``; concurrent requests are queued and decoded together in batches by one
-worker thread (per-sample seeds make a sample independent of its batch). Sampling fields: ``max_tokens`` /
-``max_completion_tokens``, ``temperature`` (default 1.0, as OpenAI), ``top_p``, ``top_k`` (extension),
-``presence_penalty``, ``frequency_penalty``, ``n``,
-``seed`` (default 0: the server is deterministic), ``stop``, ``logprobs``/``top_logprobs``. Log-prob entries carry
-an extra ``entropy`` field: the full-vocabulary next-token entropy, which the rsft ``openai`` backend reads.
+Sampling fields: ``max_tokens`` / ``max_completion_tokens``, ``temperature`` (default 1.0, as OpenAI), ``top_p``,
+``top_k`` (extension), ``presence_penalty``, ``frequency_penalty``, ``n``, ``seed`` (default 0: the server is
+deterministic), ``stop``, ``logprobs``/``top_logprobs``. Log-prob entries carry an extra ``entropy`` field: the
+full-vocabulary next-token entropy, which the rsft ``openai`` backend reads.
+
+How it holds under load and abuse (each point is tested in ``tests/generate/test_server.py``):
+
+* **Backlog and workers.** The listen backlog is :attr:`ServerLimits.backlog` (the standard library's default is
+  5, which reset 11-26 of 50 concurrent clients); each connection gets a handler thread, and one batcher thread
+  decodes queued requests together. More than :attr:`ServerLimits.max_queued` waiting requests get 503.
+* **Bounded work.** ``max_tokens`` above :attr:`ServerLimits.max_tokens_cap` is refused with 400; ``n`` and the
+  number of prompts are capped too. While a request waits or decodes, its handler watches the socket: when the
+  client disconnects, the request is cancelled (dropped from the queue, or its rows leave the decode batch at the
+  next token).
+* **Every malformed request gets 4xx, never 500 or an allocation sized by the client.** The body is read only
+  up to :attr:`ServerLimits.max_body_bytes` (413 above it, 400 for a missing, non-numeric or negative
+  ``Content-Length``), must be UTF-8 JSON holding an object, and every field is checked: roles, string content,
+  no lone surrogates, finite numbers in range, ``max_tokens >= 1``, ``top_logprobs`` within the engine's limit.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import queue
+import select
+import socket
+import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from rsft._util.hashing import canonical_json
 from rsft.generate.base import Completion, GenerateConfig, Request
 
+ROLES = ("system", "user", "assistant")
+MAX_TOP_LOGPROBS = 20  # the engine's limit (OpenAI's too): top-k alternatives per token
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What one server accepts. Defaults fit rsft's own suites (32,768 new tokens, the protocol's maximum)."""
+
+    max_tokens_cap: int = 32768
+    max_n: int = 64
+    max_prompts: int = 64
+    max_body_bytes: int = 16 << 20
+    max_queued: int = 1024
+    backlog: int = 1024
+    read_timeout_s: float = 60.0
+
 
 class BadRequest(ValueError):
-    """A request the server refuses with HTTP 400."""
+    """A request the server refuses (HTTP 400 unless ``status`` says otherwise)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Cancelled(Exception):
+    """The client went away before its request was decoded."""
+
+
+class _Job:
+    __slots__ = ("request", "config", "future", "cancel")
+
+    def __init__(self, request: Request, config: GenerateConfig) -> None:
+        self.request, self.config = request, config
+        self.future: Future = Future()
+        self.cancel = threading.Event()
+        request.metadata["cancel"] = self.cancel  # the hf backend drops a cancelled row at the next token
 
 
 class Batcher:
     """Collects requests from handler threads and runs them through the backend in batches (one thread)."""
 
-    def __init__(self, backend: Any, wait_s: float = 0.005) -> None:
-        self.backend, self.wait_s = backend, wait_s
+    def __init__(self, backend: Any, wait_s: float = 0.005, max_queued: int = 1024) -> None:
+        self.backend, self.wait_s, self.max_queued = backend, wait_s, max_queued
         self.jobs: queue.Queue = queue.Queue()
+        self.stats = {"served": 0, "cancelled": 0, "cancelled_tokens": []}
+        self._lock = threading.Lock()
         threading.Thread(target=self._loop, daemon=True, name="rsft-serve-batcher").start()
 
-    def submit(self, request: Request, config: GenerateConfig) -> list[Completion]:
-        fut: Future = Future()
-        self.jobs.put((request, config, fut))
-        return fut.result()
+    def submit(self, request: Request, config: GenerateConfig) -> _Job:
+        if self.jobs.qsize() >= self.max_queued:
+            raise BadRequest(f"the server is busy ({self.max_queued} requests waiting); retry later", 503)
+        job = _Job(request, config)
+        self.jobs.put(job)
+        return job
 
     def _loop(self) -> None:
         while True:
@@ -50,60 +106,165 @@ class Batcher:
                     batch.append(self.jobs.get_nowait())
                 except queue.Empty:
                     break
-            groups: dict[str, list] = {}
+            groups: dict[str, list[_Job]] = {}
             for job in batch:
-                groups.setdefault(canonical_json(job[1].model_dump()), []).append(job)
+                if job.cancel.is_set():
+                    self._count_cancel(0)
+                    job.future.set_exception(Cancelled())
+                else:
+                    groups.setdefault(canonical_json(job.config.model_dump()), []).append(job)
             for jobs in groups.values():
-                try:
-                    out = self.backend.generate([j[0] for j in jobs], jobs[0][1])
-                    for job, cs in zip(jobs, out, strict=True):
-                        job[2].set_result(cs)
-                except Exception as e:  # noqa: BLE001 - reported to each waiting client as HTTP 500
-                    for job in jobs:
-                        job[2].set_exception(e)
+                self._run(jobs)
+
+    def _run(self, jobs: list[_Job]) -> None:
+        try:
+            out = self.backend.generate([j.request for j in jobs], jobs[0].config)
+        except Exception as e:  # noqa: BLE001 - reported to each waiting client as HTTP 500
+            for job in jobs:
+                job.future.set_exception(e)
+            return
+        for job, cs in zip(jobs, out, strict=True):
+            if job.cancel.is_set():
+                self._count_cancel(max(len(c.token_ids) for c in cs))
+                job.future.set_exception(Cancelled())
+            else:
+                with self._lock:
+                    self.stats["served"] += 1
+                job.future.set_result(cs)
+
+    def _count_cancel(self, tokens: int) -> None:
+        with self._lock:
+            self.stats["cancelled"] += 1
+            self.stats["cancelled_tokens"].append(tokens)
 
 
-def _config(body: dict[str, Any], default_max: int) -> GenerateConfig:
-    stop = body.get("stop") or []
-    top = body.get("top_logprobs") or 0
-    lp = body.get("logprobs")
-    if isinstance(lp, int) and not isinstance(lp, bool):  # completions API: logprobs is the top-k count
-        top, lp = lp, True
+# ---------------------------------------------------------------------------------------------------------------
+# request validation: every field a client sends is checked before anything is built from it
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise BadRequest(f"'{where}' must be a string, got {type(value).__name__}")
     try:
-        return GenerateConfig(
-            temperature=float(body.get("temperature", 1.0)),
-            top_p=float(body.get("top_p", 1.0)),
-            top_k=int(body.get("top_k", 0) or 0),
-            presence_penalty=float(body.get("presence_penalty") or 0.0),
-            frequency_penalty=float(body.get("frequency_penalty") or 0.0),
-            max_new_tokens=int(body.get("max_completion_tokens") or body.get("max_tokens") or default_max),
-            n=int(body.get("n", 1)),
-            seed=int(body.get("seed") or 0),
-            stop=[stop] if isinstance(stop, str) else list(stop),
-            logprobs=bool(lp),
-            top_logprobs=int(top),
-        )
-    except (ValueError, TypeError) as e:
-        raise BadRequest(f"bad sampling parameters: {e}") from None
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(f"'{where}' holds a lone surrogate (not valid Unicode text)") from None
+    return value
+
+
+def _messages(raw: Any) -> list[dict[str, str]]:
+    if not isinstance(raw, list) or not raw:
+        raise BadRequest("'messages' must be a non-empty list")
+    out = []
+    for i, m in enumerate(raw):
+        if not isinstance(m, dict):
+            raise BadRequest(f"'messages[{i}]' must be an object with 'role' and 'content'")
+        role = m.get("role")
+        if role not in ROLES:
+            raise BadRequest(f"'messages[{i}].role' must be one of {list(ROLES)}, got {role!r}")
+        if "content" not in m or m["content"] is None:
+            raise BadRequest(f"'messages[{i}]' has no 'content'")
+        content = m["content"]
+        if isinstance(content, list):  # OpenAI's content parts: only text parts are understood
+            parts = []
+            for k, p in enumerate(content):
+                if not isinstance(p, dict) or p.get("type") != "text":
+                    raise BadRequest(f"'messages[{i}].content[{k}]' must be a text part")
+                parts.append(_text(p.get("text"), f"messages[{i}].content[{k}].text"))
+            content = "".join(parts)
+        out.append({"role": role, "content": _text(content, f"messages[{i}].content")})
+    return out
+
+
+def _number(body: dict, key: str, default: float, lo: float, hi: float, *, lo_open: bool = False) -> float:
+    v = body.get(key)
+    if v is None:
+        return default
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise BadRequest(f"'{key}' must be a finite number, got {v!r}")
+    if v < lo or v > hi or (lo_open and v == lo):
+        raise BadRequest(f"'{key}' must be in {'(' if lo_open else '['}{lo}, {hi}], got {v}")
+    return float(v)
+
+
+def _int(body: dict, key: str, default: int | None, lo: int, hi: int) -> int | None:
+    v = body.get(key)
+    if v is None:
+        return default
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise BadRequest(f"'{key}' must be an integer, got {v!r}")
+    if not lo <= v <= hi:
+        raise BadRequest(f"'{key}' must be between {lo} and {hi}, got {v}")
+    return v
+
+
+def _config(body: dict[str, Any], default_max: int, limits: ServerLimits) -> GenerateConfig:
+    if body.get("stream"):
+        raise BadRequest("streaming is not supported by rsft serve ('stream' must be false)")
+    cap = limits.max_tokens_cap
+    key = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
+    v = body.get(key)
+    if isinstance(v, int) and not isinstance(v, bool) and v > cap:
+        raise BadRequest(f"'{key}' is {v}, above this server's cap of {cap} (rsft serve --max-tokens-cap)")
+    max_new = _int(body, key, min(default_max, cap), 1, cap)
+    stop = body.get("stop")
+    stop = [] if stop is None else [stop] if isinstance(stop, str) else stop
+    if not isinstance(stop, list) or len(stop) > 16:
+        raise BadRequest("'stop' must be a string or a list of at most 16 strings")
+    stop = [_text(s, "stop") for s in stop]
+    lp = body.get("logprobs")
+    if isinstance(lp, bool) or lp is None:
+        top = _int(body, "top_logprobs", 0, 0, MAX_TOP_LOGPROBS)
+    else:  # completions API: logprobs is the top-k count
+        top = _int(body, "logprobs", 0, 0, MAX_TOP_LOGPROBS)
+        lp = True
+    return GenerateConfig(
+        temperature=_number(body, "temperature", 1.0, 0.0, 100.0),
+        top_p=_number(body, "top_p", 1.0, 0.0, 1.0, lo_open=True),
+        top_k=_int(body, "top_k", 0, 0, 1 << 30),
+        presence_penalty=_number(body, "presence_penalty", 0.0, -2.0, 2.0),
+        frequency_penalty=_number(body, "frequency_penalty", 0.0, -2.0, 2.0),
+        max_new_tokens=max_new,
+        n=_int(body, "n", 1, 1, limits.max_n),
+        seed=_int(body, "seed", 0, -(1 << 63), (1 << 64) - 1) or 0,
+        stop=stop,
+        logprobs=bool(lp),
+        top_logprobs=top or 0,
+    )
+
+
+def _seed(body: dict[str, Any]) -> int | None:
+    return _int(body, "seed", None, -(1 << 63), (1 << 64) - 1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# HTTP
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: Any
+    server: OpenAIServer
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        self.timeout = self.server.limits.read_timeout_s  # a client that stops sending is dropped
+        super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's name
         pass
 
-    def _send(self, status: int, obj: dict[str, Any]) -> None:
+    def _send(self, status: int, obj: dict[str, Any], close: bool = False) -> None:
         data = json.dumps(obj).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         self.wfile.write(data)
 
-    def _error(self, status: int, message: str, kind: str) -> None:
-        self._send(status, {"error": {"message": message, "type": kind, "code": status}})
+    def _error(self, status: int, message: str, kind: str, close: bool = False) -> None:
+        self._send(status, {"error": {"message": message, "type": kind, "code": status}}, close)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         if self.path.rstrip("/") == "/v1/models":
@@ -119,23 +280,69 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._error(404, f"no route {self.path}", "not_found")
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def _body(self) -> dict[str, Any]:
+        """The JSON object in the body; the client's Content-Length is checked before anything is read."""
+        if self.headers.get("Transfer-Encoding"):
+            raise BadRequest("chunked bodies are not supported: send Content-Length")
+        raw = self.headers.get("Content-Length")
+        if raw is None or not raw.strip().isdigit():
+            raise BadRequest(f"a POST needs a Content-Length of decimal digits, got {raw!r}")
+        length = int(raw.strip())
+        if length > self.server.limits.max_body_bytes:
+            raise BadRequest(
+                f"body of {length} bytes is over the limit of {self.server.limits.max_body_bytes}", 413
+            )
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length) or b"{}")
-            if not isinstance(body, dict):
-                raise BadRequest("the body must be a JSON object")
-            route = self.path.rstrip("/")
+            data = self.rfile.read(length)
+        except TimeoutError:
+            raise BadRequest(
+                f"the body did not arrive within {self.server.limits.read_timeout_s:g} s "
+                f"(Content-Length says {length} bytes)"
+            ) from None
+        if len(data) != length:
+            raise BadRequest(f"the body ended after {len(data)} of {length} bytes")
+        try:
+            body = json.loads(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise BadRequest("the body is not UTF-8 text") from None
+        except ValueError as e:
+            raise BadRequest(f"the body is not valid JSON: {e}") from None
+        if not isinstance(body, dict):
+            raise BadRequest("the body must be a JSON object")
+        return body
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        route = self.path.rstrip("/")
+        if route not in ("/v1/chat/completions", "/v1/completions"):
+            self._error(404, f"no route {self.path}", "not_found", close=True)
+            return
+        try:
+            body = self._body()
             if route == "/v1/chat/completions":
-                self._send(200, self.server.chat(body))
-            elif route == "/v1/completions":
-                self._send(200, self.server.completions(body))
+                reply = self.server.chat(body, self._gone)
             else:
-                self._error(404, f"no route {self.path}", "not_found")
-        except (BadRequest, json.JSONDecodeError) as e:
-            self._error(400, str(e), "invalid_request_error")
+                reply = self.server.completions(body, self._gone)
+            self._send(200, reply)
+        except Cancelled:
+            self.close_connection = True  # the client is gone: nothing to answer
+        except BadRequest as e:
+            kind = "invalid_request_error" if e.status < 500 else "server_busy"
+            self._error(e.status, str(e), kind, close=True)  # the rest of the stream may be unread
+        except (TimeoutError, ConnectionError):
+            self.close_connection = True
         except Exception as e:  # noqa: BLE001 - the client gets a 500, the server keeps serving
-            self._error(500, f"{type(e).__name__}: {e}", "server_error")
+            self._error(500, f"{type(e).__name__}: {e}", "server_error", close=True)
+
+    def _gone(self) -> bool:
+        """True when the client closed its connection (EOF readable without data)."""
+        sock = self.connection
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+            if not readable:
+                return False
+            return sock.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
 
 
 class OpenAIServer(ThreadingHTTPServer):
@@ -144,27 +351,42 @@ class OpenAIServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(
-        self, backend: Any, host: str = "127.0.0.1", port: int = 8000, model_name: str = "rsft"
+        self,
+        backend: Any,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        model_name: str = "rsft",
+        limits: ServerLimits | None = None,
     ) -> None:
+        self.limits = limits or ServerLimits()
+        self.request_queue_size = self.limits.backlog  # read by server_activate() -> listen()
         super().__init__((host, port), _Handler)
         self.backend, self.model_name = backend, model_name
-        self.batcher = Batcher(backend)
+        self.batcher = Batcher(backend, max_queued=self.limits.max_queued)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client's broken or timed-out connection is its own problem: no traceback on the console."""
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
 
     def _token(self, tid: int) -> str:
         return self.backend.tokenizer.decode([tid], skip_special_tokens=False)
 
-    def _generate(self, request: Request, config: GenerateConfig) -> list[Completion]:
-        return self.batcher.submit(request, config)
+    def _generate(self, request: Request, config: GenerateConfig, gone) -> list[Completion]:
+        """Queue one request and wait for it, cancelling it when ``gone()`` says the client left."""
+        job = self.batcher.submit(request, config)
+        while True:
+            try:
+                return job.future.result(timeout=0.1)
+            except TimeoutError:
+                if gone():
+                    job.cancel.set()
 
-    def chat(self, body: dict[str, Any]) -> dict[str, Any]:
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise BadRequest("'messages' must be a non-empty list")
-        config = _config(body, 256)
-        seed = body.get("seed")
-        comps = self._generate(
-            Request(messages=messages, seed=int(seed) if seed is not None else None), config
-        )
+    def chat(self, body: dict[str, Any], gone=lambda: False) -> dict[str, Any]:
+        messages = _messages(body.get("messages"))
+        config = _config(body, 256, self.limits)
+        comps = self._generate(Request(messages=messages, seed=_seed(body)), config, gone)
         choices = []
         for j, c in enumerate(comps):
             choice: dict[str, Any] = {
@@ -196,16 +418,17 @@ class OpenAIServer(ThreadingHTTPServer):
             )
         return out
 
-    def completions(self, body: dict[str, Any]) -> dict[str, Any]:
+    def completions(self, body: dict[str, Any], gone=lambda: False) -> dict[str, Any]:
         prompts = body.get("prompt")
         prompts = [prompts] if isinstance(prompts, str) else prompts
-        if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
-            raise BadRequest("'prompt' must be a string or a list of strings")
-        config = _config(body, 16)
-        seed = body.get("seed")
+        if not isinstance(prompts, list) or not prompts or len(prompts) > self.limits.max_prompts:
+            raise BadRequest(f"'prompt' must be a string or a list of 1 to {self.limits.max_prompts} strings")
+        prompts = [_text(p, f"prompt[{i}]") for i, p in enumerate(prompts)]
+        config = _config(body, 16, self.limits)
+        seed = _seed(body)
         choices, all_comps = [], []
         for p in prompts:
-            comps = self._generate(Request(prompt=p, seed=int(seed) if seed is not None else None), config)
+            comps = self._generate(Request(prompt=p, seed=seed), config, gone)
             for c in comps:
                 choice: dict[str, Any] = {
                     "index": len(choices),
@@ -240,14 +463,22 @@ class OpenAIServer(ThreadingHTTPServer):
         }
 
 
-def serve(model_dir: str, host: str = "127.0.0.1", port: int = 8000, **backend_options: Any) -> None:
-    """Load ``model_dir`` with the hf backend and serve it until interrupted."""
+def serve(
+    model_dir: str,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    limits: ServerLimits | None = None,
+    say: Callable[[str], None] = lambda line: None,
+    **backend_options: Any,
+) -> None:
+    """Load ``model_dir`` with the hf backend and serve it until interrupted; ``say`` gets the address line."""
     from rsft.generate.hf import HFBackend
 
     backend = HFBackend(model_dir, **backend_options)
     backend.ensure_weights()
-    server = OpenAIServer(backend, host, port, model_name=str(model_dir))
-    print(f"rsft serve: {model_dir} on http://{host}:{server.server_address[1]}/v1", flush=True)
+    server = OpenAIServer(backend, host, port, model_name=str(model_dir), limits=limits)
+    say(f"rsft serve: {model_dir} on http://{host}:{server.server_address[1]}/v1")
     try:
         server.serve_forever()
     finally:
