@@ -120,7 +120,8 @@ def test_a_study_sweeps_released_checkpoints_without_training(hub_repo, tmp_path
     )
     cfg = load_study(study)
     assert plan_study(cfg).runs == []
-    result = run_study(cfg, say=lambda _: None, progress=False, stop_after="sweep")
+    result = run_study(cfg, say=lambda _: None, progress=False)
     frame = Store(result.study_dir / "store").frame()
     assert set(frame["run"]) == {"Toy-Run"} and sorted(set(frame["step"])) == [0, 10] and len(frame) == 48
     assert _weights_left(tmp_path / "rsft-cache") == []
+    assert result.report is not None and Path(result.report).is_file()  # analysed and reported, no training
