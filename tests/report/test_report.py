@@ -119,6 +119,8 @@ def test_report_shows_what_the_analysis_says(report):
     rec = a["benchmarks"][0]
     assert rec["outcomes"]["total"]["truncated"] > 0
     assert f"<td class='num'>{rec['outcomes']['total']['truncated']}</td>" in text
+    md = html.with_suffix(".md").read_text()
+    assert f"{rec['run']} · {rec['benchmark']}: ok {rec['outcomes']['total']['ok']}, truncated" in md
 
 
 def test_cli_report_from_store(tmp_path):

@@ -45,7 +45,10 @@ def sandbox_for(options: dict[str, Any], *, wall_s: float, memory_mb: int = 2048
 
 def exec_record(result: ExecResult, code: str, **meta: Any) -> ScoreRecord:
     """1 when the program passed (tested mode: a signed verdict that every test ran and passed; plain mode:
-    exit 0), else 0, with the status, the tests' verdict and the tail of stderr kept."""
+    exit 0), else 0, with the status, the tests' verdict and the tail of stderr kept. A sandbox that could not
+    run the program (``sandbox_error``) grades nothing: unscored, i.e. an ``error`` row, never a failed program."""
+    if result.status == "sandbox_error":
+        return ScoreRecord.unscored("sandbox_error", status=result.status, stderr_tail=result.stderr[-500:])
     value = 1.0 if result.ok else 0.0
     reason = "passed" if result.ok else f"failed_{result.status}"
     if result.tests is not None:

@@ -172,6 +172,8 @@ def run_tests(sandbox: Sandbox, sample: Sample, code: str, which: str = "private
         else:
             result = sandbox.run_program(Program(code, t["input"]))
             ok = result.ok and outputs_match(result.stdout, t["output"])
+        if result.status == "sandbox_error":  # the program never ran: an error row, not a failed program
+            return ScoreRecord.unscored("sandbox_error", failed_test=i, stderr_tail=result.stderr[-300:])
         if not ok:
             reason = "wrong_answer" if result.ok else f"failed_{result.status}"
             return ScoreRecord(

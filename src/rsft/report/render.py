@@ -531,4 +531,19 @@ def markdown_summary(a: dict) -> str:
     ]
     for r in H.detector_rows([*a["domain_curves"], *a["benchmarks"]]):
         lines.append("| " + " | ".join(x.replace("|", "/") for x in r) + " |")
+    lines += ["", "## Outcomes and scoring", ""] + [f"- {s}" for s in _outcome_lines(a)]
     return "\n".join(lines) + "\n"
+
+
+def _outcome_lines(a: dict) -> list[str]:
+    """One line per run x benchmark: its policy, score mode and scale, and samples per outcome."""
+    out = []
+    for rec in a["benchmarks"]:
+        sc, tot = rec.get("scoring") or {}, (rec.get("outcomes") or {}).get("total") or {}
+        counts = ", ".join(f"{k} {tot.get(k, 'n/a')}" for k in ("ok", "truncated", "no_answer", "error"))
+        out.append(
+            f"{rec['run']} · {rec['benchmark']}: {counts} (errors left out of every number); policy "
+            f"{', '.join(sc.get('policy') or ['unknown'])}; mode {', '.join(sc.get('score_mode') or ['unknown'])}; "
+            f"scale {sc.get('scale', 'unknown')}"
+        )
+    return out
