@@ -108,3 +108,24 @@ def test_unbounded_scores_are_never_averaged_into_a_domain(tmp_path):
     assert dom["benchmarks"] == ["ife"]
     assert any("alp: scores outside [0, 1]" in n for n in a["notes"])
     assert np.isclose(next(b for b in a["benchmarks"] if b["benchmark"] == "alp")["curve"]["est"][0], 3.5)
+
+
+def test_a_schema1_store_is_analysed(tmp_path):
+    """store.json at version 1, parts without the schema-2 columns: read, with policy and mode "unknown"."""
+    store = make_store(
+        tmp_path / "s", steps=[0, 10], benchmarks={"m": "math", "alp": "general"}, items=4, samples=1
+    )
+    path = store / "rows" / "part-00000.parquet"
+    t = pq.read_table(path)
+    rows = [
+        dict(r, schema_version=1, score=(5.0 + r["step"] if r["benchmark"] == "alp" else r["score"]))
+        for r in t.to_pylist()
+    ]
+    old = pa.schema([f for f in ROW_SCHEMA if f.name not in ("policy", "score_mode", "score_scale")])
+    pq.write_table(pa.Table.from_pylist([{k: r[k] for k in old.names} for r in rows], schema=old), path)
+    (store / "store.json").write_text(json.dumps({"schema_version": 1}))
+    f = item_frame(store)
+    assert f.scoring["m"] == {"policy": ["unknown"], "score_mode": ["unknown"], "scale": "unit", "unit": True}
+    assert f.scoring["alp"]["scale"] == "reward"  # derived: scores outside [0, 1]
+    cube = next(c for c in cubes(f) if c.benchmark == "alp")
+    assert cube.s_sum[:, 1].tolist() == [1.0] * 4  # every later reward beats the base's
