@@ -91,6 +91,19 @@ def test_protocol_metrics_follow_their_definitions(store):
     assert {d for d in table.definition if "judge: rubric" in d}  # the judge is named
 
 
+def test_the_table_metrics_are_the_ones_computed(store):
+    from pathlib import Path
+
+    import yaml
+
+    table = yaml.safe_load((Path(__file__).parents[2] / "src/rsft/study/paper_protocol.yaml").read_text())
+    got = protocol_metrics(Store(store).frame())
+    for bench in BENCHES:
+        want = table["benchmarks"][bench]["metric"]
+        want = want if isinstance(want, list) else [want]
+        assert set(want) <= set(got[got.benchmark == bench].metric), bench
+
+
 def test_eval_summary_analysis_and_report_show_them(store, tmp_path):
     from typer.testing import CliRunner
 

@@ -66,6 +66,14 @@ def test_fast_path_is_not_used_with_penalties(tiny_model_dir):
     assert be._use_fast(GenerateConfig(presence_penalty=0.1)) is False
 
 
+def test_serve_reads_penalties_from_the_request():
+    from rsft.generate.server import _config
+
+    cfg = _config({"presence_penalty": 0.1, "frequency_penalty": 0.2, "max_tokens": 4}, 16)
+    assert (cfg.presence_penalty, cfg.frequency_penalty) == (0.1, 0.2)
+    assert _config({}, 16).presence_penalty == 0.0
+
+
 def test_openai_backend_sends_penalties():
     from rsft.generate.openai import OpenAIBackend
 
