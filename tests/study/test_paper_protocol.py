@@ -286,3 +286,19 @@ def test_plain_prompts_and_the_hex_phi_rubric_limits(suite):
     assert (
         get_benchmark("hex_phi", **_options(suite, "hex_phi")).judge.name == "refusal"
     )  # the no-API default
+
+
+def test_cli_study_plan_paper_prints_runs_schedules_checkpoints_and_disk():
+    from typer.testing import CliRunner
+
+    from rsft.cli.main import app
+
+    out = CliRunner().invoke(app, ["study", "plan", "paper"], terminal_width=250)
+    assert out.exit_code == 0, out.output
+    assert "study paper: 33 runs" in out.output and "disk:" in out.output
+    assert "lr 1e-4 constant, 16 ep x 80, batch 256/4" in out.output  # the aggressive overfitting run
+    as_json = CliRunner().invoke(app, ["study", "plan", "paper", "--json"])
+    plan = json.loads(as_json.output)
+    assert [r["name"] for r in plan["runs"]] == [r["name"] for r in TABLE["runs"]]
+    assert all(r["disk_gb"] > 0 and r["checkpoints"] == r["steps"] // 10 + 1 for r in plan["runs"])
+    assert plan["total_disk_gb"] == pytest.approx(sum(r["disk_gb"] for r in plan["runs"]), abs=0.5)
