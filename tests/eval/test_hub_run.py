@@ -125,3 +125,20 @@ def test_a_study_sweeps_released_checkpoints_without_training(hub_repo, tmp_path
     assert set(frame["run"]) == {"Toy-Run"} and sorted(set(frame["step"])) == [0, 10] and len(frame) == 48
     assert _weights_left(tmp_path / "rsft-cache") == []
     assert result.report is not None and Path(result.report).is_file()  # analysed and reported, no training
+
+
+def test_cli_sweeps_a_hub_run(hub_repo, tmp_path, suite_file):
+    import os
+    import subprocess
+
+    env = {**os.environ, "RSFT_CACHE": str(tmp_path / "cli-cache")}
+    cmd = [sys.executable, "-m", "rsft.cli.main", "eval", "run", "--run", "hub:org/Toy-Run@main", "--steps", "10",
+           "--suite", str(suite_file), "--store", str(tmp_path / "cli-store"), "--no-progress"]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    out = " ".join(r.stderr.split())
+    assert "1 checkpoint(s) (1 downloaded)" in out and "24 planned rows" in out and "24 generated" in out
+    assert _weights_left(tmp_path / "cli-cache") == []
+    bad = [*cmd[:6], "hub:org/Toy-Run", *cmd[7:]]  # no revision
+    r = subprocess.run(bad, capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "hub:ORG/NAME@REVISION" in r.stderr

@@ -109,6 +109,30 @@ def run(
         cfg.backend.kind = backend
     st = Store(store)
     _say_quarantined(st)
+    if run_dir is not None and str(run_dir).startswith("hub:"):
+        from rsft.bench.sources import cache_root
+        from rsft.eval.hubrun import sweep_hub_run
+        from rsft.eval.plan import parse_steps
+
+        if watch or watch_until_done or rescore:
+            raise RsftError("--watch and --rescore apply to local runs", field="--run")
+        report = sweep_hub_run(
+            cfg,
+            str(run_dir),
+            st,
+            steps=parse_steps(steps),
+            cache_dir=hub_cache or cache_root() / "checkpoints",
+            max_bytes=int(hub_cache_gb * 1e9) if hub_cache_gb else None,
+            show_progress=progress,
+            say=lambda m: console.print(f"[yellow]note[/]: {m}", soft_wrap=True),
+        )
+        console.print(
+            f"[green]done[/]: {len(report.targets)} checkpoint(s) ({report.downloads} downloaded), "
+            f"{report.planned} planned rows: {report.reused} reused, {report.generated} generated, "
+            f"{report.errors} error rows ({report.seconds:.1f}s) -> {store}",
+            soft_wrap=True,
+        )
+        return
     if watch or watch_until_done:
         if run_dir is None:
             raise RsftError("--watch needs --run", field="--watch")
