@@ -4,8 +4,7 @@ The package is organised by stage: ``data`` -> ``train`` -> ``generate``/``eval`
 orchestrated by ``study``. ``import rsft`` is cheap: heavy libraries (torch, transformers, vLLM) load on use.
 """
 
-__version__ = "0.1.0"
-
 from rsft._util.errors import ConfigError, DataError, RsftError
+from rsft._version import __version__
 
 __all__ = ["__version__", "RsftError", "ConfigError", "DataError"]

@@ -7,13 +7,13 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-import rsft
+from rsft._version import __version__
 
 
 @functools.lru_cache(maxsize=1)
 def git_revision() -> dict[str, object]:
     """Commit and dirty flag of the rsft source tree, when it is a git checkout."""
-    root = Path(rsft.__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     try:
         commit = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
@@ -43,4 +43,4 @@ def package_versions(names: tuple[str, ...] = ("torch", "transformers", "acceler
 
 def provenance() -> dict[str, object]:
     """A small dict to store beside every result."""
-    return {"rsft_version": rsft.__version__, "git": git_revision(), "packages": package_versions()}
+    return {"rsft_version": __version__, "git": git_revision(), "packages": package_versions()}

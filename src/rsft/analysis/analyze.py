@@ -19,9 +19,9 @@ import numpy as np
 from pydantic import Field
 from threadpoolctl import threadpool_limits
 
-import rsft
 from rsft._util.hashing import hash_obj
 from rsft._util.provenance import git_revision
+from rsft._version import __version__
 from rsft.analysis import detector as detector_mod
 from rsft.analysis import safety as safety_mod
 from rsft.analysis import stats as stats_mod
@@ -198,7 +198,7 @@ def _analyze(store, out_dir, in_domain, seed, cfg, conditions, progress) -> Path
     analysis = {
         "analysis_version": ANALYSIS_VERSION,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "rsft_version": rsft.__version__,
+        "rsft_version": __version__,
         "git": git_revision(),
         "store": str(store.resolve()),
         "spec": spec.describe(),

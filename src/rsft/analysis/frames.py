@@ -194,13 +194,13 @@ def item_frame(
 
     Args:
         store: the store folder.
-        lexicon: marker category -> terms (default :func:`rsft.analysis.behaviour.default_lexicon`).
+        lexicon: marker category -> terms (default :func:`rsft.analysis.markers.default_lexicon`).
         threads: DuckDB threads (default: all cores).
 
     Raises:
         DataError: see :func:`sample_frame`; also a row without a step.
     """
-    from rsft.analysis.behaviour import default_lexicon, duckdb_marker_count, duckdb_text
+    from rsft.analysis.markers import default_lexicon, duckdb_marker_count, duckdb_text
 
     lex = lexicon if lexicon is not None else default_lexicon()
     glob = _rows_glob(Path(store))

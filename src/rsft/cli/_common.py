@@ -1,10 +1,15 @@
-"""Shared CLI plumbing: a group whose default sub-command runs when none is named, and the console."""
+"""Shared CLI plumbing: a group whose default sub-command runs when none is named, the console, progress bars."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
+
+from rsft._util.progress import Progress
 
 console = Console(stderr=True, highlight=False)
 
@@ -27,3 +32,37 @@ class DefaultCommandGroup(TyperGroup):
 def stage_app(help_text: str) -> typer.Typer:
     """A sub-application for one stage, with ``run`` as its default command."""
     return typer.Typer(cls=DefaultCommandGroup, help=help_text, no_args_is_help=False, add_completion=False)
+
+
+@contextmanager
+def progress_bars(enabled: bool = True) -> Iterator[Progress | None]:
+    """A live rich display on stderr for the duration of a command: one bar per label a stage reports.
+
+    Yields the ``progress`` callback stage code takes (see ``rsft._util.progress``), or None when disabled.
+    """
+    if not enabled:
+        yield None
+        return
+    from rich import progress as rp
+
+    bars = rp.Progress(
+        rp.TextColumn("[bold]{task.description}[/]"),
+        rp.BarColumn(),
+        rp.MofNCompleteColumn(),
+        rp.TextColumn("{task.fields[info]}"),
+        rp.TimeElapsedColumn(),
+        rp.TextColumn("ETA"),
+        rp.TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+    tasks: dict[str, object] = {}
+
+    def update(label: str, done: int, total: int, info: str = "") -> None:
+        if label not in tasks:
+            tasks[label] = bars.add_task(label, total=total, completed=done, info=info)
+        else:
+            bars.update(tasks[label], completed=done, total=total, info=info)
+
+    with bars:
+        yield update

@@ -70,9 +70,9 @@ def _write(rows: list, path: Path, card: dict[str, Any]) -> None:
 
 
 def _generator(task: Any) -> dict[str, Any]:
-    import rsft
+    from rsft._version import __version__
 
-    return {"name": f"rsft.tasks:{task.name}", "version": task.version, "rsft_version": rsft.__version__}
+    return {"name": f"rsft.tasks:{task.name}", "version": task.version, "rsft_version": __version__}
 
 
 @app.command("countdown")
@@ -104,8 +104,8 @@ def countdown(
     trace_seed: int = typer.Option(0, "--trace-seed", help="varies the narration for the same instances"),
 ) -> None:
     """Generate Countdown SFT rows; every final answer is verified before writing."""
-    from rsft.data.build import task_rows
     from rsft.tasks.countdown import CountdownTask
+    from rsft.tasks.rows import task_rows
 
     task = CountdownTask()
     settings = {
@@ -174,11 +174,11 @@ def toy(
         _, report = verify_rows([r for r in rows if r.metadata["task"] == t], t)
         if report["dropped"]:
             raise AssertionError(f"{t}: {report['dropped']} reference responses do not verify: {report}")
-    import rsft
+    from rsft._version import __version__
 
     card = {
         "source": "rsft data toy",
-        "generator": {"name": "rsft.tasks.toyworld", "tasks": list(tasks), "rsft_version": rsft.__version__},
+        "generator": {"name": "rsft.tasks.toyworld", "tasks": list(tasks), "rsft_version": __version__},
         "seed": seed,
         "n_per_task": n,
         "style": style,

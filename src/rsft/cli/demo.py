@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from rsft.cli._common import console
+from rsft.cli._common import console, progress_bars
 
 
 def demo(
@@ -22,7 +22,8 @@ def demo(
 
     t0 = time.time()
     console.print(f"[bold]rsft demo[/] ({'quick' if quick else 'full'}) → {out}/")
-    result = run_demo(out, quick=quick, say=lambda s: console.print(f"  {s}"), progress=not no_progress)
+    with progress_bars(not no_progress) as bars:
+        result = run_demo(out, quick=quick, say=lambda s: console.print(f"  {s}"), progress=bars)
     for line in summary_lines(result):
         console.print(line)
     console.print(f"[green]done[/] in {time.time() - t0:.0f} s")

@@ -17,7 +17,7 @@ from pathlib import Path
 import typer
 
 from rsft._util.errors import RsftError
-from rsft.cli._common import console, stage_app
+from rsft.cli._common import console, progress_bars, stage_app
 
 app = stage_app("sweep models or training checkpoints over an evaluation suite (per-sample store, resumable)")
 
@@ -138,19 +138,21 @@ def run(
             raise RsftError("--watch needs --run", field="--watch")
         from rsft.eval.plan import parse_steps
 
-        report = watch_run(
-            cfg,
-            run_dir,
-            st,
-            steps=parse_steps(steps),
-            poll_s=poll,
-            until_done=watch_until_done,
-            show_progress=progress,
-            say=lambda m: console.print(f"[yellow]warning[/]: {m}", soft_wrap=True),
-        )
+        with progress_bars(progress) as bars:
+            report = watch_run(
+                cfg,
+                run_dir,
+                st,
+                steps=parse_steps(steps),
+                poll_s=poll,
+                until_done=watch_until_done,
+                progress=bars,
+                say=lambda m: console.print(f"[yellow]warning[/]: {m}", soft_wrap=True),
+            )
     else:
         targets = _targets(model, run_dir, steps, cfg.backend.kind)
-        report = run_sweep(cfg, st, targets=targets, rescore=rescore, show_progress=progress)
+        with progress_bars(progress) as bars:
+            report = run_sweep(cfg, st, targets=targets, rescore=rescore, progress=bars)
     console.print(
         f"[green]done[/]: {len(report.targets)} model(s), {report.planned} planned rows: {report.reused} reused, "
         f"{report.generated} generated, {report.rescored} rescored, {report.missing} missing, "

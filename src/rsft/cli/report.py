@@ -23,6 +23,11 @@ def run(
     """Render the report (figures beside it in <stem>_figures/, summary in <stem>.md)."""
     from rsft.report import render_report
 
+    if not (source / "analysis.json").is_file() and (source / "rows").is_dir():
+        from rsft.analysis import analyze_store
+
+        with console.status("analysing the store first (defaults; `rsft analyze` for options)") as status:
+            source = analyze_store(source, progress=lambda msg: status.update(msg))
     with console.status("rendering"):
         path = render_report(source, out, svg=svg)
     console.print(f"wrote {path}, {path.with_suffix('.md')} and {path.parent / (path.stem + '_figures')}")

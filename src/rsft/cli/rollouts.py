@@ -17,7 +17,7 @@ from typing import Any
 import typer
 import yaml
 
-from rsft.cli._common import console, stage_app
+from rsft.cli._common import console, progress_bars, stage_app
 from rsft.config import build_config
 
 app = stage_app(
@@ -93,7 +93,8 @@ def run(
         ),
         source="<command line>",
     )
-    summary = run_rollouts(cfg)
+    with progress_bars() as progress:
+        summary = run_rollouts(cfg, progress=progress)
     console.print(
         f"shard {summary['shard']}: {summary['queries']:,} queries ({summary['skipped']:,} already done, "
         f"{summary['generated']:,} generated); {summary['rows']:,} rows in {summary['pool']}"
@@ -131,7 +132,8 @@ def score(
         ),
         source="<command line>",
     )
-    summary = score_responses(cfg)
+    with progress_bars() as progress:
+        summary = score_responses(cfg, progress=progress)
     console.print(f"scored {summary['rows']:,} rows ({summary['skipped']:,} resumed) -> {summary['out']}")
     print(json.dumps(summary))
 

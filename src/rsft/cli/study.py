@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from rsft._util.errors import RsftError
-from rsft.cli._common import console, stage_app
+from rsft.cli._common import console, progress_bars, stage_app
 
 app = stage_app("Run a study (matrix of models × datasets × schedules): train → sweep → analyse → report.")
 
@@ -48,12 +48,10 @@ def run(
 
         keep = {r.name for j, r in enumerate(resolve_runs(cfg)) if j % part[1] == part[0]}
         stop_after = stop_after or "sweep"
-        result = run_study(cfg, say=lambda s: console.print(s), progress=not no_progress, stop_after=stop_after,
-                           only_runs=keep)  # fmt: skip
     else:
-        result = run_study(
-            cfg, say=lambda s: console.print(s), progress=not no_progress, stop_after=stop_after
-        )
+        keep = None
+    with progress_bars(not no_progress) as bars:
+        result = run_study(cfg, say=console.print, progress=bars, stop_after=stop_after, only_runs=keep)
     stages = ", ".join(f"{k} {v}" for k, v in result.stages.items())
     console.print(f"[green]study {cfg.study.name}[/]: {stages}")
     console.print(f"  study folder: {result.study_dir}")

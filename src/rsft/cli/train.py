@@ -12,7 +12,7 @@ import os
 
 import typer
 
-from rsft.cli._common import console, stage_app
+from rsft.cli._common import console, progress_bars, stage_app
 from rsft.config import apply_overrides, build_config, read_yaml
 
 app = stage_app("supervised fine-tuning: checkpoints in Hugging Face format, exact resume")
@@ -48,7 +48,10 @@ def run(
     sources = dict.fromkeys(_leaf_keys(raw), "file")
     sources.update({o.split("=", 1)[0].strip(): "cli" for o in overrides or [] if "=" in o})
     cfg = build_config(TrainConfig, apply_overrides(raw, overrides), source=str(config))
-    result = train(cfg, resume=resume, overwrite=overwrite, progress=progress, sources=sources)
+    with progress_bars(progress and os.environ.get("RANK", "0") == "0") as bars:
+        result = train(
+            cfg, resume=resume, overwrite=overwrite, progress=bars, sources=sources, say=console.print
+        )
     if os.environ.get("RANK", "0") != "0":
         return
     console.print(

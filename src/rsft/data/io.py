@@ -21,9 +21,9 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import rsft
 from rsft._util.errors import DataError, OfflineError
 from rsft._util.hashing import hash_file
+from rsft._version import __version__
 from rsft.chat import split_thinking
 from rsft.data.schemas import ROLES, SFTRow
 
@@ -425,7 +425,7 @@ def write_sft(rows: list[SFTRow], path: str | Path, *, card: dict[str, Any]) -> 
         "format": fmt,
         "rows": len(rows),
         "sha256": hash_file(p),
-        "rsft_version": rsft.__version__,
+        "rsft_version": __version__,
         "columns": ["messages", "response", "weight", "teacher_logprobs", "id", "metadata"],
         **card,
     }

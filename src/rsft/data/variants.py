@@ -20,8 +20,7 @@ from typing import Any
 from rsft._util.errors import RsftError
 from rsft._util.seeding import derive_seed
 from rsft.chat import split_thinking
-from rsft.data.schemas import SFTRow
-from rsft.tasks.base import Sample
+from rsft.core import Sample, SFTRow
 
 KINDS = ("nocot", "lowquality")
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)

@@ -6,8 +6,7 @@ from collections import Counter
 from typing import Any
 
 from rsft._util.errors import RsftError
-from rsft.data.schemas import SFTRow
-from rsft.tasks.base import Sample
+from rsft.core import Sample, SFTRow
 
 
 def row_sample(row: SFTRow, task: Any) -> Sample | None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rsft._util.errors import RsftError
+from rsft._util.progress import Counter, Progress, Say
 from rsft._util.provenance import git_revision
 from rsft.eval.config import BackendSettings, SuiteConfig
 from rsft.eval.plan import (
@@ -118,13 +119,13 @@ def _mean(xs: list[float] | None) -> float | None:
 
 
 def _provenance() -> dict[str, Any]:
-    import rsft
+    from rsft._version import __version__
 
     git = git_revision()
     commit = git.get("commit")
     if commit and git.get("dirty"):
         commit = f"{commit}-dirty"
-    return {"rsft_version": rsft.__version__, "git_commit": commit}
+    return {"rsft_version": __version__, "git_commit": commit}
 
 
 def build_row(p: PlannedRow, c: Completion, s: Scored, count: Callable[[str], int] | None) -> dict[str, Any]:
@@ -178,44 +179,8 @@ def _policy(bench: Any) -> dict[str, str]:
     return {"policy": bench.policy_text, "score_mode": bench.score_mode, "score_scale": bench.scale}
 
 
-class _Progress:
-    """A rich progress bar over planned rows (a no-op when disabled)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.bar = None
-        if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            from rsft.cli._common import console
-
-            self.bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=console,
-                transient=False,
-            )
-
-    def __enter__(self) -> _Progress:
-        if self.bar is not None:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-    def task(self, description: str, total: int) -> Any:
-        return self.bar.add_task(description, total=total) if self.bar is not None else None
-
-    def advance(self, task: Any, n: int) -> None:
-        if self.bar is not None and task is not None:
-            self.bar.advance(task, n)
-
-
 def _generate_rows(
-    rows: list[PlannedRow], backend: Any, store: Store, chunk: int, progress: _Progress, task: Any
+    rows: list[PlannedRow], backend: Any, store: Store, chunk: int, counter: Counter
 ) -> int:
     """Generate, score and store ``rows`` (all of one benchmark) in chunks; returns the number of error rows."""
     errors = 0
@@ -237,7 +202,7 @@ def _generate_rows(
             errors += s.outcome == "error"
             out.append(build_row(p, c, s, count))
         store.append(out)
-        progress.advance(task, len(part))
+        counter.advance(len(part))
     return errors
 
 
@@ -310,10 +275,9 @@ def sweep_target(
     backend: Any,
     *,
     rescore: bool = False,
-    progress: _Progress | None = None,
+    progress: Progress | None = None,
 ) -> SweepReport:
     """Evaluate one target on the loaded benchmarks (see the module docstring)."""
-    progress = progress or _Progress(False)
     rep = SweepReport(targets=[f"{target.run}@{target.step}" if target.step is not None else target.run])
     t0 = time.perf_counter()
     backend.load(target.model)
@@ -326,11 +290,11 @@ def sweep_target(
         rep.reused = 0
         rep.rescored, rep.missing = _rescore_rows(planned, store)
     elif todo:
-        task = progress.task(f"{rep.targets[0]}", len(todo))
+        counter = Counter(progress, rep.targets[0], len(todo))
         chunk = max(1, int(getattr(backend, "batch_size", 32) or 32))
         for lb in loaded:
             rows = [p for p in todo if p.benchmark is lb.benchmark]
-            rep.errors += _generate_rows(rows, backend, store, chunk, progress, task)
+            rep.errors += _generate_rows(rows, backend, store, chunk, counter)
             rep.generated += len(rows)
     rep.seconds = time.perf_counter() - t0
     return rep
@@ -343,7 +307,7 @@ def run_sweep(
     *,
     targets: list[Target] | None = None,
     rescore: bool = False,
-    show_progress: bool = False,
+    progress: Progress | None = None,
 ) -> SweepReport:
     """Evaluate every target on every benchmark of the suite; resumable (keys already stored are skipped).
 
@@ -354,7 +318,7 @@ def run_sweep(
             closed at the end).
         targets: the models to evaluate, when ``plan`` is a suite config.
         rescore: rescore stored responses instead of generating (see the module docstring).
-        show_progress: draw a rich progress bar on stderr.
+        progress: receives (target, rows done, rows to generate) as rows are stored.
 
     Returns:
         A :class:`SweepReport` with counts of planned, reused, generated, rescored, missing and error rows.
@@ -369,9 +333,8 @@ def run_sweep(
     loaded = load_benchmarks(plan.suite)
     report = SweepReport()
     try:
-        with _Progress(show_progress) as progress:
-            for target in plan.targets:
-                report.add(sweep_target(target, loaded, store, backend, rescore=rescore, progress=progress))
+        for target in plan.targets:
+            report.add(sweep_target(target, loaded, store, backend, rescore=rescore, progress=progress))
     finally:
         if own:
             backend.close()
@@ -388,8 +351,8 @@ def watch_run(
     poll_s: float = 30.0,
     until_done: bool = False,
     max_polls: int | None = None,
-    show_progress: bool = False,
-    say: Callable[[str], None] = log.warning,
+    progress: Progress | None = None,
+    say: Say = log.warning,
 ) -> SweepReport:
     """Evaluate a training run's checkpoints as they appear (complete ones only; half-written ones later).
 
@@ -405,29 +368,28 @@ def watch_run(
     report, done_hashes, polls = SweepReport(), set(), 0
     warned: set[Path] = set()
     try:
-        with _Progress(show_progress) as progress:
-            while True:
-                finished = (run_dir / "DONE").exists()  # read before listing: no checkpoint can follow it
-                complete, partial = discover_checkpoints(run_dir)
+        while True:
+            finished = (run_dir / "DONE").exists()  # read before listing: no checkpoint can follow it
+            complete, partial = discover_checkpoints(run_dir)
+            for d in partial:
+                if d not in warned:
+                    say(f"checkpoint {d} is not complete yet (no COMPLETE marker): will retry")
+                    warned.add(d)
+            for t in complete:
+                if steps is not None and t.step not in steps:
+                    continue
+                if (t.step, t.weights_hash) in done_hashes:
+                    continue
+                report.add(sweep_target(t, loaded, store, backend, progress=progress))
+                done_hashes.add((t.step, t.weights_hash))
+            polls += 1
+            if until_done and finished:
                 for d in partial:
-                    if d not in warned:
-                        say(f"checkpoint {d} is not complete yet (no COMPLETE marker): will retry")
-                        warned.add(d)
-                for t in complete:
-                    if steps is not None and t.step not in steps:
-                        continue
-                    if (t.step, t.weights_hash) in done_hashes:
-                        continue
-                    report.add(sweep_target(t, loaded, store, backend, progress=progress))
-                    done_hashes.add((t.step, t.weights_hash))
-                polls += 1
-                if until_done and finished:
-                    for d in partial:
-                        say(f"run is DONE but checkpoint {d} never completed: skipped")
-                    break
-                if max_polls is not None and polls >= max_polls:
-                    break
-                time.sleep(poll_s)
+                    say(f"run is DONE but checkpoint {d} never completed: skipped")
+                break
+            if max_polls is not None and polls >= max_polls:
+                break
+            time.sleep(poll_s)
     finally:
         if own:
             backend.close()

@@ -174,11 +174,11 @@ class Store:
                     fix="use another --store folder, or an rsft version matching this store",
                 )
         if not meta.is_file() or version != SCHEMA_VERSION:
-            import rsft
+            from rsft._version import __version__
 
             tmp = meta.with_suffix(".json.tmp")
             tmp.write_text(
-                json.dumps({"schema_version": SCHEMA_VERSION, "created_by": f"rsft {rsft.__version__}"})
+                json.dumps({"schema_version": SCHEMA_VERSION, "created_by": f"rsft {__version__}"})
             )
             os.replace(tmp, meta)
         self._keys: dict[str, set[str | None]] | None = None

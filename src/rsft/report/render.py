@@ -1,6 +1,6 @@
 """``render_report``: ``analysis.json`` in, one self-contained HTML file + PNG figures + a Markdown summary out.
 
-Run: ``rsft report STORE|ANALYSIS_DIR --out report.html``. Figures are embedded as base64 PNG; the page loads
+Run: ``rsft report ANALYSIS_DIR --out report.html``. Figures are embedded as base64 PNG; the page loads
 nothing from the network and runs no script. The report computes nothing: it formats what the analysis wrote.
 
 Layout: the first screen answers the paper's four questions (:mod:`rsft.report.findings`), one paragraph and one
@@ -34,25 +34,24 @@ _SECTIONS = [
 
 
 def load_analysis(path: str | Path) -> tuple[dict, Path]:
-    """Read ``analysis.json`` from an analysis folder, or analyse a store folder first (into STORE/analysis).
+    """Read ``analysis.json`` from an analysis folder (or the file itself). The report never analyses: a store is
+    analysed first by ``rsft analyze`` (``rsft report STORE`` does both).
 
     Raises:
-        DataError: the path is neither an analysis folder nor a store.
+        DataError: the path holds no ``analysis.json``.
     """
     p = Path(path)
     if p.is_file() and p.name == "analysis.json":
         p = p.parent
     if not (p / "analysis.json").is_file():
-        if (p / "rows").is_dir():
-            from rsft.analysis import analyze_store
-
-            p = analyze_store(p)
-        else:
-            raise DataError(
-                "neither an analysis folder (analysis.json) nor a store (rows/)",
-                file=str(p),
-                fix="pass the folder written by `rsft analyze` or by `rsft eval`",
-            )
+        store = (p / "rows").is_dir()
+        raise DataError(
+            "a store, not an analysis folder (no analysis.json)" if store else "not an analysis folder (no analysis.json)",
+            file=str(p),
+            fix="analyse it first with `rsft analyze STORE --out DIR` (or run `rsft report STORE`)"
+            if store
+            else "pass the folder written by `rsft analyze`",
+        )
     try:
         return json.loads((p / "analysis.json").read_text()), p
     except json.JSONDecodeError as e:
@@ -75,7 +74,7 @@ def render_report(analysis_dir: str | Path, out_html: str | Path, *, svg: bool =
     """Render the report.
 
     Args:
-        analysis_dir: folder with ``analysis.json`` (or a store folder, analysed first with defaults).
+        analysis_dir: folder with ``analysis.json`` (written by ``rsft.analysis.analyze_store``).
         out_html: the HTML file to write; figures go to ``<stem>_figures/`` beside it and the Markdown summary
             to ``<stem>.md``.
         svg: also write each figure as SVG beside its PNG.

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from rsft._util.errors import RsftError
 from rsft._util.hashing import hash_obj
+from rsft._util.progress import Counter, Progress
 from rsft._util.provenance import provenance
 from rsft.config import StrictModel
 from rsft.generate.base import Completion, GenerateConfig, Request
@@ -173,22 +174,15 @@ def completion_row(
     }
 
 
-def _progress() -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from rsft.cli._common import console
-
-    return Progress(
-        TextColumn("rollouts"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
-    )
-
-
-def run_rollouts(cfg: RolloutsConfig, *, backend: Any = None) -> dict[str, Any]:
+def run_rollouts(
+    cfg: RolloutsConfig, *, backend: Any = None, progress: Progress | None = None
+) -> dict[str, Any]:
     """Generate, verify and store this shard's missing queries; returns a summary.
 
     Args:
         cfg: the run's config.
         backend: a ready backend (default: built from ``cfg.teacher`` and ``cfg.backend``); closed only if built here.
+        progress: receives ("rollouts", queries done, queries in this shard) as batches are written.
 
     Returns:
         {"pool", "shard", "queries", "skipped", "generated", "rows"} for this shard.
@@ -207,7 +201,9 @@ def run_rollouts(cfg: RolloutsConfig, *, backend: Any = None) -> dict[str, Any]:
     start, end = shard_range(len(queries), index, count)
     shard_dir = out / SHARDS_DIR / shard_name(index, count)
     with shard_lock(shard_dir):
-        return _run_shard(cfg, queries[start:end], identity, verifier, ShardWriter(shard_dir), backend)
+        return _run_shard(
+            cfg, queries[start:end], identity, verifier, ShardWriter(shard_dir), backend, progress
+        )
 
 
 def _run_shard(
@@ -217,6 +213,7 @@ def _run_shard(
     verifier: Verifier,
     writer: ShardWriter,
     backend: Any,
+    progress: Progress | None,
 ) -> dict[str, Any]:
     out = Path(cfg.out)
     done = writer.done_ids()
@@ -233,32 +230,31 @@ def _run_shard(
         gen_json = json.dumps(identity["gen_config"], sort_keys=True)
         last = time.monotonic()
         try:
-            with _progress() as bar:
-                tid = bar.add_task("rollouts", total=len(mine), completed=len(mine) - len(todo))
-                for b in range(0, len(todo), cfg.batch_queries):
-                    batch = todo[b : b + cfg.batch_queries]
-                    reqs = [Request(messages=q.messages, id=q.id) for q in batch]
-                    outs = backend.generate(reqs, cfg.generate)
-                    rows = [
-                        completion_row(
-                            q,
-                            j,
-                            c,
-                            verifier=verifier,
-                            teacher=cfg.teacher,
-                            t_hash=identity["teacher_hash"],
-                            gen_json=gen_json,
-                        )
-                        for q, comps in zip(batch, outs, strict=True)
-                        for j, c in enumerate(comps)
-                    ]
-                    writer.write(pa.Table.from_pylist(rows, schema=POOL_SCHEMA))
-                    generated += len(batch)
-                    if time.monotonic() - last >= cfg.commit_every_s:
-                        writer.commit()
-                        writer.write_progress(shard=cfg.shard, queries_total=len(mine), complete=False)
-                        last = time.monotonic()
-                    bar.update(tid, advance=len(batch))
+            counter = Counter(progress, "rollouts", len(mine), len(mine) - len(todo))
+            for b in range(0, len(todo), cfg.batch_queries):
+                batch = todo[b : b + cfg.batch_queries]
+                reqs = [Request(messages=q.messages, id=q.id) for q in batch]
+                outs = backend.generate(reqs, cfg.generate)
+                rows = [
+                    completion_row(
+                        q,
+                        j,
+                        c,
+                        verifier=verifier,
+                        teacher=cfg.teacher,
+                        t_hash=identity["teacher_hash"],
+                        gen_json=gen_json,
+                    )
+                    for q, comps in zip(batch, outs, strict=True)
+                    for j, c in enumerate(comps)
+                ]
+                writer.write(pa.Table.from_pylist(rows, schema=POOL_SCHEMA))
+                generated += len(batch)
+                if time.monotonic() - last >= cfg.commit_every_s:
+                    writer.commit()
+                    writer.write_progress(shard=cfg.shard, queries_total=len(mine), complete=False)
+                    last = time.monotonic()
+                counter.advance(len(batch))
         except BaseException:
             writer.commit()  # whole queries written so far are kept; the batch in flight is redone on resume
             writer.write_progress(shard=cfg.shard, queries_total=len(mine), complete=False)

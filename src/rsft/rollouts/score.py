@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from rsft._util.errors import DataError, RsftError
+from rsft._util.progress import Progress
 from rsft.config import StrictModel
 from rsft.rollouts.store import ShardWriter
 
@@ -58,18 +59,19 @@ class ScoreConfig(StrictModel):
     trust_remote_code: bool = False
 
 
-def _input_batches(data: str, read_rows: int) -> tuple[pa.Schema, Any]:
-    """(schema, iterator of record batches) for a pool or a Parquet/JSONL SFT file."""
+def _input_batches(data: str, read_rows: int) -> tuple[pa.Schema, Any, int]:
+    """(schema, iterator of record batches, row count) for a pool or a Parquet/JSONL SFT file."""
     from rsft.rollouts.store import pool_files
 
     p = Path(data)
     if p.is_dir():
         files = pool_files(p)
         schema = pq.ParquetFile(files[0]).schema_arrow
-        return schema, (b for f in files for b in pq.ParquetFile(f).iter_batches(batch_size=read_rows))
+        total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        return schema, (b for f in files for b in pq.ParquetFile(f).iter_batches(batch_size=read_rows)), total
     if p.suffix == ".parquet" and p.is_file():
         pf = pq.ParquetFile(p)
-        return pf.schema_arrow, pf.iter_batches(batch_size=read_rows)
+        return pf.schema_arrow, pf.iter_batches(batch_size=read_rows), pf.metadata.num_rows
     if p.suffix in (".jsonl", ".json") and p.is_file():
         from rsft.data.io import read_sft
 
@@ -78,7 +80,7 @@ def _input_batches(data: str, read_rows: int) -> tuple[pa.Schema, Any]:
             r["messages"] = json.dumps(r["messages"], ensure_ascii=False)
             r.pop("metadata", None)
         table = pa.Table.from_pylist(rows)
-        return table.schema, iter(table.to_batches(max_chunksize=read_rows))
+        return table.schema, iter(table.to_batches(max_chunksize=read_rows)), table.num_rows
     raise DataError(
         "cannot read scoring input", file=data, fix="pass a pool folder, or a .parquet/.jsonl SFT file"
     )
@@ -199,8 +201,12 @@ def _score_batch(cfg: ScoreConfig, model: Any, tok: Any, batch: pa.RecordBatch, 
     return table
 
 
-def score_responses(cfg: ScoreConfig) -> dict[str, Any]:
+def score_responses(cfg: ScoreConfig, *, progress: Progress | None = None) -> dict[str, Any]:
     """Score every row of ``cfg.data`` under ``cfg.model``; resumable (committed rows are skipped).
+
+    Args:
+        cfg: the scoring job.
+        progress: receives ("scored rows", rows done, rows in the input) after every committed batch.
 
     Returns:
         {"out", "rows", "skipped", "tokens"}.
@@ -209,9 +215,7 @@ def score_responses(cfg: ScoreConfig) -> dict[str, Any]:
         DataError: unreadable input or rows without messages/response.
         OfflineError: the model is neither local nor cached.
     """
-    from rsft.cli._common import console
-
-    schema, batches = _input_batches(cfg.data, cfg.read_rows)
+    schema, batches, total = _input_batches(cfg.data, cfg.read_rows)
     if "response" not in schema.names and cfg.tokens == "retokenize":
         raise DataError("no response column", file=cfg.data, field="response", fix="pass SFT rows or a pool")
     names = [n for n in schema.names if n not in {f.name for f in SCORE_FIELDS}]
@@ -235,7 +239,8 @@ def score_responses(cfg: ScoreConfig) -> dict[str, Any]:
         writer.write(table)
         writer.commit()
         seen += batch.num_rows
-        console.print(f"scored {seen:,} rows", end="\r")
+        if progress:
+            progress("scored rows", seen, total)
     writer.commit()
     _merge(writer.parts(), out, out_schema)
     shutil.rmtree(work)

@@ -91,7 +91,7 @@ def _params(base: str) -> float | None:
         return None
 
 
-def run_demo(out_dir: Path, *, quick: bool, say: Any = print, progress: bool = True) -> Any:
+def run_demo(out_dir: Path, *, quick: bool, say: Any = None, progress: Any = None) -> Any:
     """Write the demo study (and its suite) into ``out_dir`` and run it; returns the StudyResult."""
     from rsft._util.errors import RsftError
     from rsft.config import build_config
@@ -110,7 +110,7 @@ def run_demo(out_dir: Path, *, quick: bool, say: Any = print, progress: bool = T
     data["study"]["name"] = out_dir.name
     (out_dir / "study.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     cfg = build_config(StudyConfig, data, source=str(out_dir / "study.yaml"))
-    return run_study(cfg, say=say, progress=progress)
+    return run_study(cfg, say=say or (lambda text: None), progress=progress)
 
 
 def _fmt(iv: dict[str, Any] | None) -> str:

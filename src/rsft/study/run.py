@@ -18,17 +18,15 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rsft._util.faults import fault_point
 from rsft._util.hashing import hash_file, hash_obj
+from rsft._util.progress import Progress, Say, quiet
 from rsft.study.config import DatasetBuild, StudyConfig
 from rsft.study.matrix import ResolvedRun, dataset_path, resolve_runs
-
-Say = Callable[[str], None]
 
 
 @dataclass
@@ -133,7 +131,7 @@ def _data_identity(path: str, revision: str | None) -> str:
     return f"hub:{path}@{revision}"
 
 
-def train_run(cfg: StudyConfig, run: ResolvedRun, say: Say, progress: bool) -> str:
+def train_run(cfg: StudyConfig, run: ResolvedRun, say: Say, progress: Progress | None) -> str:
     """Train (or resume, or skip) one run. Returns "skipped", "resumed", "trained" or "retrained"."""
     from rsft.train.sft import config_hash, train
 
@@ -146,13 +144,13 @@ def train_run(cfg: StudyConfig, run: ResolvedRun, say: Say, progress: bool) -> s
         if state.get("status") == "done" and (run_dir / "DONE").is_file():
             return "skipped"
         say(f"training {run.name}: resuming")
-        train(tc, resume=True, progress=progress)
+        train(tc, resume=True, progress=progress, say=say)
         outcome = "resumed"
     else:
         outcome = "retrained" if run_dir.exists() else "trained"
         _write_json(state_path, {"identity": identity, "status": "started"})
         say(f"training {run.name}" + (" (identity changed: from scratch)" if outcome == "retrained" else ""))
-        train(tc, overwrite=run_dir.exists(), progress=progress)
+        train(tc, overwrite=run_dir.exists(), progress=progress, say=say)
     _write_json(state_path, {"identity": identity, "status": "done", "finished": time.time()})
     return outcome
 
@@ -190,7 +188,9 @@ def _prune_replaced(store: Any, run: str, current: set[str]) -> int:
     return stale
 
 
-def sweep_runs(cfg: StudyConfig, runs: list[ResolvedRun], store_dir: Path, say: Say, progress: bool) -> dict:
+def sweep_runs(
+    cfg: StudyConfig, runs: list[ResolvedRun], store_dir: Path, say: Say, progress: Progress | None
+) -> dict:
     """Evaluate every complete checkpoint of every run on the study's suite into one store."""
     from rsft.eval.config import load_suite
     from rsft.eval.plan import discover_checkpoints
@@ -209,7 +209,7 @@ def sweep_runs(cfg: StudyConfig, runs: list[ResolvedRun], store_dir: Path, say: 
             dropped = _prune_replaced(store, run.name, {t.weights_hash for t in targets})
             if dropped:
                 say(f"{run.name}: dropped {dropped} stored samples of replaced weights")
-            rep = run_sweep(suite, store, backend, targets=targets, show_progress=progress)
+            rep = run_sweep(suite, store, backend, targets=targets, progress=progress)
             for k in totals:
                 totals[k] += getattr(rep, k, 0) or 0
             say(
@@ -308,14 +308,16 @@ def analyze_and_report(
 def run_study(
     cfg: StudyConfig,
     *,
-    say: Say = print,
-    progress: bool = True,
+    say: Say = quiet,
+    progress: Progress | None = None,
     stop_after: str | None = None,
     only_runs: set[str] | None = None,
 ) -> StudyResult:
     """Run (or continue) a whole study.
 
     Args:
+        say: receives one-line notes from every stage (the CLI prints them).
+        progress: receives the training and sweep progress (see ``rsft._util.progress``).
         stop_after: "data", "train" or "sweep" stops after that stage.
         only_runs: train and sweep only these runs (a shard of the study); analysis needs all runs.
     """

@@ -12,14 +12,14 @@ Rules (the scorer's, stated once):
 - The generator, solver and trace synthesizer work over positive integers and exact integer division only, a
   subset of what the scorer accepts, so every reference answer verifies under both rules.
 
-Expressions are parsed by this module's own recursive-descent parser; nothing is ever passed to ``eval``.
+Expressions are parsed by rsft's own recursive-descent parser (:mod:`rsft.tasks.countdown_expr`); nothing is ever
+passed to ``eval``. The solver is :mod:`rsft.tasks.countdown_solver`, the trace synthesizer
+:mod:`rsft.tasks.countdown_trace`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
 from rsft._util.errors import RsftError
@@ -33,6 +33,20 @@ from rsft.tasks._answer import (
     settings_key,
 )
 from rsft.tasks.base import Sample, ScoreRecord
+from rsft.tasks.countdown_expr import ExprError, check_numbers, evaluate
+from rsft.tasks.countdown_solver import Solution, Step, expression_of, solve
+
+__all__ = [
+    "CountdownTask",
+    "ExprError",
+    "PROMPTS",
+    "Solution",
+    "Step",
+    "check_numbers",
+    "evaluate",
+    "expression_of",
+    "solve",
+]
 
 TINYZERO_PROMPT = (
     "Using the numbers {numbers}, create an equation that equals {target}. You can use basic arithmetic "
@@ -52,305 +66,6 @@ DEFAULTS: dict[str, Any] = {
     "use_all": True,
     "prompt_style": "tinyzero",
 }
-
-
-# ---------------------------------------------------------------- expression parser and verifier
-
-
-class ExprError(ValueError):
-    """An answer that does not parse or cannot be evaluated; ``reason`` is the scorer's reason."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-
-
-_TOKEN_RE = re.compile(r"\s*(?:(\d+)|(.))")
-_OPS = {"x": "*", "X": "*", "×": "*", "·": "*", "÷": "/", "−": "-", "–": "-", "[": "(", "]": ")"}
-
-
-def _tokenize(text: str) -> list[str]:
-    tokens: list[str] = []
-    for num, ch in _TOKEN_RE.findall(text):
-        if num:
-            tokens.append(num)
-        elif ch.strip():
-            ch = _OPS.get(ch, ch)
-            if ch not in "+-*/()":
-                raise ExprError("parse_error", f"unexpected character {ch!r}")
-            tokens.append(ch)
-    return tokens
-
-
-@dataclass
-class _Parser:
-    tokens: list[str]
-    integer_division: bool
-    pos: int = 0
-    numbers: list[int] = field(default_factory=list)
-
-    def peek(self) -> str | None:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
-
-    def take(self) -> str:
-        tok = self.peek()
-        if tok is None:
-            raise ExprError("parse_error", "expression ends early")
-        self.pos += 1
-        return tok
-
-    def expr(self) -> Fraction:
-        value = self.term()
-        while self.peek() in ("+", "-"):
-            op = self.take()
-            rhs = self.term()
-            value = value + rhs if op == "+" else value - rhs
-        return value
-
-    def term(self) -> Fraction:
-        value = self.unary()
-        while self.peek() in ("*", "/"):
-            op = self.take()
-            rhs = self.unary()
-            if op == "*":
-                value = value * rhs
-            elif rhs == 0:
-                raise ExprError("division_by_zero", "division by zero")
-            else:
-                if self.integer_division and (value.denominator != 1 or value.numerator % rhs.numerator):
-                    raise ExprError("non_integer_division", f"{value} / {rhs} is not an integer")
-                value = value / rhs
-        return value
-
-    def unary(self) -> Fraction:
-        if self.peek() == "-":
-            self.take()
-            return -self.unary()
-        if self.peek() == "+":
-            self.take()
-            return self.unary()
-        return self.atom()
-
-    def atom(self) -> Fraction:
-        tok = self.take()
-        if tok == "(":
-            value = self.expr()
-            if self.take() != ")":
-                raise ExprError("parse_error", "missing ')'")
-            return value
-        if tok.isdigit():
-            self.numbers.append(int(tok))
-            return Fraction(int(tok))
-        raise ExprError("parse_error", f"unexpected {tok!r}")
-
-
-_TRAILING_EQ = re.compile(r"=\s*-?\d+(?:\.\d+)?\s*$")
-
-
-def evaluate(expression: str, *, integer_division: bool = False) -> tuple[Fraction, list[int]]:
-    """Parse and evaluate an expression exactly.
-
-    Args:
-        expression: e.g. ``"(79 - 60) + 17"``; a trailing ``= N`` is dropped.
-        integer_division: reject divisions whose result is not an integer.
-
-    Returns:
-        (value, the numbers used in order of appearance).
-
-    Raises:
-        ExprError: with ``reason`` in ``parse_error``, ``division_by_zero``, ``non_integer_division``.
-    """
-    text = _TRAILING_EQ.sub("", expression.strip())
-    tokens = _tokenize(text)
-    if not tokens:
-        raise ExprError("parse_error", "empty expression")
-    parser = _Parser(tokens, integer_division)
-    value = parser.expr()
-    if parser.pos != len(tokens):
-        raise ExprError("parse_error", f"unexpected {tokens[parser.pos]!r} after a complete expression")
-    return value, parser.numbers
-
-
-def check_numbers(used: list[int], numbers: list[int], *, require_all: bool = False) -> str | None:
-    """None when ``used`` is a sub-multiset of ``numbers``; else a scorer reason."""
-    pool: dict[int, int] = {}
-    for n in numbers:
-        pool[n] = pool.get(n, 0) + 1
-    for n in used:
-        if n not in pool:
-            return "numbers_not_from_set"
-        if pool[n] == 0:
-            return "number_reused"
-        pool[n] -= 1
-    if require_all and any(pool.values()):
-        return "numbers_unused"
-    return None
-
-
-# ---------------------------------------------------------------- solver
-
-
-@dataclass(frozen=True)
-class Step:
-    """One combination ``a op b = result`` and the expressions of its operands."""
-
-    a: int
-    op: str
-    b: int
-    result: int
-
-
-@dataclass(frozen=True)
-class Solution:
-    """A solver result: the steps in order, the final expression, and the search nodes visited."""
-
-    steps: tuple[Step, ...]
-    expression: str
-    nodes: int
-
-
-# an item is (value, expression text, is_compound)
-_Item = tuple[int, str, bool]
-
-
-def _fmt(item: _Item) -> str:
-    return f"({item[1]})" if item[2] else item[1]
-
-
-def _moves(values: list[int] | tuple[int, ...], use_all: bool) -> list[tuple[int, int, str, int]]:
-    """All distinct moves (i, j, op, result) over positive integers, larger operand first, exact division only.
-
-    Moves that cannot help when numbers may be left unused (``x*1``, ``x/1``, ``a-a``) are kept only with
-    ``use_all``, where the 1 or the pair must still be consumed.
-    """
-    out: list[tuple[int, int, str, int]] = []
-    add = out.append
-    n = len(values)
-    for i in range(n):
-        vi = values[i]
-        for j in range(i + 1, n):
-            vj = values[j]
-            hi, lo, a, b = (i, j, vi, vj) if vi >= vj else (j, i, vj, vi)
-            add((hi, lo, "+", a + b))
-            if a != b or use_all:
-                add((hi, lo, "-", a - b))
-            if b != 1 or use_all:
-                add((hi, lo, "*", a * b))
-                if b and a % b == 0:
-                    add((hi, lo, "/", a // b))
-    return out
-
-
-def _apply(items: list[_Item], move: tuple[int, int, str, int], spaced: bool) -> list[_Item]:
-    i, j, op, result = move
-    sep = f" {op} " if spaced else op
-    new = (result, _fmt(items[i]) + sep + _fmt(items[j]), True)
-    return [it for k, it in enumerate(items) if k != i and k != j] + [new]
-
-
-def _order(moves: list, target: int, order: str, rng: Any) -> list:
-    if order == "closest":
-        return sorted(moves, key=lambda m: abs(m[3] - target))
-    if order == "random":
-        moves = list(moves)
-        rng.shuffle(moves)
-        return moves
-    if order == "given":
-        return moves
-    raise RsftError(
-        f"unknown search order '{order}'", field="search_order", fix="use given, closest or random"
-    )
-
-
-def expression_of(numbers: list[int], steps: tuple[Step, ...] | list[Step], *, spaced: bool = True) -> str:
-    """The expression that performs ``steps`` on ``numbers`` (operands parenthesised when compound)."""
-    items: list[_Item] = [(v, str(v), False) for v in numbers]
-    for s in steps:
-        i = next(k for k, it in enumerate(items) if it[0] == s.a)
-        j = next(k for k, it in enumerate(items) if it[0] == s.b and k != i)
-        items = _apply(items, (i, j, s.op, s.result), spaced)
-    return items[-1][1]
-
-
-def _last_step(x: int, y: int, target: int) -> Step | None:
-    """The move combining the last two values into ``target`` (same op order as :func:`_moves`), or None."""
-    a, b = (x, y) if x >= y else (y, x)
-    if a + b == target:
-        return Step(a, "+", b, target)
-    if a - b == target:
-        return Step(a, "-", b, target)
-    if a * b == target:
-        return Step(a, "*", b, target)
-    if b and a == target * b:
-        return Step(a, "/", b, target)
-    return None
-
-
-def solve(
-    numbers: list[int],
-    target: int,
-    *,
-    use_all: bool = True,
-    order: str = "given",
-    rng: Any = None,
-    spaced: bool = True,
-) -> Solution | None:
-    """Exact depth-first solver over positive integers with exact integer division.
-
-    The search runs on value tuples; failed states (the sorted multiset of remaining values) are memoised, so each
-    multiset is expanded once. When numbers may be left unused the search deepens one step at a time, so the
-    solution has the fewest steps. The expression is rebuilt from the winning steps.
-
-    Args:
-        numbers: the given numbers.
-        target: the value to reach.
-        use_all: every number must be used (else any subset, at least one step, may be used).
-        order: move order: ``given`` (pairs in input order), ``closest`` (result nearest the target first), ``random``.
-        rng: a ``random.Random`` for ``order="random"``.
-        spaced: spaces around operators in the expression.
-
-    Returns:
-        The first solution in that order, or None when there is none.
-    """
-    failed: set[tuple[int, ...]] = set()
-    nodes = 0
-
-    def dfs(values: tuple[int, ...], path: tuple[Step, ...], limit: int) -> tuple[Step, ...] | None:
-        """Depth-first from ``values``; ``limit`` is the most steps on a path."""
-        nonlocal nodes
-        if use_all and len(values) == 2:  # the leaves are most of the tree: check them without building moves
-            nodes += 1
-            step = _last_step(values[0], values[1], target)
-            return None if step is None else (*path, step)
-        key = tuple(sorted(values))
-        if key in failed:
-            return None
-        deeper = len(path) + 1 < limit
-        for i, j, op, r in _order(_moves(values, use_all), target, order, rng):
-            nodes += 1
-            step = Step(values[i], op, values[j], r)
-            if r == target and (not use_all or len(values) == 2):
-                return (*path, step)
-            if deeper:
-                rest = tuple(v for k, v in enumerate(values) if k != i and k != j) + (r,)
-                found = dfs(rest, (*path, step), limit)
-                if found:
-                    return found
-        failed.add(key)
-        return None
-
-    if use_all:
-        steps = dfs(tuple(numbers), (), len(numbers) - 1)
-    else:  # iterative deepening: the shortest solutions first (memo is per depth limit)
-        steps = None
-        for limit in range(1, len(numbers)):
-            failed.clear()
-            steps = dfs(tuple(numbers), (), limit)
-            if steps is not None:
-                break
-    if steps is None:
-        return None
-    return Solution(steps, expression_of(numbers, steps, spaced=spaced), nodes)
 
 
 # ---------------------------------------------------------------- the task

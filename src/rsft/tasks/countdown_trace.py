@@ -14,7 +14,8 @@ from rsft._util.errors import RsftError
 from rsft._util.seeding import derive_seed
 from rsft.tasks._answer import wrap
 from rsft.tasks.base import Sample
-from rsft.tasks.countdown import Step, _moves, _order, evaluate, solve
+from rsft.tasks.countdown_expr import evaluate
+from rsft.tasks.countdown_solver import Step, moves, order_moves, solve
 
 
 def _dead_ends(
@@ -22,7 +23,7 @@ def _dead_ends(
 ) -> list[list[Step]]:
     """Up to ``count`` dead-end paths, each from a different first move than the solution's ``first``."""
     paths: list[list[Step]] = []
-    for i, j, op, r in _order(_moves(numbers, use_all), target, order, rng):
+    for i, j, op, r in order_moves(moves(numbers, use_all), target, order, rng):
         if len(paths) == count:
             break
         step = Step(numbers[i], op, numbers[j], r)
@@ -30,7 +31,7 @@ def _dead_ends(
             continue
         values, path = _rest(numbers, i, j, r), [step]
         while len(values) > 1:
-            options = [m for m in _order(_moves(values, use_all), target, order, rng) if m[3] != target]
+            options = [m for m in order_moves(moves(values, use_all), target, order, rng) if m[3] != target]
             if not options:
                 break
             a, b, o, res = options[0]

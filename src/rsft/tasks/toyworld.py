@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rsft.data.schemas import SFTRow
+from rsft.core import SFTRow
 from rsft.tasks.registry import get_task
+from rsft.tasks.rows import task_rows as build_rows
 
 TOY_TASKS = ("toy_arith", "toy_sort", "toy_mcq", "toy_instruct", "toy_safety")
 
@@ -28,8 +29,6 @@ TOY_COUNTDOWN_STYLE: dict[str, Any] = {"verbosity": 0, "max_backtracks": 1}
 
 def task_rows(name: str, n: int, seed: int, *, style: str = "cot", **settings: Any) -> list[SFTRow]:
     """``n`` SFT rows of one task (Countdown in its toy form), the sample kept in ``metadata`` for verification."""
-    from rsft.data.build import task_rows as build_rows
-
     extra: dict[str, Any] = {}
     if name == "countdown":
         settings = {**TOY_COUNTDOWN_SETTINGS, **settings}

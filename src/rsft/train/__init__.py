@@ -17,7 +17,7 @@ LoRA runs save *merged* weights in every checkpoint (plain models, no merge step
 Public API (imported lazily, so ``import rsft.train`` stays cheap)::
 
     from rsft.train import TrainConfig, train, list_checkpoints
-    result = train(cfg, resume=False, overwrite=False, progress=True)   # -> TrainResult
+    result = train(cfg, resume=False, overwrite=False)                  # -> TrainResult (say=, progress= to report)
     list_checkpoints(run_dir)                                           # -> [(step, Path), ...] complete only
 """
 

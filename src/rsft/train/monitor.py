@@ -1,4 +1,4 @@
-"""Live progress (rich) and metrics (``metrics.jsonl``, optional TensorBoard / Weights & Biases via accelerate)."""
+"""Live progress (a ``progress`` callback) and metrics (``metrics.jsonl``, optional TensorBoard / W&B via accelerate)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
-from rsft.cli._common import console
+from rsft._util.progress import Progress, Say, quiet
 
 
 class Monitor:
-    """Writes one JSON line per optimizer step and shows tokens/s, loss, lr and ETA (main process only)."""
+    """Writes one JSON line per optimizer step and reports tokens/s, loss and lr (main process only)."""
 
     def __init__(
         self,
@@ -29,7 +20,8 @@ class Monitor:
         total: int,
         start: int,
         main: bool,
-        show: bool,
+        progress: Progress | None = None,
+        say: Say = quiet,
         accelerator: Any = None,
         trackers: bool = False,
         log_every: int = 1,
@@ -41,22 +33,13 @@ class Monitor:
         self.t0 = time.perf_counter()
         self.c0 = time.process_time()
         self.start = start
+        self.total = total
         self.tokens = 0
-        self.progress = None
-        if main and show:
-            self.progress = Progress(
-                TextColumn("[bold]train[/]"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[info]}"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                console=console,
-                transient=False,
-            )
-            self.task = self.progress.add_task("train", total=total, completed=start, info="")
-            self.progress.start()
+        self.say = say
+        self.label = f"train {run_dir.name}"
+        self.progress = progress if main and progress else None
+        if self.progress is not None:
+            self.progress(self.label, start, total, "")
 
     def log(self, rec: dict[str, Any]) -> None:
         """Record one step's metrics; ``rec`` needs ``step``, ``loss``, ``lr`` and ``tokens``."""
@@ -77,13 +60,11 @@ class Monitor:
             info = f"loss {rec['loss']:.4f}  lr {rec['lr']:.2e}  {rec['tokens_per_s'] or 0:,.0f} tok/s"
             done = rec["step"] - self.start
             if done % self.log_every == 0 or last:
-                self.progress.update(self.task, completed=rec["step"], info=info)
+                self.progress(self.label, rec["step"], self.total, info)
 
     def note(self, text: str) -> None:
         if self.main:
-            console.print(text)
+            self.say(text)
 
     def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
+        self.progress = None

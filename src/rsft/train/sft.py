@@ -26,6 +26,7 @@ from typing import Any
 
 from rsft._util.errors import MissingDependencyError, OfflineError, RsftError
 from rsft._util.hashing import hash_obj, weights_hash
+from rsft._util.progress import Progress, Say, quiet
 from rsft._util.provenance import provenance
 from rsft._util.seeding import seed_everything
 from rsft.chat import write_prompt_format
@@ -388,7 +389,9 @@ def optimizer_step(r: _Run) -> tuple[float, float | None, bool]:
     return lr, grad_norm, skipped
 
 
-def run(r: _Run, *, start: int, tokens_seen: int, show_progress: bool) -> TrainResult:
+def run(
+    r: _Run, *, start: int, tokens_seen: int, progress: Progress | None = None, say: Say = quiet
+) -> TrainResult:
     """The training loop from optimizer step ``start + 1`` to the end, with checkpoints and resume states.
 
     Raises:
@@ -402,7 +405,7 @@ def run(r: _Run, *, start: int, tokens_seen: int, show_progress: bool) -> TrainR
     if start == 0:
         save_checkpoint(r, 0, _meta(r, 0, 0, None, 0.0))
     monitor = Monitor(
-        r.run_dir, total=plan.total_steps, start=start, main=acc.is_main_process, show=show_progress,
+        r.run_dir, total=plan.total_steps, start=start, main=acc.is_main_process, progress=progress, say=say,
         accelerator=acc, trackers=bool(acc.log_with), log_every=cfg.logging.log_every,
     )  # fmt: skip
     loss = None
@@ -444,8 +447,9 @@ def train(
     *,
     resume: bool = False,
     overwrite: bool = False,
-    progress: bool = True,
+    progress: Progress | None = None,
     sources: dict[str, str] | None = None,
+    say: Say = quiet,
 ) -> TrainResult:
     """Train a causal LM with SFT as configured; the Python API behind ``rsft train``.
 
@@ -454,8 +458,9 @@ def train(
         resume: continue the run in ``cfg.run_dir()`` from its newest resume state (a finished run is returned
             as is).
         overwrite: delete a previous run in that folder first.
-        progress: show a live progress bar.
+        progress: receives ("train RUN_NAME", step, total steps, loss/lr/tokens-per-s text) as steps finish.
         sources: dotted key -> "file" / "cli", recorded in ``resolved_config.yaml`` (others are "default").
+        say: receives one-line notes (run folder, schedule, data, resume point, skipped updates).
 
     Returns:
         A :class:`TrainResult`.
@@ -494,43 +499,37 @@ def train(
     r = _Run(cfg, run_dir, accelerator, tokenizer, model, optimizer, scheduler, data, plan, chash)
     if accelerator.is_main_process:
         write_resolved_config(cfg, run_dir / "resolved_config.yaml", sources or {})
-        _announce(r)
+        _announce(r, say)
     start, tokens_seen = load_state(r) if resume else (0, 0)
     if resume and accelerator.is_main_process:
         ck.truncate_metrics(run_dir / "metrics.jsonl", start)
-        print_note(f"resuming from step {start}" if start else "no resume state found: starting from step 0")
+        say(f"resuming from step {start}" if start else "no resume state found: starting from step 0")
     if accelerator.trackers or accelerator.log_with:
         accelerator.init_trackers(
             run_dir.name, config={"config_hash": chash, **_flat(cfg.model_dump(mode="json"))}
         )
     try:
-        return run(r, start=start, tokens_seen=tokens_seen, show_progress=progress)
+        return run(r, start=start, tokens_seen=tokens_seen, progress=progress, say=say)
     finally:
         if accelerator.log_with:
             accelerator.end_training()
 
 
-def print_note(text: str) -> None:
-    from rsft.cli._common import console
-
-    console.print(text)
-
-
-def _announce(r: _Run) -> None:
+def _announce(r: _Run, say: Say) -> None:
     d = r.data
-    print_note(f"[bold]run[/] {r.run_dir}")
-    print_note(f"[bold]schedule[/] {r.plan.describe()}")
+    say(f"[bold]run[/] {r.run_dir}")
+    say(f"[bold]schedule[/] {r.plan.describe()}")
     extra = []
     if d.truncated:
         extra.append(f"{d.truncated} rows truncated to {r.cfg.data.max_length} tokens")
     if d.skipped:
         extra.append(f"{d.skipped} rows skipped (longer than {r.cfg.data.max_length} tokens)")
-    print_note(
+    say(
         f"[bold]data[/] {d.n_source:,} rows read, {len(d.rows):,} used"
         + (f"; {'; '.join(extra)}" if extra else "")
     )
     for n in d.notes:
-        print_note(f"[yellow]note[/] {n}")
+        say(f"[yellow]note[/] {n}")
 
 
 def _flat(obj: Any, prefix: str = "") -> dict[str, Any]:

@@ -1,12 +1,11 @@
-"""Build SFT rows from a task: one generated sample -> one row (prompt as a user turn, reference response)."""
+"""A task's samples as SFT rows: one generated sample -> one row (prompt as a user turn, reference response)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from rsft.data.schemas import SFTRow
-from rsft.tasks.base import Sample
+from rsft.core import Sample, SFTRow
 
 
 def sample_row(task: Any, sample: Sample, **style: Any) -> SFTRow:
