@@ -7,13 +7,16 @@ caller and is silent without them, so the library can run inside a notebook, a t
 * ``progress(label, done, total, info)``: ``done`` of ``total`` units of the task named ``label`` are finished;
   ``info`` is a short status text (loss, tokens/s). The same label updates the same bar.
 
-The CLI builds both (``rsft.cli._common.console.print`` and ``rsft.cli._common.progress_bars``).
+The CLI builds both (``rsft.cli._common.console.print`` and ``rsft.cli._common.progress_bars``). A library call
+that has notes a user must not miss (``rsft.train.train``: rows truncated or skipped, updates skipped) defaults its
+``say`` to :func:`to_stderr`; pass ``say=quiet`` to silence it.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 Say = Callable[[str], None]
 
@@ -26,6 +29,18 @@ class Progress(Protocol):
 
 def quiet(text: str) -> None:
     """A ``say`` that drops the text (the default below the CLI)."""
+
+
+def to_stderr(text: str) -> None:
+    """A ``say`` that writes the line to stderr, rich markup rendered (or stripped when stderr is not a terminal)."""
+    _stderr_console().print(text)
+
+
+@functools.lru_cache(maxsize=1)
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
 
 
 class Counter:

@@ -7,7 +7,7 @@ Checkpoint layout (the contract with evaluation and studies):
     step_000000 is the base model.
 
 Also in RUN_DIR (see :mod:`rsft.train.checkpoints`):
-    resolved_config.yaml   the config as run (loadable by ``rsft train``), each value tagged default / file / cli
+    resolved_config.yaml   the config as run (loadable by ``rsft train``), each value tagged default / file / cli / study
     metrics.jsonl          one JSON line per optimizer step (loss, nll, lr, grad_norm, skipped, tokens, tokens/s)
     train_state/step_*/    resume state: weights, optimizer, scheduler, RNG (accelerate) + position.json
     DONE                   json {step, weights_hash, config_hash, tokens_seen, loss}, written when training ends

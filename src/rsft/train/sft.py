@@ -26,7 +26,7 @@ from typing import Any
 
 from rsft._util.errors import MissingDependencyError, OfflineError, RsftError
 from rsft._util.hashing import hash_obj, weights_hash
-from rsft._util.progress import Progress, Say, quiet
+from rsft._util.progress import Progress, Say, quiet, to_stderr
 from rsft._util.provenance import provenance
 from rsft._util.seeding import seed_everything
 from rsft.chat import write_prompt_format
@@ -449,7 +449,7 @@ def train(
     overwrite: bool = False,
     progress: Progress | None = None,
     sources: dict[str, str] | None = None,
-    say: Say = quiet,
+    say: Say = to_stderr,
 ) -> TrainResult:
     """Train a causal LM with SFT as configured; the Python API behind ``rsft train``.
 
@@ -459,8 +459,10 @@ def train(
             as is).
         overwrite: delete a previous run in that folder first.
         progress: receives ("train RUN_NAME", step, total steps, loss/lr/tokens-per-s text) as steps finish.
-        sources: dotted key -> "file" / "cli", recorded in ``resolved_config.yaml`` (others are "default").
-        say: receives one-line notes (run folder, schedule, data, resume point, skipped updates).
+        sources: dotted key -> "file" / "cli" / "study", recorded in ``resolved_config.yaml`` (others are
+            "default").
+        say: receives one-line notes (run folder, schedule, data, resume point, skipped updates); stderr by
+            default, ``rsft._util.progress.quiet`` silences them.
 
     Returns:
         A :class:`TrainResult`.
@@ -543,7 +545,8 @@ def _flat(obj: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def write_resolved_config(cfg: TrainConfig, path: Path, sources: dict[str, str]) -> None:
-    """The config as run, loadable by ``rsft train``; every leaf tagged ``# default``, ``# file`` or ``# cli``."""
+    """The config as run, loadable by ``rsft train``; every leaf tagged ``# default``, ``# file``, ``# cli`` or
+    ``# study`` (a value the study derived: the output folder, the run name)."""
     import yaml
 
     lines = [f"# resolved by rsft; run name {cfg.resolved_run_name()}; config hash {config_hash(cfg)}"]
