@@ -7,8 +7,9 @@ YAML scalars), validates, and raises one :class:`~rsft.ConfigError` listing ever
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -72,17 +73,68 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
     return data
 
 
-def problems_from_validation(err: ValidationError) -> list[Problem]:
+def problems_from_validation(err: ValidationError, cls: type[BaseModel] | None = None) -> list[Problem]:
+    """One :class:`Problem` per error; with ``cls`` (the validated model) an unknown key names the closest valid
+    key at its place ("did you mean ..."), and a wrong type names the type it got."""
     out = []
     for e in err.errors():
         key = ".".join(str(x) for x in e["loc"]) or "<root>"
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = "unknown key" + did_you_mean(str(e["loc"][-1]), valid_keys(cls, e["loc"][:-1]))
         elif "input" in e and e["type"] not in ("missing",):
             shown = repr(e["input"])
-            msg += f" (got {shown[:60]})"
+            msg += f" (got {type(e['input']).__name__} {shown[:60]})"
         out.append(Problem(key, msg))
+    return out
+
+
+def did_you_mean(key: str, valid: list[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``valid`` (by difflib's ratio, at least 0.6), else ``""``.
+    Without a close one, the valid keys are listed when there are few."""
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    if valid and len(valid) <= 12:
+        return f"; valid keys: {', '.join(sorted(valid))}"
+    return ""
+
+
+def valid_keys(cls: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the model found by following ``loc`` (field names; list indices and dict keys are
+    stepped over) from ``cls``; [] when the path leaves pydantic models."""
+    current: Any = cls
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        if isinstance(part, int) or part not in current.model_fields:
+            return []
+        current = _model_in(current.model_fields[part].annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    """The pydantic model inside an annotation such as ``X``, ``X | None``, ``list[X]`` or ``dict[str, X]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def leaf_keys(node: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted keys of a nested mapping's leaves (``{"a": {"b": 1}}`` -> ``["a.b"]``); an empty mapping is a
+    leaf."""
+    out = []
+    for k, v in node.items():
+        if isinstance(v, dict) and v:
+            out += leaf_keys(v, f"{prefix}{k}.")
+        else:
+            out.append(f"{prefix}{k}")
     return out
 
 
@@ -91,7 +143,7 @@ def build_config(cls: type[M], data: dict[str, Any], *, source: str | None = Non
     try:
         return cls.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(problems_from_validation(e), file=source) from None
+        raise ConfigError(problems_from_validation(e, cls), file=source) from None
 
 
 def load_config(path: str | Path, cls: type[M], overrides: list[str] | None = None) -> M:

@@ -13,19 +13,9 @@ import os
 import typer
 
 from rsft.cli._common import console, progress_bars, stage_app
-from rsft.config import apply_overrides, build_config, read_yaml
+from rsft.config import apply_overrides, build_config, leaf_keys, read_yaml
 
 app = stage_app("supervised fine-tuning: checkpoints in Hugging Face format, exact resume")
-
-
-def _leaf_keys(node: dict, prefix: str = "") -> list[str]:
-    out = []
-    for k, v in node.items():
-        if isinstance(v, dict) and v:
-            out += _leaf_keys(v, f"{prefix}{k}.")
-        else:
-            out.append(f"{prefix}{k}")
-    return out
 
 
 @app.command("run")
@@ -45,7 +35,7 @@ def run(
 
     config = str(resolve_config(config, "config"))
     raw = read_yaml(config)
-    sources = dict.fromkeys(_leaf_keys(raw), "file")
+    sources = dict.fromkeys(leaf_keys(raw), "file")
     sources.update({o.split("=", 1)[0].strip(): "cli" for o in overrides or [] if "=" in o})
     cfg = build_config(TrainConfig, apply_overrides(raw, overrides), source=str(config))
     with progress_bars(progress and os.environ.get("RANK", "0") == "0") as bars:

@@ -25,14 +25,16 @@ validated as a :class:`rsft.train.config.TrainConfig`; every problem of every ru
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from rsft._util.errors import ConfigError, Problem
-from rsft.config import StrictModel, apply_overrides, build_config, read_yaml
+from rsft.config import StrictModel, apply_overrides, build_config, problems_from_validation, read_yaml
 from rsft.resources import resolve_config
+from rsft.train.config import TrainConfig
 
 
 class StudyMeta(StrictModel):
@@ -151,16 +153,42 @@ class StudyConfig(StrictModel):
     include: list[str] = Field(default_factory=list)
     models: dict[str, ModelEntry] = Field(default_factory=dict)
     datasets: dict[str, DatasetEntry] = Field(default_factory=dict)
-    train: dict[str, Any] = Field(default_factory=dict, description="TrainConfig keys shared by all runs")
+    train: dict[str, Any] = Field(
+        default_factory=dict,
+        description="TrainConfig keys shared by all runs (model and data paths come per run); validated as a "
+        "TrainConfig when the study is loaded",
+    )
     runs: list[RunSpec] = Field(default_factory=list)
     matrix: list[MatrixSpec] = Field(default_factory=list)
     eval: EvalSpec = Field(default_factory=EvalSpec)
     analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    _cli_keys: list[str] = PrivateAttr(default_factory=list)
 
     @property
     def study_dir(self) -> Path:
         return Path(self.study.output_dir) / self.study.name
+
+    def cli_keys(self) -> list[str]:
+        """The dotted keys set by command-line overrides when the study was loaded (provenance tags)."""
+        return list(self._cli_keys)
+
+    @model_validator(mode="after")
+    def _train_section(self) -> StudyConfig:
+        """The shared ``train:`` keys must form a valid TrainConfig once a run adds its model and data paths, so a
+        misspelled key is reported once, under ``train.``, when the study loads."""
+        probe = copy.deepcopy(self.train)
+        for part in ("model", "data"):
+            if not isinstance(probe.get(part, {}), dict):
+                continue
+            probe.setdefault(part, {}).setdefault("path", "<per run>")
+        try:
+            TrainConfig.model_validate(probe)
+        except ValidationError as e:
+            raise ValueError(
+                "; ".join(f"train.{p.key}: {p.message}" for p in problems_from_validation(e, TrainConfig))
+            ) from None
+        return self
 
     @model_validator(mode="after")
     def _references(self) -> StudyConfig:
@@ -223,6 +251,7 @@ def load_study(path: str | Path, overrides: list[str] | None = None) -> StudyCon
     data = apply_overrides(data, overrides)
     cfg = build_config(StudyConfig, data, source=str(p))
     cfg.eval.suite = _relative_to(cfg.eval.suite, p)
+    cfg._cli_keys = [o.split("=", 1)[0].strip() for o in overrides or [] if "=" in o]
     return cfg
 
 

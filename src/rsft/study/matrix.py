@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rsft._util.errors import ConfigError, Problem
-from rsft.config import apply_overrides
+from rsft.config import apply_overrides, leaf_keys, problems_from_validation
 from rsft.study.config import RunSpec, StudyConfig
+from rsft.train.config import TrainConfig, run_name
 
 
 @dataclass
@@ -20,8 +21,9 @@ class ResolvedRun:
     finding: str | None
     model: str
     dataset: str
-    train: Any  # rsft.train.config.TrainConfig
+    train: TrainConfig
     overrides: dict[str, Any]
+    sources: dict[str, str] = field(default_factory=dict)  # dotted TrainConfig key -> "file" | "cli" | "study"
 
     @property
     def run_dir(self) -> Path:
@@ -66,12 +68,14 @@ def _run_specs(cfg: StudyConfig) -> list[RunSpec]:
 def resolve_runs(cfg: StudyConfig) -> list[ResolvedRun]:
     """Every run of the study with its TrainConfig; all problems of all runs in one ConfigError.
 
+    Each run's ``sources`` say where its values came from, for ``resolved_config.yaml``: ``file`` (the study
+    file's ``train:`` section, its model and dataset entries, the run's overrides), ``cli`` (a ``train.*`` override
+    on the study's command line, see :func:`rsft.study.config.load_study`) or ``study`` (derived by the study: the
+    output folder, the run name, the path of a dataset it builds).
+
     Raises:
         ConfigError: a run's training config is invalid, or two runs share a name.
     """
-    from rsft.config import problems_from_validation
-    from rsft.train.config import TrainConfig
-
     runs, problems = [], []
     for i, spec in enumerate(_run_specs(cfg)):
         m, d = cfg.models[spec.model], cfg.datasets[spec.dataset]
@@ -88,6 +92,7 @@ def resolve_runs(cfg: StudyConfig) -> list[ResolvedRun]:
             data["run_name"] = spec.name
         overrides = {**m.overrides, **spec.overrides}  # the run's own overrides win over its model's
         apply_overrides(data, [f"{k}={_yaml_scalar(v)}" for k, v in overrides.items()])
+        sources = _sources(cfg, spec, data, overrides)
         try:
             tc = TrainConfig.model_validate(data)
         except Exception as e:  # pydantic.ValidationError
@@ -95,14 +100,15 @@ def resolve_runs(cfg: StudyConfig) -> list[ResolvedRun]:
                 raise
             problems += [
                 Problem(f"run {i} ({spec.model} × {spec.dataset}).{p.key}", p.message)
-                for p in problems_from_validation(e)
+                for p in problems_from_validation(e, TrainConfig)
             ]
             continue
-        if not spec.name:
-            # the paper's naming, with the study's short model and dataset keys
-            tc.run_name = _paper_name(spec.model, spec.dataset, tc)
+        if not spec.name:  # the paper's naming, with the study's short model and dataset keys
+            tc.run_name = run_name(spec.model, spec.dataset, tc.schedule)
         runs.append(
-            ResolvedRun(tc.resolved_run_name(), spec.finding, spec.model, spec.dataset, tc, spec.overrides)
+            ResolvedRun(
+                tc.resolved_run_name(), spec.finding, spec.model, spec.dataset, tc, spec.overrides, sources
+            )
         )
     names = [r.name for r in runs]
     problems += [
@@ -113,13 +119,20 @@ def resolve_runs(cfg: StudyConfig) -> list[ResolvedRun]:
     return runs
 
 
-def _paper_name(model: str, dataset: str, tc: Any) -> str:
-    from rsft.train.config import short_number
-
-    s = tc.schedule
-    length = f"st{s.max_steps}" if s.max_steps is not None else f"ep{s.epochs}"
-    name = f"{model}_{dataset}_lr{short_number(s.lr)}_{length}_bs{s.global_batch}"
-    return name + ("_ConstLR" if s.scheduler == "constant" else "")
+def _sources(cfg: StudyConfig, spec: RunSpec, data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, str]:
+    """Where each value of a run's training config (``data``, before validation) came from."""
+    m, d = cfg.models[spec.model], cfg.datasets[spec.dataset]
+    sources = dict.fromkeys(leaf_keys(data), "file")
+    for key, value in (("model.revision", m.revision), ("data.revision", d.revision)):
+        if value is None:
+            sources.pop(key, None)  # the study did not set it: the default
+    sources["output_dir"] = "study"
+    sources["run_name"] = "file" if spec.name else "study"
+    if d.path is None:
+        sources["data.path"] = "study"  # a dataset the study builds
+    sources.update({k.removeprefix("train."): "cli" for k in cfg.cli_keys() if k.startswith("train.")})
+    sources.update(dict.fromkeys(overrides, "file"))
+    return sources
 
 
 def _yaml_scalar(v: Any) -> str:

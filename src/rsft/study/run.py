@@ -144,13 +144,13 @@ def train_run(cfg: StudyConfig, run: ResolvedRun, say: Say, progress: Progress |
         if state.get("status") == "done" and (run_dir / "DONE").is_file():
             return "skipped"
         say(f"training {run.name}: resuming")
-        train(tc, resume=True, progress=progress, say=say)
+        train(tc, resume=True, progress=progress, say=say, sources=run.sources)
         outcome = "resumed"
     else:
         outcome = "retrained" if run_dir.exists() else "trained"
         _write_json(state_path, {"identity": identity, "status": "started"})
         say(f"training {run.name}" + (" (identity changed: from scratch)" if outcome == "retrained" else ""))
-        train(tc, overwrite=run_dir.exists(), progress=progress, say=say)
+        train(tc, overwrite=run_dir.exists(), progress=progress, say=say, sources=run.sources)
     _write_json(state_path, {"identity": identity, "status": "done", "finished": time.time()})
     return outcome
 

@@ -181,17 +181,27 @@ class TrainConfig(StrictModel):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     def resolved_run_name(self) -> str:
-        """The paper's naming, ``{Model}_{Dataset}_lr{lr}_ep{epochs}_bs{batch}[_ConstLR]``, unless set."""
+        """``run_name``, or :func:`run_name` of the model folder's and data file's names."""
         if self.run_name:
             return self.run_name
         model = Path(self.model.path.rstrip("/")).name
         data = Path(self.data.path.rstrip("/")).name
         for suffix in (".jsonl", ".json", ".parquet", ".gz"):
             data = data.removesuffix(suffix)
-        s = self.schedule
-        length = f"st{s.max_steps}" if s.max_steps is not None else f"ep{s.epochs}"
-        name = f"{model}_{data}_lr{short_number(s.lr)}_{length}_bs{s.global_batch}"
-        return name + ("_ConstLR" if s.scheduler == "constant" else "")
+        return run_name(model, data, self.schedule)
 
     def run_dir(self) -> Path:
         return Path(self.output_dir) / self.resolved_run_name()
+
+
+def run_name(model: str, dataset: str, schedule: ScheduleConfig) -> str:
+    """The paper's run naming, ``{model}_{dataset}_lr{lr}_{ep{epochs}|st{max_steps}}_bs{batch}[_ConstLR]``.
+
+    The one place a run is named: ``rsft train`` calls it with the model folder's and data file's names,
+    ``rsft study`` with the study's model and dataset keys. The learning rate is written in the shorter of plain
+    and scientific notation (5e-5, 1e-4, 0.5).
+    """
+    s = schedule
+    length = f"st{s.max_steps}" if s.max_steps is not None else f"ep{s.epochs}"
+    name = f"{model}_{dataset}_lr{short_number(s.lr)}_{length}_bs{s.global_batch}"
+    return name + ("_ConstLR" if s.scheduler == "constant" else "")
