@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "rsft"
 LAYERS: list[set[str]] = [
     {"_version"},
     {"_util"},
-    {"core", "config", "chat"},
+    {"core", "config", "chat", "resources"},
     {"tasks", "sandbox", "toy"},
     {"data", "generate"},
     {"train", "judges"},
