@@ -19,30 +19,24 @@ import numpy as np
 
 from rsft._util.errors import DataError
 from rsft.analysis.stats import BootSpec, percentile_ci
-from rsft.train import CHECKPOINT_GLOB, COMPLETE_MARKER
 
 
 def checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
-    """Complete checkpoints of a run, sorted by step (half-written folders without COMPLETE are skipped).
+    """Complete checkpoints of a run, sorted by step (:func:`rsft.train.checkpoints.list_checkpoints`).
 
     Raises:
         DataError: the run folder has no complete checkpoint.
     """
-    run = Path(run_dir)
-    found = []
-    for d in sorted(run.glob(CHECKPOINT_GLOB)):
-        if d.is_dir() and (d / COMPLETE_MARKER).is_file():
-            try:
-                found.append((int(d.name.split("_")[-1]), d))
-            except ValueError:
-                continue
+    from rsft.train.checkpoints import list_checkpoints
+
+    found = list_checkpoints(run_dir)
     if not found:
         raise DataError(
             "no complete checkpoint (checkpoints/step_*/COMPLETE)",
-            file=str(run),
+            file=str(run_dir),
             fix="pass a run folder written by `rsft train`",
         )
-    return sorted(found)
+    return found
 
 
 def _row_losses(model, tok, rows, device: str) -> tuple[np.ndarray, np.ndarray]:

@@ -79,7 +79,7 @@ def run(
     suite: str = typer.Option(..., "--suite", help="suite YAML file or suite name (e.g. toy)"),
     store: Path = typer.Option(..., "--store", help="store folder (created when absent)"),
     backend: str = typer.Option(
-        None, "--backend", help="hf | openai | vllm (overrides the suite's backend.kind)"
+        None, "--backend", help="a backend kind, e.g. hf | openai | vllm (overrides the suite's backend.kind)"
     ),
     rescore: bool = typer.Option(False, "--rescore", help="rescore stored responses; generate nothing"),
     watch: bool = typer.Option(
@@ -104,8 +104,10 @@ def run(
         model = f"{model}@{revision}"
     cfg = load_suite(suite, list(ctx.args))
     if backend is not None:
-        if backend not in ("hf", "openai", "vllm"):
-            raise RsftError(f"unknown backend '{backend}'", field="--backend", fix="hf | openai | vllm")
+        from rsft.generate.registry import backend_names
+
+        if backend not in backend_names():
+            raise RsftError(f"unknown backend '{backend}'", field="--backend", fix=" | ".join(backend_names()))
         cfg.backend.kind = backend
     st = Store(store)
     _say_quarantined(st)

@@ -38,12 +38,12 @@ def run(
     teacher: str = typer.Option(..., help="backend id: hf/PATH_OR_ID, openai/MODEL@URL, vllm/PATH"),
     queries: str = typer.Option(..., help="queries file (JSONL/JSON/Parquet) or TASK:N[:seedS][:key=value]"),
     out: str = typer.Option(..., help="pool folder (rerun the same command to resume)"),
-    n: int = typer.Option(32, help="samples per query"),
-    temperature: float = typer.Option(1.0),
-    top_p: float = typer.Option(1.0),
-    top_k: int = typer.Option(0),
-    max_new_tokens: int = typer.Option(4096),
-    seed: int = typer.Option(0, help="base seed; each query's samples derive from (seed, query id)"),
+    n: int = typer.Option(None, help="samples per query (default: rsft.rollouts.run.ROLLOUT_SAMPLING)"),
+    temperature: float = typer.Option(None, help="default: ROLLOUT_SAMPLING"),
+    top_p: float = typer.Option(None, help="default: GenerateConfig's"),
+    top_k: int = typer.Option(None, help="default: GenerateConfig's"),
+    max_new_tokens: int = typer.Option(None, help="default: ROLLOUT_SAMPLING"),
+    seed: int = typer.Option(None, help="base seed; each query's samples derive from (seed, query id)"),
     stop: list[str] = typer.Option(None, help="stop string (repeatable)"),
     task: str = typer.Option(
         None, help="verifier: countdown, math, code, none ... (default: from a TASK:N spec)"
@@ -64,18 +64,11 @@ def run(
     ),
 ) -> None:
     """Sample N responses per query from a teacher, verify them, and stream them to a Parquet pool."""
-    from rsft.rollouts.run import RolloutsConfig, run_rollouts
+    from rsft.rollouts.run import ROLLOUT_SAMPLING, RolloutsConfig, run_rollouts
 
-    gen = dict(
-        temperature=temperature,
-        top_p=top_p,
-        top_k=top_k,
-        max_new_tokens=max_new_tokens,
-        n=n,
-        seed=seed,
-        stop=list(stop or []),
-        logprobs=True,
-    )
+    given = dict(temperature=temperature, top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens, n=n, seed=seed)
+    gen = {**ROLLOUT_SAMPLING, **{k: v for k, v in given.items() if v is not None}, "stop": list(stop or [])}
+    gen["logprobs"] = True
     cfg = build_config(
         RolloutsConfig,
         dict(

@@ -10,7 +10,6 @@ leaves out ``n``: raising k from 4 to 8 reuses the first 4 samples. Per-sample s
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +21,6 @@ from rsft._util.seeding import derive_seed
 from rsft.eval.config import BenchmarkSpec, SuiteConfig
 from rsft.generate.base import GenerateConfig, Request
 from rsft.tasks.base import Sample
-from rsft.train import CHECKPOINT_GLOB, COMPLETE_MARKER
-
-_STEP_RE = re.compile(r"step_(\d+)$")
 
 
 @dataclass
@@ -63,20 +59,17 @@ class Target:
 
 
 def discover_checkpoints(run_dir: str | Path) -> tuple[list[Target], list[Path]]:
-    """Complete checkpoints of a training run (sorted by step) and the half-written folders (no ``COMPLETE``).
+    """Complete checkpoints of a training run (sorted by step) and the half-written folders (no ``COMPLETE``, or
+    no weight files), as listed by :func:`rsft.train.checkpoints.scan_checkpoints`."""
+    from rsft.train.checkpoints import scan_checkpoints
 
-    Only the layout is relied on: ``RUN_DIR/checkpoints/step_NNNNNN/`` with ``COMPLETE`` written last.
-    """
     run_dir = Path(run_dir)
-    complete, partial = [], []
-    for d in sorted(run_dir.glob(CHECKPOINT_GLOB)):
-        m = _STEP_RE.search(d.name)
-        if not d.is_dir() or m is None:
+    found, partial = scan_checkpoints(run_dir)
+    complete = []
+    for step, d in found:
+        if not weight_files(d):
+            partial.append(d)  # its weights were removed: skipped, retried in watch mode
             continue
-        if not (d / COMPLETE_MARKER).is_file() or not weight_files(d):
-            partial.append(d)  # half-written (or its weights were removed): skipped, retried in watch mode
-            continue
-        step = int(m.group(1))
         meta = d / "meta.json"
         if meta.is_file():
             try:
@@ -84,7 +77,7 @@ def discover_checkpoints(run_dir: str | Path) -> tuple[list[Target], list[Path]]
             except (ValueError, TypeError):
                 pass
         complete.append(Target(run=run_dir.name, step=step, model=str(d), path=d))
-    return sorted(complete, key=lambda t: t.step or 0), partial
+    return sorted(complete, key=lambda t: t.step or 0), sorted(partial)
 
 
 def parse_steps(steps: str | None) -> list[int] | None:

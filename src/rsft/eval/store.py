@@ -277,10 +277,37 @@ class Store:
         old = self.parts()
         if len(old) <= 1:
             return old[0] if old else None
-        table = self.table().cast(ROW_SCHEMA)
+        return self._replace_parts(self.table())
+
+    def drop_replaced(self, run: str, current: set[str]) -> int:
+        """Remove ``run``'s rows whose weights hash is not in ``current`` (the weights of its checkpoints now: a
+        retrained run's old checkpoints are gone); other runs' rows stay. Safe to interrupt, as :meth:`compact`.
+
+        Returns:
+            The number of rows removed.
+        """
+        con = self.connect()
+        try:
+            stale = con.execute(
+                "SELECT count(*) FROM rows WHERE run = ? AND NOT list_contains(?, weights_hash)",
+                [run, sorted(current)],
+            ).fetchone()[0]
+        finally:
+            con.close()
+        if not stale:
+            return 0
+        quoted = ",".join("'" + h.replace("'", "''") + "'" for h in sorted(current)) or "''"
+        run_sql = run.replace("'", "''")
+        self._replace_parts(self.table(where=f"NOT (run = '{run_sql}' AND weights_hash NOT IN ({quoted}))"))
+        self._keys = None  # rows left: the key index is rebuilt on next use
+        return stale
+
+    def _replace_parts(self, table: pa.Table) -> Path:
+        """Write ``table`` as one new part, then remove every older part (the new one is complete first)."""
+        old = self.parts()
         name = f"part-{time.time_ns():020d}-{os.getpid()}-{next(_SEQ):06d}.parquet"
         tmp = self.rows_dir / (name + ".tmp")
-        pq.write_table(table, tmp)
+        pq.write_table(table.cast(ROW_SCHEMA), tmp)
         os.replace(tmp, self.rows_dir / name)
         for p in old:
             p.unlink()

@@ -10,6 +10,7 @@ from typing import Any
 
 from rsft._util.errors import RsftError
 
+# The one list of backend kinds: suites (backend.kind), `rsft eval --backend` and backend ids all read it.
 BACKENDS: dict[str, str] = {
     "hf": "rsft.generate.hf:HFBackend",
     "openai": "rsft.generate.openai:OpenAIBackend",
@@ -19,6 +20,17 @@ BACKENDS: dict[str, str] = {
 
 def backend_names() -> list[str]:
     return sorted(BACKENDS)
+
+
+def backend_class(kind: str) -> type:
+    """The class registered for ``kind`` (its module is imported now).
+
+    Raises:
+        RsftError: unknown kind.
+    """
+    split_backend_id(kind)
+    module, attr = BACKENDS[kind].split(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def split_backend_id(spec: str) -> tuple[str, str | None]:
@@ -44,8 +56,7 @@ def make_backend(spec: str, **options: Any) -> Any:
         RsftError: unknown kind. MissingDependencyError: the backend's optional package is absent.
     """
     kind, model = split_backend_id(spec)
-    module, attr = BACKENDS[kind].split(":")
-    cls = getattr(importlib.import_module(module), attr)
+    cls = backend_class(kind)
     if kind == "openai" and model and "@" in model:
         model, base_url = model.rsplit("@", 1)
         options.setdefault("base_url", base_url)

@@ -17,11 +17,21 @@ from typing import Any
 
 import yaml
 
-from rsft.tasks.toyworld import TOY_COUNTDOWN_SETTINGS
-
 BASES_DIR = Path(__file__).resolve().parents[1] / "toy" / "bases"
 
-TOY_COUNTDOWN_EVAL = dict(TOY_COUNTDOWN_SETTINGS)  # the toy world's Countdown form, as the bases saw it
+
+def toy_suite(items: int) -> dict[str, Any]:
+    """The packaged toy suite (``rsft/suites/toy.yaml``, the one home of its benchmarks and sampling) with
+    ``items`` items per benchmark, on the CPU in float32 (bitwise-reproducible)."""
+    from rsft.config import read_yaml
+    from rsft.eval.config import resolve_suite
+
+    suite = read_yaml(resolve_suite("toy"))
+    suite["name"] = "demo"
+    for bench in suite["benchmarks"]:
+        bench.setdefault("options", {})["n_items"] = items
+    suite["backend"] = {**suite.get("backend", {}), "device": "cpu", "dtype": "float32"}
+    return suite
 
 
 def demo_study(out_dir: Path, *, quick: bool) -> dict[str, Any]:
@@ -41,22 +51,7 @@ def demo_study(out_dir: Path, *, quick: bool) -> dict[str, Any]:
                                      "variant_options": {"wrong_rate": 0.5, "truncate_rate": 0.5}},
                            "quality": "low-quality"},
     }  # fmt: skip
-    benchmarks = [
-        {"name": "toy_countdown", "options": {"n_items": items, "settings": TOY_COUNTDOWN_EVAL},
-         "generation": {"max_new_tokens": 160}},
-        {"name": "toy_arith", "options": {"n_items": items}},
-        {"name": "toy_sort", "options": {"n_items": items}},
-        {"name": "toy_mcq", "options": {"n_items": items}},
-        {"name": "toy_instruct", "options": {"n_items": items}},
-        {"name": "toy_safety", "options": {"n_items": items}},
-    ]  # fmt: skip
-    suite = {
-        "name": "demo",
-        "seed": 0,
-        "generation": {"temperature": 0.0, "max_new_tokens": 96, "logprobs": True},
-        "backend": {"kind": "hf", "batch_size": 64, "device": "cpu", "dtype": "float32"},
-        "benchmarks": benchmarks,
-    }
+    suite = toy_suite(items)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "suite.yaml").write_text(yaml.safe_dump(suite, sort_keys=False))
     return {

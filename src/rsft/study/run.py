@@ -158,36 +158,6 @@ def train_run(cfg: StudyConfig, run: ResolvedRun, say: Say, progress: Progress |
 # ----------------------------------------------------------------------------------------------------- sweeps
 
 
-def _prune_replaced(store: Any, run: str, current: set[str]) -> int:
-    """Drop a run's rows whose weights are no longer among its checkpoints (a retrained run). Atomic: the kept
-    rows are written as a new part before the old parts go."""
-    con = store.connect()
-    try:
-        stale = con.execute(
-            "SELECT count(*) FROM rows WHERE run = ? AND NOT list_contains(?, weights_hash)",
-            [run, sorted(current)],
-        ).fetchone()[0]
-    finally:
-        con.close()
-    if not stale:
-        return 0
-    quoted = ",".join("'" + h.replace("'", "''") + "'" for h in sorted(current)) or "''"
-    keep = store.table(
-        where=f"NOT (run = '{run.replace(chr(39), chr(39) * 2)}' AND weights_hash NOT IN ({quoted}))"
-    )
-    old = store.parts()
-    import pyarrow.parquet as pq
-
-    name = f"part-{time.time_ns():020d}-{os.getpid()}-pruned.parquet"
-    tmp = store.rows_dir / (name + ".tmp")
-    pq.write_table(keep, tmp)
-    os.replace(tmp, store.rows_dir / name)
-    for p in old:
-        p.unlink()
-    store._keys = None
-    return stale
-
-
 def sweep_runs(
     cfg: StudyConfig, runs: list[ResolvedRun], store_dir: Path, say: Say, progress: Progress | None
 ) -> dict:
@@ -206,7 +176,7 @@ def sweep_runs(
             targets, _half = discover_checkpoints(run.run_dir)
             if cfg.eval.steps != "all":
                 targets = [t for t in targets if t.step in set(cfg.eval.steps)]
-            dropped = _prune_replaced(store, run.name, {t.weights_hash for t in targets})
+            dropped = store.drop_replaced(run.name, {t.weights_hash for t in targets})
             if dropped:
                 say(f"{run.name}: dropped {dropped} stored samples of replaced weights")
             rep = run_sweep(suite, store, backend, targets=targets, progress=progress)

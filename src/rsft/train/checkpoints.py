@@ -26,7 +26,7 @@ from typing import Any
 from rsft._util.errors import RsftError
 from rsft.train import COMPLETE_MARKER
 
-_STEP_RE = re.compile(r"^step_(\d{6,})$")
+_STEP_RE = re.compile(r"^step_(\d+)$")
 RUN_MARKERS = ("resolved_config.yaml", "checkpoints", "train_state", "metrics.jsonl", "DONE")
 
 
@@ -34,15 +34,27 @@ def step_dir_name(step: int) -> str:
     return f"step_{step:06d}"
 
 
-def _complete_steps(folder: Path) -> list[tuple[int, Path]]:
+def _scan_steps(folder: Path) -> tuple[list[tuple[int, Path]], list[Path]]:
+    """(complete ``step_N`` folders sorted by step, step folders without the ``COMPLETE`` marker)."""
     if not folder.is_dir():
-        return []
-    out = []
+        return [], []
+    complete, partial = [], []
     for p in folder.iterdir():
         m = _STEP_RE.match(p.name)
-        if m and p.is_dir() and (p / COMPLETE_MARKER).is_file():
-            out.append((int(m.group(1)), p))
-    return sorted(out)
+        if not (m and p.is_dir()):
+            continue
+        if (p / COMPLETE_MARKER).is_file():
+            complete.append((int(m.group(1)), p))
+        else:
+            partial.append(p)
+    return sorted(complete), sorted(partial)
+
+
+def scan_checkpoints(run_dir: str | Path) -> tuple[list[tuple[int, Path]], list[Path]]:
+    """The one checkpoint lister: complete checkpoints of a run sorted by step, ``[(0, RUN/checkpoints/step_000000),
+    ...]``, and the half-written step folders (no ``COMPLETE`` marker yet). Evaluation, analysis and resume all
+    read checkpoints through it."""
+    return _scan_steps(Path(run_dir) / "checkpoints")
 
 
 def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
@@ -50,12 +62,12 @@ def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
 
     Half-written folders (no ``COMPLETE`` marker) are left out.
     """
-    return _complete_steps(Path(run_dir) / "checkpoints")
+    return scan_checkpoints(run_dir)[0]
 
 
 def latest_state(run_dir: str | Path) -> tuple[int, Path] | None:
     """The newest complete resume state, or None."""
-    states = _complete_steps(Path(run_dir) / "train_state")
+    states = _scan_steps(Path(run_dir) / "train_state")[0]
     return states[-1] if states else None
 
 
@@ -104,7 +116,7 @@ def prune(folder: Path, keep: str | int, *, protect: tuple[int, ...] = (0,)) -> 
     """Delete all but the ``keep`` newest complete step folders (never the protected steps); returns deleted."""
     if keep == "all":
         return []
-    steps = [(s, p) for s, p in _complete_steps(folder) if s not in protect]
+    steps = [(s, p) for s, p in _scan_steps(folder)[0] if s not in protect]
     doomed = steps[: max(0, len(steps) - int(keep))]
     for _, p in doomed:
         shutil.rmtree(p, ignore_errors=True)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from rsft.train.data import IGNORE, MicroBatch
-from rsft.train.loss import LossParts
+from rsft.train.loss import LossParts, process_scale, token_coefficients
 
 # -- chunked cross-entropy ------------------------------------------------------------------------------------------
 
@@ -184,22 +184,6 @@ def _find_head(model: Any) -> LossHead:
     raise RuntimeError("call rsft.train.kernels.enable_chunked_loss(model) before chunked_micro_batch_loss")
 
 
-def token_coefficients(mb: MicroBatch, keep: torch.Tensor, *, reduction: str, weighting: str,
-                       global_tokens: int, global_rows: int) -> torch.Tensor:  # fmt: skip
-    """Each supervised token's factor in the micro-batch's share of the objective (see :mod:`rsft.train.loss`)."""
-    seg = mb.seg[keep]
-    w = torch.ones(seg.shape, dtype=torch.float32, device=seg.device)
-    if weighting == "weight":
-        w = mb.weights.to(w.device)[seg]
-    if reduction == "token_mean":
-        return w / global_tokens
-    if reduction == "sequence_mean":
-        return w / (mb.ntok.to(w.device)[seg].float() * global_rows)
-    if reduction == "paper":
-        return w / max(int(keep.sum()), 1)
-    raise ValueError(f"unknown reduction {reduction!r}")
-
-
 def chunked_micro_batch_loss(
     model: Any,
     mb: MicroBatch,
@@ -236,8 +220,7 @@ def chunked_micro_batch_loss(
     finally:
         head.request = None
     share = out.logits.reshape(())
-    scale = 1 if reduction == "paper" else processes
-    return LossParts(share * scale, share.detach(), head.last_nll_sum)
+    return LossParts(share * process_scale(reduction, processes), share.detach(), head.last_nll_sum)
 
 
 # -- variable-length attention for packed rows -----------------------------------------------------------------------

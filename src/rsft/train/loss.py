@@ -52,6 +52,31 @@ def forward_logits(model: Any, mb: MicroBatch) -> tuple[torch.Tensor, torch.Tens
     return logits, keep
 
 
+def token_coefficients(
+    mb: MicroBatch, keep: torch.Tensor, *, reduction: str, weighting: str, global_tokens: int, global_rows: int
+) -> torch.Tensor:
+    """Each supervised token's factor in the micro-batch's share of the objective: the one place the reduction and
+    the row weighting are decided (the plain loss below and the chunked one of :mod:`rsft.train.kernels` both
+    multiply the token NLL by it; ``dft`` is applied on top, by each path, because it depends on the NLL)."""
+    seg = mb.seg[keep]
+    w = torch.ones(seg.shape, dtype=torch.float32, device=seg.device)
+    if weighting == "weight":
+        w = mb.weights.to(w.device)[seg]
+    if reduction == "token_mean":
+        return w / global_tokens
+    if reduction == "sequence_mean":
+        return w / (mb.ntok.to(w.device)[seg].float() * global_rows)
+    if reduction == "paper":
+        return w / max(int(keep.sum()), 1)
+    raise ValueError(f"unknown reduction {reduction!r}")
+
+
+def process_scale(reduction: str, processes: int) -> int:
+    """Data-parallel gradients are averaged over processes; every reduction but ``paper`` scales its share back up
+    so the objective does not depend on the process count (``paper`` keeps the average, as its trainer did)."""
+    return 1 if reduction == "paper" else processes
+
+
 def micro_batch_loss(
     model: Any,
     mb: MicroBatch,
@@ -75,20 +100,10 @@ def micro_batch_loss(
     """
     logits, keep = forward_logits(model, mb)
     targets = mb.target[keep]
-    seg = mb.seg[keep]
     nll = F.cross_entropy(logits.float(), targets, reduction="none")
-    tok = nll
-    if weighting == "dft":
-        tok = tok * torch.exp(-nll).detach()
-    elif weighting == "weight":
-        tok = tok * mb.weights.to(tok.device)[seg]
-    if reduction == "token_mean":
-        share = tok.sum() / global_tokens
-    elif reduction == "sequence_mean":
-        share = (tok / mb.ntok.to(tok.device)[seg]).sum() / global_rows
-    elif reduction == "paper":
-        share = tok.sum() / max(int(keep.sum()), 1)
-    else:
-        raise ValueError(f"unknown reduction {reduction!r}")
-    scale = 1 if reduction == "paper" else processes
-    return LossParts(share * scale, share.detach(), nll.detach().sum())
+    tok = nll * torch.exp(-nll).detach() if weighting == "dft" else nll
+    coef = token_coefficients(
+        mb, keep, reduction=reduction, weighting=weighting, global_tokens=global_tokens, global_rows=global_rows
+    )
+    share = (tok * coef.to(tok.device)).sum()
+    return LossParts(share * process_scale(reduction, processes), share.detach(), nll.detach().sum())
