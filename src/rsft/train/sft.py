@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rsft._util.errors import MissingDependencyError, OfflineError, RsftError
+from rsft._util.faults import fault_point
 from rsft._util.hashing import hash_obj, weights_hash
 from rsft._util.progress import Progress, Say, quiet, to_stderr
 from rsft._util.provenance import provenance
@@ -399,9 +400,6 @@ def run(
     """
     cfg, acc, plan = r.cfg, r.accelerator, r.plan
     ckpt_at = set(checkpoint_steps(cfg.checkpoints, plan.total_steps))
-    slow = float(
-        os.environ.get("RSFT_TRAIN_SLEEP_PER_STEP", "0")
-    )  # test hook: widens the window for kill tests
     if start == 0:
         save_checkpoint(r, 0, _meta(r, 0, 0, None, 0.0))
     monitor = Monitor(
@@ -426,8 +424,7 @@ def run(
             if wants_state(cfg.checkpoints, step, ckpt_at):
                 position = {"step": step, "tokens_seen": tokens_seen, "config_hash": r.config_hash}
                 save_state(r, step, {**position, "data_hash": r.data.data_hash})
-            if slow:
-                time.sleep(slow)
+            fault_point("train:step")  # kill tests die or pause here (rsft._util.faults)
     finally:
         monitor.close()
     final = ck.list_checkpoints(r.run_dir)
