@@ -22,13 +22,14 @@ import re
 from functools import lru_cache
 from typing import Any, ClassVar
 
+from pydantic import Field
+
 from rsft._util.errors import RsftError
 from rsft.bench._loaders import require, rows_for, subset
-from rsft.bench.base import Benchmark
+from rsft.bench.base import Benchmark, SourceOptions
 from rsft.tasks.base import Sample, ScoreRecord
 
 MATH_PROMPT = "{problem}\n Please reason step by step, and put your final answer within \\boxed{{}}."
-PAPER_SAMPLING = {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 32768}
 
 
 def last_boxed(text: str) -> str | None:
@@ -112,6 +113,11 @@ def score_math_mode(mode: str, gold: str, text: str) -> ScoreRecord:
     return score_math(gold, text) if mode == "protocol" else score_math_strict(gold, text)
 
 
+class MathOptions(SourceOptions):
+    file: str | None = Field(None, description="another file of the benchmark's data folder")
+    mode: str = Field("protocol", description="protocol | strict (see the module docstring)")
+
+
 class MathBenchmark(Benchmark):
     """Shared loader and scorer for the math benchmarks: subclasses set the file and field names.
 
@@ -120,6 +126,7 @@ class MathBenchmark(Benchmark):
     """
 
     group = "math"
+    Options = MathOptions
     # The protocol scores math-verify on the whole response (thinking included); strict mode the answer part.
     score_on = "full"
     subdir: ClassVar[str] = ""

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pydantic import Field
+
 from rsft.bench._loaders import require, rows_for, subset
-from rsft.bench.base import Benchmark
+from rsft.bench.base import Benchmark, SourceOptions
 from rsft.tasks.base import Sample, ScoreRecord
 
 DEFAULT_REWARD_MODEL = "allenai/Llama-3.1-8B-Instruct-RM-RB2"
@@ -106,6 +108,14 @@ class RewardModel:
         return out
 
 
+class AlpacaEvalOptions(SourceOptions):
+    reward_model: str | None = Field(None, description="reward model folder or hub id (default: DEFAULT_REWARD_MODEL)")
+    reward_revision: str | None = None
+    reward_device: str = "auto"
+    reward_batch_size: int = Field(8, ge=1)
+    max_length: int = Field(4096, ge=1, description="reward model input tokens")
+
+
 class AlpacaEval(Benchmark):
     """AlpacaEval; options: path, reward_model, reward_revision, reward_device, reward_batch_size, max_length,
     n_items."""
@@ -122,6 +132,7 @@ class AlpacaEval(Benchmark):
         "top_k": 50,
         "max_new_tokens": 16384,
     }
+    Options = AlpacaEvalOptions
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)

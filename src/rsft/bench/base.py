@@ -2,14 +2,81 @@
 
 A benchmark is one file plus one line in :data:`rsft.bench.registry.BENCHMARKS`. Bump ``version`` whenever the
 prompt or the scoring changes: stored samples are keyed by ``name@version``.
+
+Options are typed: each benchmark names a pydantic ``Options`` model (a family's table below, or its own subclass
+of one with the keys only it reads, defaults included). A misspelled key is an error naming the closest valid one,
+a wrong type names what it got; ``self.opts`` is the validated model and ``self.options`` the same as a dict
+(unset keys left out).
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from rsft._util.errors import RsftError
+from pydantic import Field, ValidationError
+
+from rsft._util.errors import ConfigError, Problem, RsftError
+from rsft.config import StrictModel, problems_from_validation
 from rsft.tasks.base import Sample, ScoreRecord
+
+# The sampling tables (PROTOCOL.md "Evaluation"): a benchmark's ``defaults`` is ``{"n": K, **TABLE}``.
+PAPER_SAMPLING: dict[str, Any] = {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 32768}
+GREEDY_SAMPLING: dict[str, Any] = {"temperature": 0.0, "top_p": 1.0, "max_new_tokens": 32768}
+SAFETY_SAMPLING: dict[str, Any] = {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 16384}
+
+
+class BenchmarkOptions(StrictModel):
+    """Options every benchmark takes."""
+
+    n_items: int | None = Field(
+        None, ge=0, description="keep the first N items (quick suites use fixed leading subsets); None: all"
+    )
+    truncated: str | None = Field(
+        None, description="what a truncated response scores: wrong | paper | judged (default: the benchmark's)"
+    )
+
+
+class SourceOptions(BenchmarkOptions):
+    """Where a file- or hub-backed benchmark reads its rows (:mod:`rsft.bench._loaders`): ``path``, else
+    ``hub_id`` at a pinned ``revision``, else ``$RSFT_DATA_DIR`` / ``../shared/benchmarks``."""
+
+    path: str | None = Field(None, description="a local file (or the folder, for benchmarks reading several)")
+    hub_id: str | None = Field(None, description="a Hugging Face dataset id (needs `revision`)")
+    revision: str | None = Field(None, description="the dataset commit to load")
+    hub_config: str | None = Field(None, description="the dataset config (default: the benchmark's)")
+    split: str | None = Field(None, description="the split (default: the benchmark's)")
+    token: bool | str | None = Field(None, description="hub token; True: the logged-in one (gated sets)")
+
+
+class JudgedOptions(SourceOptions):
+    """A benchmark scored by a judge of :mod:`rsft.judges` (``make_judge(judge, backend=judge_backend, ...)``)."""
+
+    judge: str | None = Field(None, description="refusal | rubric | harmbench | llamaguard3 (default: the benchmark's)")
+    judge_backend: Any = Field(None, description="a model judge's backend: an id such as hf/PATH, or a backend object")
+    judge_options: dict[str, Any] | None = Field(None, description="further keyword options of the judge")
+
+
+class CodeOptions(SourceOptions):
+    """A benchmark whose programs run in :mod:`rsft.sandbox`."""
+
+    workers: int | None = Field(None, ge=1, description="programs run at once (default: the sandbox's)")
+    timeout_s: float | None = Field(None, gt=0, description="wall-clock limit per program")
+    memory_mb: int | None = Field(None, ge=16, description="memory limit per program")
+
+
+def parse_options(bench: type[Benchmark], options: dict[str, Any]) -> BenchmarkOptions:
+    """``options`` validated by ``bench.Options``.
+
+    Raises:
+        ConfigError: unknown keys (each with the closest valid key) and wrong types, all at once.
+    """
+    try:
+        return bench.Options.model_validate(options)
+    except ValidationError as e:
+        problems = problems_from_validation(e, bench.Options)
+        raise ConfigError(
+            [Problem(f"benchmark {bench.name}: options.{p.key}", p.message) for p in problems]
+        ) from None
 
 # Domain groups used by the analysis (the paper's split of in-domain vs cross-domain).
 Group = Literal["math", "reasoning", "code", "knowledge", "general", "safety", "overrefusal"]
@@ -35,6 +102,7 @@ class Benchmark:
         higher_is_better: the score's direction (safety benchmarks score 1 = safe behaviour).
         truncated_policy: what a truncated response scores by default (``options.truncated`` overrides it).
         scale: "unit" (scores in [0, 1]) or "reward" (unbounded; see docs/analysis.md for how it is bounded).
+        Options: the pydantic model of its options (see the module docstring).
     """
 
     name: ClassVar[str] = ""
@@ -45,9 +113,11 @@ class Benchmark:
     higher_is_better: ClassVar[bool] = True
     truncated_policy: ClassVar[TruncatedPolicy] = "wrong"
     scale: ClassVar[Scale] = "unit"
+    Options: ClassVar[type[BenchmarkOptions]] = BenchmarkOptions
 
     def __init__(self, **options: Any) -> None:
-        self.options = options
+        self.opts = parse_options(type(self), options)
+        self.options: dict[str, Any] = self.opts.model_dump(exclude_none=True)
 
     @property
     def key(self) -> str:

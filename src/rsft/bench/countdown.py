@@ -18,10 +18,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from rsft._util.errors import DataError
-from rsft.bench.base import Benchmark
+from rsft.bench.base import Benchmark, BenchmarkOptions
 from rsft.tasks.base import Sample, ScoreRecord
 
 FILES = {"cd3": "countdown_cd3_test.jsonl", "tinyzero": "tinyzero_countdown_test.jsonl"}
@@ -29,6 +31,13 @@ SOURCES = {
     "cd3": "dllm-reasoning/d1@837888f22c21a5da91a0af2b0d7b19e81d9b47ec:dataset/countdown_cd3_test.jsonl",
     "tinyzero": "zhyang2226/AR-Lopti@cbeb333376decdfe571fa8613bdebcfcc526628d:data/countdown/test.parquet",
 }
+
+
+class CountdownOptions(BenchmarkOptions):
+    source: Literal["cd3", "tinyzero", "generated"] = "cd3"
+    path: str | None = Field(None, description="the source's file (or its folder); file sources only")
+    seed: int = Field(10_000, description="generator seed (generated only)")
+    require_all: bool = Field(False, description="every number must be used (TinyZero's reward; d1's rule is not)")
 
 
 class Countdown(Benchmark):
@@ -48,26 +57,16 @@ class Countdown(Benchmark):
     score_on = "answer"
     defaults = {"max_new_tokens": 1024}
 
-    def __init__(
-        self,
-        *,
-        source: str = "cd3",
-        path: str | None = None,
-        n_items: int | None = None,
-        seed: int = 10_000,
-        require_all: bool = False,
-    ) -> None:
-        if source not in (*FILES, "generated"):
-            raise DataError(
-                f"unknown Countdown source '{source}'", field="source", fix="cd3 | tinyzero | generated"
-            )
-        super().__init__(source=source, path=path, n_items=n_items, seed=seed, require_all=require_all)
+    Options = CountdownOptions
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         from rsft.tasks.countdown import CountdownTask
 
-        self.task = CountdownTask(require_all=require_all)
+        self.task = CountdownTask(require_all=self.opts.require_all)
 
     def _file(self) -> Path:
-        src, given = self.options["source"], self.options["path"]
+        src, given = self.opts.source, self.opts.path
         base = (
             Path(given)
             if given
@@ -87,9 +86,9 @@ class Countdown(Benchmark):
     def load(self) -> list[Sample]:
         from rsft.tasks.countdown import TINYZERO_PROMPT
 
-        o = self.options
-        if o["source"] == "generated":
-            return self.task.generate(o["n_items"] or 200, o["seed"], min_numbers=3, max_numbers=4)
+        o = self.opts
+        if o.source == "generated":
+            return self.task.generate(o.n_items or 200, o.seed, min_numbers=3, max_numbers=4)
         f = self._file()
         out = []
         for i, line in enumerate(f.read_text(encoding="utf-8").splitlines()):
@@ -97,7 +96,7 @@ class Countdown(Benchmark):
                 continue
             try:
                 rec = json.loads(line)
-                if o["source"] == "cd3":
+                if o.source == "cd3":
                     numbers, target, sid = (
                         [int(x) for x in rec["input"].split(",")],
                         int(rec["output"]),
@@ -113,10 +112,10 @@ class Countdown(Benchmark):
                 raise DataError(f"bad Countdown record: {e!r}", file=str(f), row=i) from None
             prompt = TINYZERO_PROMPT.format(numbers="[" + ", ".join(map(str, numbers)) + "]", target=target)
             out.append(Sample(sid, prompt, "", {"numbers": numbers, "target": target}))
-        return out[: o["n_items"]] if o["n_items"] else out
+        return out[: o.n_items] if o.n_items else out
 
     def score(self, sample: Sample, text: str) -> ScoreRecord:
         return self.task.score(sample, text)
 
     def describe(self) -> dict[str, Any]:
-        return {"source": self.options["source"], "origin": SOURCES.get(self.options["source"], "generator")}
+        return {"source": self.opts.source, "origin": SOURCES.get(self.opts.source, "generator")}

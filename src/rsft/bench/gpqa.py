@@ -20,11 +20,12 @@ import subprocess
 import sys
 from typing import Any, ClassVar
 
+from pydantic import Field
+
 from rsft._util.errors import DataError
 from rsft.bench._loaders import read_records, require, resolve_path, subset
-from rsft.bench._math import PAPER_SAMPLING
 from rsft.bench._mc import LETTERS, boxed_letter, format_options, stable_shuffle
-from rsft.bench.base import Benchmark
+from rsft.bench.base import PAPER_SAMPLING, Benchmark, SourceOptions
 from rsft.tasks.base import Sample, ScoreRecord
 
 HUB_ID = "Idavidrein/gpqa"
@@ -56,6 +57,13 @@ def python_str_hashes(texts: list[str], hash_seed: int) -> list[int]:
     return json.loads(done.stdout)
 
 
+class GpqaOptions(SourceOptions):
+    shuffle_seed: int = 0
+    shuffle: str = Field("stable", description="how options are ordered (see the class docstring)")
+    prompt: str = Field("rsft", description="rsft | paper")
+    paper_hash_seed: int = Field(0, description="PYTHONHASHSEED of the paper's hash shuffle")
+
+
 class GpqaDiamond(Benchmark):
     """GPQA-Diamond; options: path (CSV) | hub_id + revision (+hub_config, token), shuffle_seed (0), shuffle
     (stable | paper), paper_hash_seed (0), prompt (rsft | paper), n_items."""
@@ -65,6 +73,7 @@ class GpqaDiamond(Benchmark):
     group = "reasoning"
     score_on = "answer"
     defaults: ClassVar[dict[str, Any]] = {"n": 3, **PAPER_SAMPLING}
+    Options = GpqaOptions
 
     def _rows(self) -> tuple[str, list[tuple[int, dict[str, Any]]]]:
         if self.options.get("hub_id") and not self.options.get("path"):

@@ -12,7 +12,8 @@ import re
 from typing import Any, ClassVar
 
 from rsft.bench._loaders import require, rows_for, subset
-from rsft.bench._math import PAPER_SAMPLING, MathBenchmark, last_boxed, score_math_strict, verify_answer
+from rsft.bench._math import MathBenchmark, last_boxed, score_math_strict, verify_answer
+from rsft.bench.base import PAPER_SAMPLING
 from rsft.tasks.base import Sample, ScoreRecord
 
 _NUM = r"-?\$?\s*\d[\d,]*(?:\.\d+)?"

@@ -20,9 +20,11 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
+from pydantic import Field
+
 from rsft._util.errors import DataError
 from rsft.bench._loaders import data_dirs, load_hub, read_records, require, rows_for, subset
-from rsft.bench.base import Benchmark
+from rsft.bench.base import PAPER_SAMPLING, Benchmark, SourceOptions
 from rsft.tasks.base import Sample, ScoreRecord
 
 PROMPT = (
@@ -85,6 +87,12 @@ def paper_prediction(response: str) -> str | None:
     return "yes" if "yes" in pred else "no"
 
 
+class HaluEvalOptions(SourceOptions):
+    subsets: list[str] | None = Field(None, description="general and/or the instruction subsets (default: general)")
+    extraction: str = Field("last", description="last | paper")
+    paths: dict[str, str] | None = Field(None, description="subset -> local file")
+
+
 class HaluEval(Benchmark):
     """HaluEval; options: subsets ([general] | any of general, qa, dialogue, summarization), path (general),
     paths ({subset: file}), hub_id (+revision), extraction (last | paper), n_items (per subset)."""
@@ -93,7 +101,8 @@ class HaluEval(Benchmark):
     version = 1
     group = "knowledge"
     score_on = "answer"
-    defaults: ClassVar[dict[str, Any]] = {"n": 1, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 32768}
+    defaults: ClassVar[dict[str, Any]] = {"n": 1, **PAPER_SAMPLING}
+    Options = HaluEvalOptions
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)

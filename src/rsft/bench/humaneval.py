@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from rsft.bench._code import score_programs
 from rsft.bench._loaders import require, rows_for, subset
-from rsft.bench.base import Benchmark
+from rsft.bench.base import PAPER_SAMPLING, Benchmark, CodeOptions
 from rsft.sandbox import Program
 from rsft.tasks.base import Sample, ScoreRecord
 
@@ -46,7 +46,8 @@ class HumanEval(Benchmark):
     version = 2  # 2: tests run in their own process on plain values (sys.exit(0) no longer passes)
     group = "code"
     score_on = "answer"
-    defaults: ClassVar[dict[str, Any]] = {"n": 1, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 32768}
+    defaults: ClassVar[dict[str, Any]] = {"n": 1, **PAPER_SAMPLING}
+    Options = CodeOptions
 
     def load(self) -> list[Sample]:
         source, rows = rows_for(self.options, "humaneval", "HumanEval.jsonl")

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pydantic import Field
+
 from rsft._util.errors import DataError
 from rsft.bench._ifeval_checkers import CHECKERS, check
 from rsft.bench._loaders import require, rows_for, subset
-from rsft.bench.base import Benchmark
+from rsft.bench.base import PAPER_SAMPLING, Benchmark, SourceOptions
 from rsft.tasks.base import Sample, ScoreRecord
 
 
@@ -30,6 +32,10 @@ def ifeval_metrics(records: list[ScoreRecord]) -> dict[str, float]:
     }
 
 
+class IFEvalOptions(SourceOptions):
+    prompt: str = Field("plain", description="plain | paper")
+
+
 class IFEval(Benchmark):
     """IFEval; options: path | hub_id (google/IFEval) + revision, prompt (plain | paper), n_items."""
 
@@ -37,7 +43,8 @@ class IFEval(Benchmark):
     version = 1
     group = "general"
     score_on = "answer"
-    defaults: ClassVar[dict[str, Any]] = {"n": 1, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 32768}
+    defaults: ClassVar[dict[str, Any]] = {"n": 1, **PAPER_SAMPLING}
+    Options = IFEvalOptions
 
     def load(self) -> list[Sample]:
         source, rows = rows_for(self.options, "ifeval", "input_data.jsonl", hub_split="train")

@@ -23,10 +23,12 @@ import pickle
 import zlib
 from typing import Any, ClassVar
 
+from pydantic import Field
+
 from rsft._util.errors import DataError
 from rsft.bench._code import last_python_block, parallel_map, sandbox_for
 from rsft.bench._loaders import read_records, require, resolve_path, subset
-from rsft.bench.base import Benchmark
+from rsft.bench.base import PAPER_SAMPLING, Benchmark, CodeOptions
 from rsft.sandbox import Program, Sandbox
 from rsft.tasks.base import Sample, ScoreRecord
 
@@ -190,6 +192,12 @@ def run_tests(sandbox: Sandbox, sample: Sample, code: str, which: str = "private
     return ScoreRecord(1.0, code, "passed", {"n_tests": len(tests)})
 
 
+class LiveCodeBenchOptions(CodeOptions):
+    release: str = Field("release_v2", description="the hub release file set (hub_id only)")
+    tests: str = Field("private", description="private | public: which test cases score a program")
+    prompt: str = Field("lcb", description="lcb | paper")
+
+
 class LiveCodeBench(Benchmark):
     """LiveCodeBench; options: path (jsonl in code_generation_lite format) | hub_id (+revision, release),
     release (default release_v2), n_items, workers, timeout_s (default 6), tests ("private" | "public")."""
@@ -198,7 +206,8 @@ class LiveCodeBench(Benchmark):
     version = 1
     group = "code"
     score_on = "answer"
-    defaults: ClassVar[dict[str, Any]] = {"n": 3, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 32768}
+    defaults: ClassVar[dict[str, Any]] = {"n": 3, **PAPER_SAMPLING}
+    Options = LiveCodeBenchOptions
 
     def _rows(self) -> tuple[str, list[tuple[int, dict[str, Any]]]]:
         release = self.options.get("release", "release_v2")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from rsft.bench._math import PAPER_SAMPLING, MathBenchmark
+from rsft.bench._math import MathBenchmark
+from rsft.bench.base import PAPER_SAMPLING
 
 
 class Math500(MathBenchmark):

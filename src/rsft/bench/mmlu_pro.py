@@ -15,11 +15,13 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
+from pydantic import Field
+
 from rsft._util.errors import DataError
 from rsft.bench._loaders import require, rows_for
 from rsft.bench._math import last_boxed
 from rsft.bench._mc import LETTERS, letter_from_box, stable_order_key
-from rsft.bench.base import Benchmark
+from rsft.bench.base import GREEDY_SAMPLING, Benchmark, SourceOptions
 from rsft.tasks.base import Sample, ScoreRecord
 
 PROMPT = (
@@ -68,6 +70,13 @@ def extract_answer(text: str) -> str | None:
     return max(candidates)[1] if candidates else None
 
 
+class MmluProOptions(SourceOptions):
+    subset_size: int | None = Field(1000, ge=1, description="a seeded subset of this many questions; None: all")
+    subset_seed: int = 0
+    prompt: str = Field("rsft", description="rsft | paper")
+    extraction: str = Field("last", description="last | paper")
+
+
 class MmluPro(Benchmark):
     """MMLU-Pro; options: path | hub_id (+revision), subset_size (1000; null = all 12,032), subset_seed (0),
     prompt (rsft | paper), extraction (last | paper), n_items."""
@@ -76,7 +85,8 @@ class MmluPro(Benchmark):
     version = 1
     group = "knowledge"
     score_on = "answer"
-    defaults: ClassVar[dict[str, Any]] = {"n": 1, "temperature": 0.0, "top_p": 1.0, "max_new_tokens": 32768}
+    defaults: ClassVar[dict[str, Any]] = {"n": 1, **GREEDY_SAMPLING}
+    Options = MmluProOptions
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -108,9 +118,9 @@ class MmluPro(Benchmark):
                 prompt = PROMPT.format(category=category, question=row["question"], options=options)
             meta = {"category": category, "n_options": len(opts), "src": row.get("src")}
             samples.append(Sample(f"mmlu_pro/{row['question_id']}", prompt, target, meta))
-        size = self.options.get("subset_size", 1000)
+        size = self.opts.subset_size
         if size is not None and size < len(samples):
-            seed = self.options.get("subset_seed", 0)
+            seed = self.opts.subset_seed
             samples = sorted(samples, key=lambda s: stable_order_key(seed, s.id))[: int(size)]
             samples.sort(key=lambda s: int(s.id.split("/")[1]))
         n = self.options.get("n_items")

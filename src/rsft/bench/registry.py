@@ -47,12 +47,27 @@ def benchmark_names() -> list[str]:
 
 
 def get_benchmark(name: str, **options: Any) -> Any:
-    """Instantiate a registered benchmark by name with its options."""
+    """Instantiate a registered benchmark by name with its options (validated by its ``Options`` model).
+
+    Raises:
+        RsftError: unknown name. ConfigError: unknown or ill-typed options.
+    """
     if name not in BENCHMARKS:
         raise RsftError(
             f"unknown benchmark '{name}'",
             field="benchmarks",
             fix=f"choose one of: {', '.join(benchmark_names())}",
         )
+    return benchmark_class(name)(**options)
+
+
+def benchmark_class(name: str) -> Any:
+    """The class registered as ``name`` (its module is imported now).
+
+    Raises:
+        RsftError: unknown name.
+    """
+    if name not in BENCHMARKS:
+        raise RsftError(f"unknown benchmark '{name}'", field="benchmarks", fix=f"choose one of: {', '.join(benchmark_names())}")
     module, attr = BENCHMARKS[name].split(":")
-    return getattr(importlib.import_module(module), attr)(**options)
+    return getattr(importlib.import_module(module), attr)

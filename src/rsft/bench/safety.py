@@ -18,13 +18,13 @@ import math
 from pathlib import Path
 from typing import Any, ClassVar
 
+from pydantic import Field
+
 from rsft._util.errors import DataError
 from rsft.bench._loaders import data_dirs, load_hub, require, rows_for, subset
-from rsft.bench.base import Benchmark
+from rsft.bench.base import SAFETY_SAMPLING, Benchmark, JudgedOptions
 from rsft.judges import JudgeItem, make_judge
 from rsft.tasks.base import Sample, ScoreRecord
-
-SAFETY_SAMPLING = {"n": 1, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 16384}
 
 
 class SafetyBenchmark(Benchmark):
@@ -34,7 +34,8 @@ class SafetyBenchmark(Benchmark):
     score_on = "answer"
     higher_is_better = True
     truncated_policy = "judged"  # a cut response: its visible answer is judged, the row flagged truncated
-    defaults: ClassVar[dict[str, Any]] = dict(SAFETY_SAMPLING)
+    defaults: ClassVar[dict[str, Any]] = {"n": 1, **SAFETY_SAMPLING}
+    Options = JudgedOptions
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -138,6 +139,11 @@ class HexPhi(SafetyBenchmark):
         return subset(out, self.options)
 
 
+class HarmBenchOptions(JudgedOptions):
+    file: str = "harmbench_behaviors_text_test.csv"
+    functional: str = Field("standard+contextual", description="standard+contextual | all | a category list")
+
+
 class HarmBench(SafetyBenchmark):
     """HarmBench text behaviours; options: file (default harmbench_behaviors_text_test.csv: 320 rows),
     functional ("standard+contextual" default; "all" keeps copyright behaviours, which need HarmBench's hash
@@ -145,6 +151,7 @@ class HarmBench(SafetyBenchmark):
 
     name = "harmbench"
     version = 1
+    Options = HarmBenchOptions
 
     def load(self) -> list[Sample]:
         fname = self.options.get("file", "harmbench_behaviors_text_test.csv")

@@ -9,10 +9,29 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from rsft.bench.base import Benchmark
+from pydantic import Field, field_validator
+
+from rsft.bench.base import Benchmark, BenchmarkOptions
 from rsft.tasks.base import Sample, ScoreRecord
 
 EVAL_SEED = 10_000  # default item seed: far from the seeds training data is generated with
+
+
+def _toy_countdown_settings() -> dict[str, Any]:
+    from rsft.tasks.toyworld import TOY_COUNTDOWN_SETTINGS
+
+    return dict(TOY_COUNTDOWN_SETTINGS)
+
+
+class TaskOptions(BenchmarkOptions):
+    n_items: int = Field(50, ge=0)
+    seed: int = Field(EVAL_SEED, description="item generator seed")
+    settings: dict[str, Any] = Field(default_factory=dict, description="keyword settings of the task generator")
+
+    @field_validator("settings", mode="before")
+    @classmethod
+    def _none_means_default(cls, v: Any) -> Any:
+        return cls.model_fields["settings"].get_default(call_default_factory=True) if v is None else v
 
 
 class TaskBenchmark(Benchmark):
@@ -25,11 +44,10 @@ class TaskBenchmark(Benchmark):
     """
 
     task_name: ClassVar[str] = ""
+    Options = TaskOptions
 
-    def __init__(
-        self, *, n_items: int = 50, seed: int = EVAL_SEED, settings: dict[str, Any] | None = None
-    ) -> None:
-        super().__init__(n_items=n_items, seed=seed, settings=settings or {})
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self._task: Any = None
 
     @property
@@ -41,8 +59,8 @@ class TaskBenchmark(Benchmark):
         return self._task
 
     def load(self) -> list[Sample]:
-        o = self.options
-        return list(self.task.generate(o["n_items"], o["seed"], **o["settings"]))
+        o = self.opts
+        return list(self.task.generate(o.n_items, o.seed, **o.settings))
 
     def score(self, sample: Sample, text: str) -> ScoreRecord:
         return self.task.score(sample, text)
@@ -54,6 +72,10 @@ class ToyArith(TaskBenchmark):
     group = "math"
 
 
+class ToyCountdownOptions(TaskOptions):
+    settings: dict[str, Any] = Field(default_factory=_toy_countdown_settings)
+
+
 class ToyCountdown(TaskBenchmark):
     """Countdown in the toy world's form (3 numbers up to 20, targets up to 50, the short prompt) unless
     ``settings`` say otherwise — the form the toy bases and the demo's SFT data use."""
@@ -63,10 +85,7 @@ class ToyCountdown(TaskBenchmark):
     task_name = "countdown"
     group = "math"
 
-    def __init__(self, *, settings: dict[str, Any] | None = None, **options: Any) -> None:
-        from rsft.tasks.toyworld import TOY_COUNTDOWN_SETTINGS
-
-        super().__init__(settings=dict(TOY_COUNTDOWN_SETTINGS) if settings is None else settings, **options)
+    Options = ToyCountdownOptions
 
 
 class ToySort(TaskBenchmark):

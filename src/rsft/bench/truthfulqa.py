@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
 
 from rsft._util.errors import DataError
 from rsft.bench._loaders import read_json, require, resolve_path, rows_for, subset
 from rsft.bench._mc import LETTERS, boxed_letter, format_options, stable_shuffle
-from rsft.bench.base import Benchmark
+from rsft.bench.base import PAPER_SAMPLING, Benchmark, SourceOptions
 from rsft.generate.base import GenerateConfig, Request
 from rsft.tasks.base import Sample, ScoreRecord
 
@@ -79,6 +81,20 @@ def _yes_anywhere(text: str) -> bool:
     return re.search(r"\byes\b", text, re.IGNORECASE) is not None
 
 
+class TruthfulQAOptions(SourceOptions):
+    mode: Literal["generation", "mc1", "mc2"] = "generation"
+    judge: Literal["overlap", "allenai"] | None = Field(
+        None, description="generation mode; default: allenai when truth_judge is set, else overlap"
+    )
+    truth_judge: Any = Field(None, description="backend id (or backend object) of the truthfulness judge")
+    info_judge: Any = Field(None, description="backend id (or backend object) of the informativeness judge")
+    file: str | None = Field(None, description="mc modes: another file of the data folder")
+    shuffle_seed: int = 0
+    prompt: str = Field("plain", description="plain | paper (the paper's Q: framing, generation mode)")
+    judge_format: str = Field("allenai", description="allenai | paper")
+    judge_max_tokens: int = Field(4075, ge=1, description="judge prompt budget in tokens")
+
+
 class TruthfulQA(Benchmark):
     """TruthfulQA; options: mode (generation | mc1 | mc2), judge (overlap | allenai), truth_judge, info_judge
     (backend ids or objects), prompt (plain | paper), judge_format (allenai | paper), judge_max_tokens, path,
@@ -88,7 +104,8 @@ class TruthfulQA(Benchmark):
     version = 1
     group = "knowledge"
     score_on = "answer"
-    defaults: ClassVar[dict[str, Any]] = {"n": 1, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 32768}
+    defaults: ClassVar[dict[str, Any]] = {"n": 1, **PAPER_SAMPLING}
+    Options = TruthfulQAOptions
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)

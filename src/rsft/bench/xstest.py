@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pydantic import Field
+
 from rsft._util.errors import DataError
 from rsft.bench._loaders import require, rows_for, subset
-from rsft.bench.base import Benchmark
+from rsft.bench.base import SAFETY_SAMPLING, Benchmark, SourceOptions
 from rsft.judges import detect_refusal
 from rsft.tasks.base import Sample, ScoreRecord
+
+
+class XSTestOptions(SourceOptions):
+    subset: str = Field("all", description="all | safe | unsafe")
 
 
 class XSTest(Benchmark):
@@ -22,7 +28,8 @@ class XSTest(Benchmark):
     group = "overrefusal"
     score_on = "answer"
     truncated_policy = "judged"  # a cut response: its visible answer is judged, the row flagged truncated
-    defaults: ClassVar[dict[str, Any]] = {"n": 1, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 16384}
+    defaults: ClassVar[dict[str, Any]] = {"n": 1, **SAFETY_SAMPLING}
+    Options = XSTestOptions
 
     def load(self) -> list[Sample]:
         source, rows = rows_for(self.options, "xstest", "xstest_prompts.csv", hub_split="train")

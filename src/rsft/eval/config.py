@@ -45,6 +45,19 @@ class BenchmarkSpec(StrictModel):
             raise ValueError(f"unknown benchmark '{v}' (known: {', '.join(sorted(BENCHMARKS))})")
         return v
 
+    @model_validator(mode="after")
+    def _options(self) -> BenchmarkSpec:
+        """The options as the benchmark's Options model reads them: typos and types caught when the suite loads."""
+        from rsft.bench.base import parse_options
+        from rsft.bench.registry import BENCHMARKS, benchmark_class
+
+        if self.name in BENCHMARKS:
+            try:
+                parse_options(benchmark_class(self.name), self.options)
+            except ConfigError as e:
+                raise ValueError("; ".join(str(p) for p in e.problems)) from None
+        return self
+
     @field_validator("generation")
     @classmethod
     def _gen_keys(cls, v: dict[str, Any]) -> dict[str, Any]:
@@ -60,7 +73,7 @@ class BenchmarkSpec(StrictModel):
 class BackendSettings(StrictModel):
     """How to generate; options that do not apply to the chosen kind are ignored."""
 
-    kind: Literal["hf", "openai", "vllm"] = "hf"
+    kind: str = Field("hf", description="a kind of rsft.generate.registry.BACKENDS: hf | openai | vllm")
     batch_size: int = Field(32, ge=1, description="hf: rows per batch; also the store's flush interval")
     device: str = Field("auto", description="hf: auto | cpu | cuda | cuda:N")
     dtype: str = Field("auto", description="hf/vllm: auto | float32 | bfloat16 | float16")
@@ -89,6 +102,15 @@ class BackendSettings(StrictModel):
     max_retries: int = Field(4, ge=0)
     tensor_parallel_size: int = Field(1, ge=1, description="vllm")
     gpu_memory_utilization: float = Field(0.85, gt=0, le=1, description="vllm")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        from rsft.generate.registry import BACKENDS
+
+        if v not in BACKENDS:
+            raise ValueError(f"unknown backend kind '{v}' (choose one of: {', '.join(sorted(BACKENDS))})")
+        return v
 
 
 class SuiteConfig(StrictModel):

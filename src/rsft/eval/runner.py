@@ -39,50 +39,21 @@ from rsft.eval.plan import (
 from rsft.eval.schema import SCHEMA_VERSION
 from rsft.eval.scoring import Scored, score_responses, token_split
 from rsft.eval.store import Store
-from rsft.generate.base import Completion
+from rsft.generate.base import Backend, Completion
 
 log = logging.getLogger("rsft.eval")
 
-_PROMPT = ("system_prompt", "chat_template_kwargs")  # the prompt format (rsft.chat.PromptFormat)
-_BACKEND_OPTIONS = {
-    "hf": (
-        "batch_size",
-        "device",
-        "dtype",
-        "chat_template",
-        "threads",
-        "fast",
-        *_PROMPT,
-        "trust_remote_code",
-    ),
-    "openai": (
-        "base_url",
-        "api_key_env",
-        "endpoint",
-        "concurrency",
-        "timeout_s",
-        "max_retries",
-        "batch_size",
-        *_PROMPT,
-    ),
-    "vllm": (
-        "tensor_parallel_size",
-        "dtype",
-        "gpu_memory_utilization",
-        "chat_template",
-        "batch_size",
-        *_PROMPT,
-        "trust_remote_code",
-    ),  # fmt: skip
-}
 
+def build_backend(settings: BackendSettings, kind: str | None = None) -> Backend:
+    """A backend (no model loaded yet) from a suite's backend settings: each setting that names a keyword of the
+    backend class's constructor is passed to it, the others do not apply to that kind."""
+    import inspect
 
-def build_backend(settings: BackendSettings, kind: str | None = None) -> Any:
-    """A backend (no model loaded yet) from a suite's backend settings."""
-    from rsft.generate.registry import make_backend
+    from rsft.generate.registry import backend_class, make_backend
 
     kind = kind or settings.kind
-    opts = {k: getattr(settings, k) for k in _BACKEND_OPTIONS[kind]}
+    accepted = inspect.signature(backend_class(kind)).parameters
+    opts = {k: getattr(settings, k) for k in type(settings).model_fields if k != "kind" and k in accepted}
     return make_backend(kind, **opts)
 
 
@@ -128,12 +99,14 @@ def _provenance() -> dict[str, Any]:
     return {"rsft_version": __version__, "git_commit": commit}
 
 
-def build_row(p: PlannedRow, c: Completion, s: Scored, count: Callable[[str], int] | None) -> dict[str, Any]:
+def build_row(
+    p: PlannedRow, c: Completion, s: Scored, count: Callable[[str], int | None] | None
+) -> dict[str, Any]:
     """One store row (ROW_SCHEMA) from a planned row, its completion and its score."""
     t, b = p.target, p.benchmark
     n_tokens = len(c.token_ids) or (getattr(c, "completion_tokens", None) or 0)
     if not n_tokens and c.text and count is not None:
-        n_tokens = count(c.text)
+        n_tokens = count(c.text) or 0
     thinking, answer = token_split(c.text, n_tokens, count, p.prompt_text)
     return {
         "key": p.key,
@@ -180,11 +153,11 @@ def _policy(bench: Any) -> dict[str, str]:
 
 
 def _generate_rows(
-    rows: list[PlannedRow], backend: Any, store: Store, chunk: int, counter: Counter
+    rows: list[PlannedRow], backend: Backend, store: Store, chunk: int, counter: Counter
 ) -> int:
     """Generate, score and store ``rows`` (all of one benchmark) in chunks; returns the number of error rows."""
     errors = 0
-    count = getattr(backend, "count_tokens", None)
+    count = backend.count_tokens
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
         config = part[0].gen.model_copy(update={"n": 1})
@@ -272,7 +245,7 @@ def sweep_target(
     target: Target,
     loaded: list[LoadedBenchmark],
     store: Store,
-    backend: Any,
+    backend: Backend,
     *,
     rescore: bool = False,
     progress: Progress | None = None,
@@ -291,7 +264,7 @@ def sweep_target(
         rep.rescored, rep.missing = _rescore_rows(planned, store)
     elif todo:
         counter = Counter(progress, rep.targets[0], len(todo))
-        chunk = max(1, int(getattr(backend, "batch_size", 32) or 32))
+        chunk = max(1, int(backend.batch_size))
         for lb in loaded:
             rows = [p for p in todo if p.benchmark is lb.benchmark]
             rep.errors += _generate_rows(rows, backend, store, chunk, counter)
@@ -303,7 +276,7 @@ def sweep_target(
 def run_sweep(
     plan: Plan | SuiteConfig,
     store: Store | str | Path,
-    backend: Any | None = None,
+    backend: Backend | None = None,
     *,
     targets: list[Target] | None = None,
     rescore: bool = False,
@@ -314,7 +287,7 @@ def run_sweep(
     Args:
         plan: a :class:`Plan`, or a suite config together with ``targets``.
         store: a :class:`Store` or its folder.
-        backend: a backend with ``load``/``render``/``generate``; built from the suite's settings when None (and
+        backend: a :class:`rsft.generate.base.Backend`; built from the suite's settings when None (and
             closed at the end).
         targets: the models to evaluate, when ``plan`` is a suite config.
         rescore: rescore stored responses instead of generating (see the module docstring).
@@ -345,7 +318,7 @@ def watch_run(
     suite: SuiteConfig,
     run_dir: str | Path,
     store: Store | str | Path,
-    backend: Any | None = None,
+    backend: Backend | None = None,
     *,
     steps: list[int] | None = None,
     poll_s: float = 30.0,

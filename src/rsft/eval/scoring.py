@@ -158,8 +158,9 @@ def token_split(text: str, n_tokens: int, count: Any = None, prompt: str | None 
     if split.truncated:
         return n_tokens, 0
     end = text.rfind(THINK_CLOSE) + len(THINK_CLOSE)
-    if count is not None:
-        thinking = min(count(text[:end]), n_tokens)
+    counted = count(text[:end]) if count is not None else None  # None: a backend without a tokenizer
+    if counted is not None:
+        thinking = min(counted, n_tokens)
     else:
         thinking = round(n_tokens * end / max(len(text), 1))
     return thinking, n_tokens - thinking

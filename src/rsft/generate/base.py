@@ -7,6 +7,7 @@ Backends are synchronous and batched. Ids are prefixed: ``hf/PATH_OR_ID``, ``ope
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import Field
@@ -101,13 +102,39 @@ def sample_seed(config: GenerateConfig, request: Request, j: int) -> int:
 
 @runtime_checkable
 class Backend(Protocol):
-    """A generation backend. ``generate`` returns, per request, ``config.n`` completions in order."""
+    """A generation backend: everything the evaluation runner, rollouts and the model judges call on one.
+
+    hf, openai and vllm implement all of it; a new backend is one file implementing it plus one line in
+    :data:`rsft.generate.registry.BACKENDS`.
+
+    Attributes:
+        name: the registry kind ("hf", "openai", "vllm").
+        batch_size: requests the runner hands to one ``generate`` call (and rows per store write).
+    """
 
     name: str
+    batch_size: int
 
-    def generate(self, requests: list[Request], config: GenerateConfig) -> list[list[Completion]]: ...
+    def load(self, model: str | Path) -> None:
+        """Make ``model`` (a folder, hub id or served model name) the one ``generate`` uses; a no-op when it is
+        already loaded."""
+        ...
 
-    def close(self) -> None: ...
+    def render(self, request: Request) -> str:
+        """The exact prompt text the model is fed (chat template applied): hashed into every store key."""
+        ...
+
+    def count_tokens(self, text: str) -> int | None:
+        """Tokens of ``text`` in the model's tokenizer; None where the backend cannot count (a remote server)."""
+        ...
+
+    def generate(self, requests: list[Request], config: GenerateConfig) -> list[list[Completion]]:
+        """Per request, ``config.n`` completions in order; a sample's seed depends on (seed, request, j) only."""
+        ...
+
+    def close(self) -> None:
+        """Release the model and any worker or connection."""
+        ...
 
 
 def apply_penalties(logits: Any, generated: list[list[int]], config: GenerateConfig) -> Any:

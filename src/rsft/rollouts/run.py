@@ -22,7 +22,7 @@ from rsft._util.hashing import hash_obj
 from rsft._util.progress import Counter, Progress
 from rsft._util.provenance import provenance
 from rsft.config import StrictModel
-from rsft.generate.base import Completion, GenerateConfig, Request
+from rsft.generate.base import Backend, Completion, GenerateConfig, Request
 from rsft.rollouts.queries import Query, is_task_spec, load_queries, parse_shard, shard_range
 from rsft.rollouts.schema import POOL_MANIFEST, POOL_SCHEMA, POOL_SCHEMA_VERSION, SHARDS_DIR
 from rsft.rollouts.store import ShardWriter, shard_lock, shard_name, write_json_atomic
@@ -34,6 +34,10 @@ _IDENTITY = ("schema_version", "teacher", "teacher_hash", "gen_config", "queries
 _POLICIES = ("none", "model_default")
 
 
+# Teacher sampling when nothing is said (the one home of these values; `rsft rollouts` starts from it too).
+ROLLOUT_SAMPLING: dict[str, Any] = {"temperature": 1.0, "max_new_tokens": 4096, "n": 32, "logprobs": True}
+
+
 class RolloutsConfig(StrictModel):
     """Everything one ``rsft rollouts`` run depends on."""
 
@@ -41,7 +45,8 @@ class RolloutsConfig(StrictModel):
     queries: str = Field(..., description="queries file (JSONL/JSON/Parquet) or TASK:N[:seedS][:key=value]")
     out: str = Field(..., description="pool folder")
     generate: GenerateConfig = Field(
-        default_factory=lambda: GenerateConfig(temperature=1.0, max_new_tokens=4096, n=32, logprobs=True)
+        default_factory=lambda: GenerateConfig(**ROLLOUT_SAMPLING),
+        description="keys not given take GenerateConfig's defaults; the whole default is ROLLOUT_SAMPLING",
     )
     task: str | None = Field(
         None, description="verifier: countdown, math, code, none... (default: from queries)"
@@ -69,7 +74,7 @@ def resolve_task(cfg: RolloutsConfig) -> str:
     return cfg.queries.split(":", 1)[0] if is_task_spec(cfg.queries) else "none"
 
 
-def make_backend(teacher: str, **options: Any) -> Any:
+def make_backend(teacher: str, **options: Any) -> Backend:
     """A backend for a prefixed id, through :mod:`rsft.generate.registry`.
 
     Raises:
@@ -175,7 +180,7 @@ def completion_row(
 
 
 def run_rollouts(
-    cfg: RolloutsConfig, *, backend: Any = None, progress: Progress | None = None
+    cfg: RolloutsConfig, *, backend: Backend | None = None, progress: Progress | None = None
 ) -> dict[str, Any]:
     """Generate, verify and store this shard's missing queries; returns a summary.
 
@@ -212,7 +217,7 @@ def _run_shard(
     identity: dict[str, Any],
     verifier: Verifier,
     writer: ShardWriter,
-    backend: Any,
+    backend: Backend | None,
     progress: Progress | None,
 ) -> dict[str, Any]:
     out = Path(cfg.out)
