@@ -109,7 +109,7 @@ class RewardModel:
 
 
 class AlpacaEvalOptions(SourceOptions):
-    reward_model: str | None = Field(None, description="reward model folder or hub id (default: DEFAULT_REWARD_MODEL)")
+    reward_model: str = Field(DEFAULT_REWARD_MODEL, description="reward model folder or hub id")
     reward_revision: str | None = None
     reward_device: str = "auto"
     reward_batch_size: int = Field(8, ge=1)
@@ -143,11 +143,11 @@ class AlpacaEval(Benchmark):
     def reward_model(self) -> RewardModel:
         if self._rm is None:
             self._rm = RewardModel(
-                self.options.get("reward_model", DEFAULT_REWARD_MODEL),
+                self.opts.reward_model,
                 revision=self.options.get("reward_revision"),
-                device=self.options.get("reward_device", "auto"),
-                batch_size=int(self.options.get("reward_batch_size", 8)),
-                max_length=int(self.options.get("max_length", 4096)),
+                device=self.opts.reward_device,
+                batch_size=self.opts.reward_batch_size,
+                max_length=self.opts.max_length,
             )
         return self._rm
 

@@ -21,8 +21,8 @@ from rsft.tasks.base import Sample, ScoreRecord
 
 # The sampling tables (PROTOCOL.md "Evaluation"): a benchmark's ``defaults`` is ``{"n": K, **TABLE}``.
 PAPER_SAMPLING: dict[str, Any] = {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 32768}
-GREEDY_SAMPLING: dict[str, Any] = {"temperature": 0.0, "top_p": 1.0, "max_new_tokens": 32768}
-SAFETY_SAMPLING: dict[str, Any] = {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 16384}
+GREEDY_SAMPLING: dict[str, Any] = {**PAPER_SAMPLING, "temperature": 0.0, "top_p": 1.0}
+SAFETY_SAMPLING: dict[str, Any] = {**PAPER_SAMPLING, "max_new_tokens": 16384}
 
 
 class BenchmarkOptions(StrictModel):

@@ -92,8 +92,8 @@ class GpqaDiamond(Benchmark):
 
     def load(self) -> list[Sample]:
         source, rows = self._rows()
-        seed = self.options.get("shuffle_seed", 0)
-        shuffle, style = self.options.get("shuffle", "stable"), self.options.get("prompt", "rsft")
+        o = self.opts
+        seed, shuffle, style = o.shuffle_seed, o.shuffle, o.prompt
         for key, value, allowed in (
             ("shuffle", shuffle, ("stable", "paper")),
             ("prompt", style, ("rsft", "paper")),
@@ -102,7 +102,7 @@ class GpqaDiamond(Benchmark):
                 raise DataError(f"unknown {key} '{value}'", field=key, fix=" or ".join(allowed))
         for i, row in rows:
             require(row, FIELDS, source, i)
-        hash_seed = int(self.options.get("paper_hash_seed", 0))
+        hash_seed = o.paper_hash_seed
         hashes = (
             python_str_hashes([str(r["Question"]) for _, r in rows], hash_seed) if shuffle == "paper" else []
         )

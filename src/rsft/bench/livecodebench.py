@@ -210,7 +210,7 @@ class LiveCodeBench(Benchmark):
     Options = LiveCodeBenchOptions
 
     def _rows(self) -> tuple[str, list[tuple[int, dict[str, Any]]]]:
-        release = self.options.get("release", "release_v2")
+        release = self.opts.release
         if self.options.get("hub_id") and not self.options.get("path"):
             from rsft.bench._loaders import load_hub
 
@@ -270,7 +270,7 @@ class LiveCodeBench(Benchmark):
 
     def score_many(self, pairs: list[tuple[Sample, str]]) -> list[ScoreRecord]:
         sandbox = sandbox_for(self.options, wall_s=6.0)
-        which = self.options.get("tests", "private")
+        which = self.opts.tests
 
         def one(pair: tuple[Sample, str]) -> ScoreRecord:
             code = last_python_block(pair[1])

@@ -154,9 +154,9 @@ class HarmBench(SafetyBenchmark):
     Options = HarmBenchOptions
 
     def load(self) -> list[Sample]:
-        fname = self.options.get("file", "harmbench_behaviors_text_test.csv")
+        fname = self.opts.file
         source, rows = rows_for(self.options, "harmbench", fname, hub_split="train")
-        keep = self.options.get("functional", "standard+contextual")
+        keep = self.opts.functional
         out = []
         for i, row in rows:
             require(row, ["Behavior", "BehaviorID", "FunctionalCategory"], source, i)

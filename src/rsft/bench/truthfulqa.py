@@ -113,7 +113,7 @@ class TruthfulQA(Benchmark):
 
     @property
     def mode(self) -> str:
-        mode = self.options.get("mode", "generation")
+        mode = self.opts.mode
         if mode not in ("generation", "mc1", "mc2"):
             raise DataError(f"unknown TruthfulQA mode '{mode}'", field="mode", fix="generation, mc1 or mc2")
         return mode
@@ -154,7 +154,7 @@ class TruthfulQA(Benchmark):
             require(row, ["question", key], str(path), i)
             best = next(o for o in row["mc1_targets"] if row["mc1_targets"][o])
             options = _cap_options(row[key], best)
-            options = stable_shuffle(options, self.options.get("shuffle_seed", 0), row["question"])
+            options = stable_shuffle(options, self.opts.shuffle_seed, row["question"])
             true_letters = [LETTERS[j] for j, o in enumerate(options) if row[key][o]]
             target = LETTERS[options.index(best)] if best in options else true_letters[0]
             prompt = MC_PROMPT.format(question=row["question"], options=format_options(options))

@@ -33,7 +33,7 @@ class XSTest(Benchmark):
 
     def load(self) -> list[Sample]:
         source, rows = rows_for(self.options, "xstest", "xstest_prompts.csv", hub_split="train")
-        which = self.options.get("subset", "all")
+        which = self.opts.subset
         if which not in ("all", "safe", "unsafe"):
             raise DataError(f"unknown subset '{which}'", field="subset", fix="all, safe or unsafe")
         out = []
