@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from rsft._util.progress import Progress, Say, quiet
+
 BASES_DIR = Path(__file__).resolve().parents[1] / "toy" / "bases"
 
 
@@ -86,7 +88,9 @@ def _params(base: str) -> float | None:
         return None
 
 
-def run_demo(out_dir: Path, *, quick: bool, say: Any = None, progress: Any = None) -> Any:
+def run_demo(
+    out_dir: Path, *, quick: bool, say: Say | None = None, progress: Progress | None = None
+) -> Any:
     """Write the demo study (and its suite) into ``out_dir`` and run it; returns the StudyResult."""
     from rsft._util.errors import RsftError
     from rsft.config import build_config
@@ -105,7 +109,7 @@ def run_demo(out_dir: Path, *, quick: bool, say: Any = None, progress: Any = Non
     data["study"]["name"] = out_dir.name
     (out_dir / "study.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     cfg = build_config(StudyConfig, data, source=str(out_dir / "study.yaml"))
-    return run_study(cfg, say=say or (lambda text: None), progress=progress)
+    return run_study(cfg, say=say or quiet, progress=progress)
 
 
 def _fmt(iv: dict[str, Any] | None) -> str:
