@@ -20,7 +20,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "rsft"
 LAYERS: list[set[str]] = [
     {"_version"},
     {"_util"},
-    {"core", "config", "chat", "resources"},
+    {"core", "config", "resources"},
+    {"chat"},
     {"tasks", "sandbox", "toy"},
     {"data", "generate"},
     {"train", "judges"},
