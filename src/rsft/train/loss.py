@@ -52,23 +52,47 @@ def forward_logits(model: Any, mb: MicroBatch) -> tuple[torch.Tensor, torch.Tens
     return logits, keep
 
 
+@dataclass
+class Reduction:
+    """How one micro-batch's token losses become its share of the global-batch objective: each token loss times its
+    row's weight (when weighted), divided by its row's token count (``sequence_mean``), summed, divided by
+    ``divisor`` (global tokens, global rows, or this micro-batch's tokens for ``paper``)."""
+
+    row_weight: torch.Tensor | None
+    row_tokens: torch.Tensor | None
+    divisor: int
+
+
+def reduction_of(
+    mb: MicroBatch, keep: torch.Tensor, *, reduction: str, weighting: str, global_tokens: int, global_rows: int
+) -> Reduction:
+    """The one place the reduction and the row weighting are decided; the plain loss below and the chunked loss of
+    :mod:`rsft.train.kernels` (through :func:`token_coefficients`) both follow it. ``dft`` is applied by each
+    path on top, because it depends on the NLL."""
+    seg = mb.seg[keep]
+    weight = mb.weights.to(seg.device)[seg] if weighting == "weight" else None
+    if reduction == "token_mean":
+        return Reduction(weight, None, global_tokens)
+    if reduction == "sequence_mean":
+        return Reduction(weight, mb.ntok.to(seg.device)[seg], global_rows)
+    if reduction == "paper":
+        return Reduction(weight, None, max(int(keep.sum()), 1))
+    raise ValueError(f"unknown reduction {reduction!r}")
+
+
 def token_coefficients(
     mb: MicroBatch, keep: torch.Tensor, *, reduction: str, weighting: str, global_tokens: int, global_rows: int
 ) -> torch.Tensor:
-    """Each supervised token's factor in the micro-batch's share of the objective: the one place the reduction and
-    the row weighting are decided (the plain loss below and the chunked one of :mod:`rsft.train.kernels` both
-    multiply the token NLL by it; ``dft`` is applied on top, by each path, because it depends on the NLL)."""
+    """Each supervised token's factor in the micro-batch's share of the objective (:func:`reduction_of` as one
+    tensor, for losses computed chunk by chunk)."""
+    r = reduction_of(
+        mb, keep, reduction=reduction, weighting=weighting, global_tokens=global_tokens, global_rows=global_rows
+    )
     seg = mb.seg[keep]
-    w = torch.ones(seg.shape, dtype=torch.float32, device=seg.device)
-    if weighting == "weight":
-        w = mb.weights.to(w.device)[seg]
-    if reduction == "token_mean":
-        return w / global_tokens
-    if reduction == "sequence_mean":
-        return w / (mb.ntok.to(w.device)[seg].float() * global_rows)
-    if reduction == "paper":
-        return w / max(int(keep.sum()), 1)
-    raise ValueError(f"unknown reduction {reduction!r}")
+    w = r.row_weight if r.row_weight is not None else torch.ones(seg.shape, dtype=torch.float32, device=seg.device)
+    if r.row_tokens is not None:
+        return w / (r.row_tokens.float() * r.divisor)
+    return w / r.divisor
 
 
 def process_scale(reduction: str, processes: int) -> int:
@@ -101,9 +125,15 @@ def micro_batch_loss(
     logits, keep = forward_logits(model, mb)
     targets = mb.target[keep]
     nll = F.cross_entropy(logits.float(), targets, reduction="none")
-    tok = nll * torch.exp(-nll).detach() if weighting == "dft" else nll
-    coef = token_coefficients(
+    r = reduction_of(
         mb, keep, reduction=reduction, weighting=weighting, global_tokens=global_tokens, global_rows=global_rows
     )
-    share = (tok * coef.to(tok.device)).sum()
+    tok = nll
+    if weighting == "dft":
+        tok = tok * torch.exp(-nll).detach()
+    elif r.row_weight is not None:
+        tok = tok * r.row_weight.to(tok.device)
+    if r.row_tokens is not None:
+        tok = tok / r.row_tokens.to(tok.device)
+    share = tok.sum() / r.divisor
     return LossParts(share * process_scale(reduction, processes), share.detach(), nll.detach().sum())
