@@ -138,7 +138,7 @@ class MathBenchmark(Benchmark):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        mode = options.get("mode", "protocol")
+        mode = self.opts.mode
         if mode not in MATH_MODES:
             raise RsftError(
                 f"benchmark '{self.name}': unknown math mode '{mode}'",

@@ -111,7 +111,7 @@ class HaluEval(Benchmark):
         if unknown or not wanted:
             raise DataError(f"unknown HaluEval subsets {unknown}", field="subsets", fix=", ".join(SUBSETS))
         self.subsets = wanted
-        if self.options.get("extraction", "last") not in ("last", "paper"):
+        if self.opts.extraction not in ("last", "paper"):
             raise DataError(f"unknown extraction '{self.options['extraction']}'", field="extraction",
                             fix="last or paper")  # fmt: skip
         if self.options.get("extraction") == "paper":

@@ -65,9 +65,9 @@ class IFEval(Benchmark):
             kwargs = [{k: v for k, v in (kw or {}).items() if v is not None} for kw in kwargs]
             meta = {"instruction_id_list": ids, "kwargs": kwargs}
             text = row["prompt"]
-            if self.options.get("prompt", "plain") == "paper":
+            if self.opts.prompt == "paper":
                 text = f"Question: {text}\nAnswer:"
-            elif self.options.get("prompt", "plain") != "plain":
+            elif self.opts.prompt != "plain":
                 raise DataError(
                     f"unknown prompt '{self.options['prompt']}'", field="prompt", fix="plain or paper"
                 )

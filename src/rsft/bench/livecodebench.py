@@ -245,7 +245,7 @@ class LiveCodeBench(Benchmark):
             meta_raw = row.get("metadata") or "{}"
             meta = json.loads(meta_raw) if isinstance(meta_raw, str) else dict(meta_raw)
             starter = row.get("starter_code") or ""
-            style = self.options.get("prompt", "lcb")
+            style = self.opts.prompt
             if style not in ("lcb", "paper"):
                 raise DataError(f"unknown prompt '{style}'", field="prompt", fix="lcb or paper")
             if style == "paper":

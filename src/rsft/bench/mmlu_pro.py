@@ -91,7 +91,7 @@ class MmluPro(Benchmark):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         for key, allowed in (("prompt", ("rsft", "paper")), ("extraction", ("last", "paper"))):
-            if self.options.get(key, allowed[0]) not in allowed:
+            if getattr(self.opts, key) not in allowed:
                 raise DataError(f"unknown {key} '{self.options[key]}'", field=key, fix=" or ".join(allowed))
         if self.options.get("extraction") == "paper":
             self.score_on = "full"  # the released filter read the whole response, thinking included

@@ -207,16 +207,16 @@ class TruthfulQA(Benchmark):
 
     def _judge_prompt(self, role: str, sample: Sample, text: str, suffix: str) -> str:
         question = sample.metadata.get("question", sample.prompt)
-        if self.options.get("judge_format", "allenai") != "paper":
+        if self.opts.judge_format != "paper":
             return f"Q: {question}\nA: {text.strip()}\n{suffix}"
         prompt = f"Q:{question}A:{text.strip()}"
         from rsft.judges.base import cut_to_context
 
         count = getattr(self._backend(role), "count_tokens", None)
-        return cut_to_context(prompt, int(self.options.get("judge_max_tokens", 4075)), count)[0] + suffix
+        return cut_to_context(prompt, self.opts.judge_max_tokens, count)[0] + suffix
 
     def _score_judges(self, pairs: list[tuple[Sample, str]]) -> list[ScoreRecord]:
-        paper = self.options.get("judge_format", "allenai") == "paper"
+        paper = self.opts.judge_format == "paper"
         config = GenerateConfig(temperature=0.0, max_new_tokens=16 if paper else 3, n=1)
         verdicts = {}
         for role, suffix in (("truth", "True:"), ("info", "Helpful:")):
