@@ -118,16 +118,17 @@ def run(
 
         if watch or watch_until_done or rescore:
             raise RsftError("--watch and --rescore apply to local runs", field="--run")
-        report = sweep_hub_run(
-            cfg,
-            str(run_dir),
-            st,
-            steps=parse_steps(steps),
-            cache_dir=hub_cache or cache_root() / "checkpoints",
-            max_bytes=int(hub_cache_gb * 1e9) if hub_cache_gb else None,
-            show_progress=progress,
-            say=lambda m: console.print(f"[yellow]note[/]: {m}", soft_wrap=True),
-        )
+        with progress_bars(progress) as bars:
+            report = sweep_hub_run(
+                cfg,
+                str(run_dir),
+                st,
+                steps=parse_steps(steps),
+                cache_dir=hub_cache or cache_root() / "checkpoints",
+                max_bytes=int(hub_cache_gb * 1e9) if hub_cache_gb else None,
+                progress=bars,
+                say=lambda m: console.print(f"[yellow]note[/]: {m}", soft_wrap=True),
+            )
         console.print(
             f"[green]done[/]: {len(report.targets)} checkpoint(s) ({report.downloads} downloaded), "
             f"{report.planned} planned rows: {report.reused} reused, {report.generated} generated, "

@@ -14,16 +14,17 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rsft._util.errors import OfflineError, RsftError
 from rsft._util.hashing import WEIGHT_SUFFIXES, weights_hash
+from rsft._util.progress import Progress, Say, quiet
 from rsft.eval.config import SuiteConfig
 from rsft.eval.plan import Target, expand, load_benchmarks
 from rsft.eval.store import Store
+from rsft.generate.base import Backend
 
 HUB_PREFIX = "hub:"
 STEP_RECORD = "rsft_hub_step.json"
@@ -176,16 +177,16 @@ def sweep_hub_run(
     steps: list[int] | None = None,
     cache_dir: Path,
     max_bytes: int | None = None,
-    backend: Any | None = None,
-    show_progress: bool = False,
-    say: Callable[[str], None] = lambda _: None,
+    backend: Backend | None = None,
+    progress: Progress | None = None,
+    say: Say = quiet,
 ) -> Any:
     """Evaluate every (or the listed) ``stepN`` checkpoint of a hub repo, one download at a time.
 
     Returns:
         The summed :class:`rsft.eval.runner.SweepReport`, plus ``downloads`` (checkpoints fetched this time).
     """
-    from rsft.eval.runner import SweepReport, _Progress, build_backend, sweep_target
+    from rsft.eval.runner import SweepReport, build_backend, sweep_target
 
     run = parse_hub_run(spec)
     found = list_steps(run)
@@ -201,34 +202,33 @@ def sweep_hub_run(
     report = SweepReport()
     report.downloads = 0  # type: ignore[attr-defined]
     try:
-        with _Progress(show_progress) as progress:
-            for hs in found:
-                folder = root / hs.folder
-                record = folder / STEP_RECORD
-                target = Target(run=run.name, step=hs.step, model=str(folder), path=folder)
-                if (
-                    record.is_file()
-                ):  # evaluated before: plan from the kept tokenizer, reuse the recorded hash
-                    target._hash = json.loads(record.read_text())["weights_hash"]
-                    backend.load(str(folder))
-                    have = store.keys()
-                    if all(p.key in have for p in expand(target, loaded, backend.render)):
-                        report.add(sweep_target(target, loaded, store, backend, progress=progress))
-                        continue
-                _check_disk(root, hs.size, max_bytes)
-                say(f"downloading {run.repo}@{run.revision}/{hs.folder} ({hs.size / 1e9:.2f} GB)")
-                _download(run, [f"{hs.folder}/*"], root)
-                report.downloads += 1  # type: ignore[attr-defined]
-                _tokenizer_from_root(run, root, folder)
-                target = Target(run=run.name, step=hs.step, model=str(folder), path=folder)
-                digest = weights_hash(folder)
-                try:
+        for hs in found:
+            folder = root / hs.folder
+            record = folder / STEP_RECORD
+            target = Target(run=run.name, step=hs.step, model=str(folder), path=folder)
+            if (
+                record.is_file()
+            ):  # evaluated before: plan from the kept tokenizer, reuse the recorded hash
+                target._hash = json.loads(record.read_text())["weights_hash"]
+                backend.load(str(folder))
+                have = store.keys()
+                if all(p.key in have for p in expand(target, loaded, backend.render)):
                     report.add(sweep_target(target, loaded, store, backend, progress=progress))
-                finally:
-                    rec = {"repo": run.repo, "revision": run.revision, "folder": hs.folder, "step": hs.step,
-                           "weights_hash": digest}  # fmt: skip
-                    record.write_text(json.dumps(rec, indent=1) + "\n")
-                    _free_weights(folder)  # disk back before the next checkpoint, even after a failure
+                    continue
+            _check_disk(root, hs.size, max_bytes)
+            say(f"downloading {run.repo}@{run.revision}/{hs.folder} ({hs.size / 1e9:.2f} GB)")
+            _download(run, [f"{hs.folder}/*"], root)
+            report.downloads += 1  # type: ignore[attr-defined]
+            _tokenizer_from_root(run, root, folder)
+            target = Target(run=run.name, step=hs.step, model=str(folder), path=folder)
+            digest = weights_hash(folder)
+            try:
+                report.add(sweep_target(target, loaded, store, backend, progress=progress))
+            finally:
+                rec = {"repo": run.repo, "revision": run.revision, "folder": hs.folder, "step": hs.step,
+                       "weights_hash": digest}  # fmt: skip
+                record.write_text(json.dumps(rec, indent=1) + "\n")
+                _free_weights(folder)  # disk back before the next checkpoint, even after a failure
     finally:
         if own:
             backend.close()

@@ -191,7 +191,7 @@ def sweep_runs(
 
             steps = None if cfg.eval.steps == "all" else list(cfg.eval.steps)
             rep = sweep_hub_run(suite, spec, store, steps=steps, cache_dir=cache_root() / "checkpoints",
-                                backend=backend, say=say)  # fmt: skip
+                                backend=backend, say=say, progress=progress)  # fmt: skip
             for k in totals:
                 totals[k] += getattr(rep, k, 0) or 0
             say(
