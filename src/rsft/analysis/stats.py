@@ -51,7 +51,7 @@ class BootSpec:
             "B": self.B,
             "seed": self.seed,
             "level": self.level,
-            "method": "two-stage bootstrap (items, samples within items), percentile",
+            "method": "two-stage bootstrap (items, samples within items); pointwise: percentile, simultaneous: symmetric max-|t|",
         }
 
 
