@@ -20,7 +20,7 @@ import json
 import time
 from pathlib import Path
 
-from rsft.analysis.detector import false_verdicts, simulate
+from rsft.analysis.detector import NO_CLAIM, TRUE_CLASSES, false_verdicts, simulate
 from rsft.analysis.stats import BootSpec, clopper_pearson
 from rsft.analysis.synthetic import ItemModel
 
@@ -99,23 +99,25 @@ def table(out: Path) -> str:
         for cls, v in r["counts"].items():
             c["counts"][cls] = c["counts"].get(cls, 0) + v
     lines = [
-        "| benchmark shape | n | k | ckpts | true shape | sims | false verdicts | rate | 95% upper (CP) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| benchmark shape | n | k | ckpts | true shape | sims | false verdicts | rate | 95% upper (CP) | "
+        "true class | no claim |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (name, shape, depth), c in cells.items():
         if shape == "dip-and-recovery":
             continue
         r, sims = c["r"], c["sims"]
         bad = sum(c["counts"].get(x, 0) for x in false_verdicts(shape))
+        good = sum(c["counts"].get(x, 0) for x in TRUE_CLASSES[shape]) if TRUE_CLASSES[shape] else None
+        none = sum(c["counts"].get(x, 0) for x in NO_CLAIM)
         up = clopper_pearson(bad, sims, 0.95)[1]
         lines.append(
             f"| {name} | {r['n']} | {r['k']} | {r['S']} | {shape} ({depth:+.2f}) | {sims} | {bad} | "
-            f"{bad / sims:.2%} | {up:.2%} |"
+            f"{bad / sims:.2%} | {up:.2%} | {'—' if good is None else f'{good / sims:.0%}'} | {none / sims:.0%} |"
         )
     lines += [
         "",
-        "| benchmark shape | n | k | ckpts | dip depth | sims | dip-and-recovery | ± MC s.e. | "
-        "other claims |",
+        "| benchmark shape | n | k | ckpts | dip depth | sims | dip-and-recovery | ± MC s.e. | other claims |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for (name, shape, depth), c in cells.items():
@@ -123,15 +125,9 @@ def table(out: Path) -> str:
             continue
         r, sims = c["r"], c["sims"]
         hit = c["counts"].get("dip-and-recovery", 0) / sims
-        other = (
-            sum(
-                v
-                for x, v in c["counts"].items()
-                if x not in ("dip-and-recovery", "flat within noise", "inconclusive")
-            )
-            / sims
-        )
-        se = (hit * (1 - hit) / sims) ** 0.5
+        other = sum(v for x, v in c["counts"].items() if x not in ("dip-and-recovery", *NO_CLAIM)) / sims
+        # floor of 0.25/sims: a share of 0 or 1 is never shown as exact
+        se = ((hit * (1 - hit) + 0.25 / sims) / sims) ** 0.5
         lines.append(
             f"| {name} | {r['n']} | {r['k']} | {r['S']} | {depth:.2f} | {sims} | {hit:.1%} | "
             f"{se:.1%} | {other:.1%} |"
