@@ -189,6 +189,10 @@ class Store:
         os.replace(tmp, meta)
         self._version = SCHEMA_VERSION
 
+    def refresh(self) -> None:
+        """Forget the cached key index, so rows other processes appended since are seen."""
+        self._keys = None
+
     def parts(self) -> list[Path]:
         return sorted(self.rows_dir.glob("*.parquet"))
 
