@@ -119,3 +119,13 @@ def test_racing_acquires_have_one_winner(tmp_path):
     ]
     results = [p.communicate(timeout=60)[0].strip() for p in procs]
     assert results.count("WIN") == 1, results
+
+
+def test_a_dead_local_owner_is_not_waited_out(tmp_path):
+    """A killed sweep's lease (same host, process gone) is taken over at once, not after its lifetime."""
+    env = {**os.environ, "PYTHONPATH": SRC}
+    code = "import sys; from rsft.eval.lease import LeaseBook; assert LeaseBook(sys.argv[1], ttl_s=3600).acquire('u')"
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, check=True, timeout=60)
+    book = LeaseBook(tmp_path, ttl_s=3600)
+    assert book.holder("u") is not None  # the dead owner's lease has not expired
+    assert book.acquire("u") is not None

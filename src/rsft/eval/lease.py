@@ -5,7 +5,8 @@ the unit's lease. Leases are files ``STORE/leases/<unit>.<generation>``; the new
 force. Taking a lease is an exclusive create of the next generation (``O_CREAT | O_EXCL``, atomic on local file
 systems and on NFS v3+), so when two workers race for the same generation exactly one wins. A lease holds its
 owner and an expiry; the owner renews it after each batch it writes. A lease whose expiry has passed (its owner
-crashed or stalled) is taken over by creating the next generation. An owner that finds a newer generation than its
+crashed or stalled), or whose owner is a process on the same host that no longer runs, is taken over by creating
+the next generation. An owner that finds a newer generation than its
 own when renewing has lost the lease and stops that unit; the rows it already wrote are kept (keys are unique),
 so nothing is lost and at most the batch in flight is generated twice.
 
@@ -102,9 +103,10 @@ class LeaseBook:
         return gen, _read(self.dir / f"{unit}.{gen}")
 
     def acquire(self, unit: str) -> Lease | None:
-        """Take the unit's lease when it is free or expired; None when another worker holds it."""
+        """Take the unit's lease when it is free, expired, or held by a dead process on this host; None when
+        another worker holds it."""
         gen, info = self.state(unit)
-        if info is not None and info.get("expires", 0.0) > time.time():
+        if info is not None and info.get("expires", 0.0) > time.time() and not _owner_dead(info.get("owner")):
             return None
         nxt = gen + 1
         path = self.dir / f"{unit}.{nxt}"
@@ -122,6 +124,32 @@ class LeaseBook:
         if info is None or info.get("expires", 0.0) <= time.time():
             return None
         return info.get("owner")
+
+
+def _owner_dead(owner: str | None) -> bool:
+    """True when ``owner`` ("host:pid:tag") is a process on this host that no longer runs (a killed sweep: its
+    lease need not be waited out). Owners on other hosts are never judged dead: their leases expire."""
+    try:
+        host, pid, _ = str(owner).rsplit(":", 2)
+        pid_n = int(pid)
+    except ValueError:
+        return False
+    if host != socket.gethostname() or pid_n == os.getpid():
+        return False
+    try:
+        os.kill(pid_n, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return _is_zombie(pid_n)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _latest_generation(folder: Path, unit: str) -> int:
