@@ -108,9 +108,11 @@ def test_racing_acquires_have_one_winner(tmp_path):
     code = (
         "import sys,time; from rsft.eval.lease import LeaseBook;"
         "b=LeaseBook(sys.argv[1], ttl_s=60); t=float(sys.argv[2]);"
-        "time.sleep(max(0, t-time.time())); print('WIN' if b.acquire('race') else 'LOSE')"
+        "time.sleep(max(0, t-time.time())); won = b.acquire('race') is not None;"
+        "time.sleep(max(0, t + 15 - time.time()));"  # a winner stays alive: a dead local owner's lease is free
+        "print('WIN' if won else 'LOSE')"
     )
-    start = time.time() + 3.0
+    start = time.time() + 5.0
     env = {**os.environ, "PYTHONPATH": SRC}
     procs = [
         subprocess.Popen([sys.executable, "-c", code, str(tmp_path), str(start)], env=env, stdout=subprocess.PIPE,
