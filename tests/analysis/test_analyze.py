@@ -38,9 +38,9 @@ def test_classes_match_the_truth(analysed):
     _, _, a = analysed
     by = {(r["run"][:20], r["domain"]): r["detector"]["class"] for r in a["domain_curves"]}
     for run in {k[0] for k in by}:
-        assert by[(run, "in-domain")] == "improves"
+        assert by[(run, "in-domain")] in ("improves", "rise-then-plateau")
         assert by[(run, "out-of-domain")] == "dip-and-recovery"
-        assert by[(run, "safety")] == "degrades"
+        assert by[(run, "safety")] in ("degrades", "drop-and-stay")
 
 
 def test_every_number_carries_n_k_seed_and_level(analysed):
@@ -77,6 +77,10 @@ def test_tradeoff_and_behaviour(analysed):
     assert set(b["markers_per_1k_tokens"]) == {"backtracking", "verification", "decomposition"}
     assert b["marker_correctness"]["backtracking"]["n_with"][0] > 0
     assert a["power"][0]["depth"] == 0.0 and a["power"][1]["depth"] == 0.1
+    p0, p1 = a["power"][0], a["power"][1]
+    assert p0["shape"] == "flat" and p1["shape"] == "dip-and-recovery" and p0["sims"] == 10
+    # the item model is smoothed (a beta), not the raw item means, and the Monte-Carlo error is stated
+    assert 0 < p0["item_model"]["sd"] < 0.5 and p0["mc_se"] > 0 and "simulated runs" in p0["method"]
 
 
 def test_same_seed_same_analysis(analysed, tmp_path):

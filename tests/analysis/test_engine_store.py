@@ -49,6 +49,6 @@ def test_engine_store_end_to_end(tmp_path, tiny_tokenizer):
         assert rec["curve"]["step"] == [0, 10, 20]
         assert rec["stat"]["n_items"] == 4 and rec["stat"]["k"] == 2
         # 4 items x 2 samples cannot show anything: the report must say so rather than call noise a dip
-        assert rec["detector"]["class"] == "flat within noise"
+        assert rec["detector"]["class"] == "inconclusive"
     html = render_report(out, tmp_path / "report.html").read_text()
     assert "too few items or samples to conclude" in html

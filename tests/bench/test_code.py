@@ -60,6 +60,24 @@ def test_humaneval_canonical_pass_and_corrupted_fail(shared_benchmarks):
     assert bench.score(s, "no code at all").reason == "no_code_block"
 
 
+def test_humaneval_cheats_fail(shared_benchmarks):
+    """Wrong solutions that end with status 0, fool ``==`` or replace the prompt's helper all score 0."""
+    bench = HumanEval(path=str(shared_benchmarks / "humaneval/HumanEval.jsonl"), workers=2)
+    by_id = {s.id: s for s in bench.load()}
+    s0, s38 = by_id["HumanEval/0"], by_id["HumanEval/38"]
+    exit0 = "```python\nimport sys\nsys.exit(0)\n```"
+    always = (
+        "```python\nclass A:\n    def __eq__(self, o):\n        return True\n"
+        "def has_close_elements(numbers, threshold):\n    return A()\n```"
+    )
+    helper = (
+        "```python\ndef encode_cyclic(s: str):\n    return s\ndef decode_cyclic(s: str):\n    return s\n```"
+    )
+    honest = f"```python\n{s38.metadata['prompt']}{s38.metadata['canonical_solution']}\n```"
+    scores = bench.score_many([(s0, exit0), (s0, always), (s38, helper), (s38, honest)])
+    assert [r.value for r in scores] == [0.0, 0.0, 0.0, 1.0], [r.metadata.get("tests") for r in scores]
+
+
 def _mbpp_reference_failures(shared_benchmarks, split, keep=None):
     bench = Mbpp(path=str(shared_benchmarks / "mbpp/mbpp.jsonl"), split=split, workers=2, timeout_s=30)
     samples = [s for s in bench.load() if keep is None or keep(s)]
@@ -73,7 +91,7 @@ def _mbpp_reference_failures(shared_benchmarks, split, keep=None):
 
 def test_mbpp_reference_code_passes(shared_benchmarks):
     """Every 5th test-split task plus the ones with set-up code or slow references (all 974: the slow test)."""
-    special = {"mbpp/123", "mbpp/367", "mbpp/927"}
+    special = {"mbpp/123", "mbpp/367", "mbpp/927", "mbpp/126", "mbpp/596", "mbpp/601", "mbpp/40", "mbpp/533"}
     samples, failed = _mbpp_reference_failures(
         shared_benchmarks,
         "all",

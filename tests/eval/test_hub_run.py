@@ -142,3 +142,22 @@ def test_cli_sweeps_a_hub_run(hub_repo, tmp_path, suite_file):
     bad = [*cmd[:6], "hub:org/Toy-Run", *cmd[7:]]  # no revision
     r = subprocess.run(bad, capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "hub:ORG/NAME@REVISION" in r.stderr
+
+
+def test_model_ids_carry_their_revision(hub_repo, tmp_path, monkeypatch):
+    """`ORG/NAME@REVISION` (eval --model, judge ids) resolves to that revision's snapshot in the local hub cache."""
+    import huggingface_hub.constants as hub_constants
+    from huggingface_hub import snapshot_download
+
+    from rsft._util.errors import OfflineError
+    from rsft.generate.hf import resolve_model_dir, split_revision
+
+    server, _, _ = hub_repo
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    assert split_revision("org/Toy-Run@main") == ("org/Toy-Run", "main")
+    assert split_revision(str(tmp_path)) == (str(tmp_path), None)  # a local path is never split
+    snapshot_download("org/Toy-Run", revision="main", cache_dir=tmp_path / "hf-cache", endpoint=server.url)
+    got = resolve_model_dir("org/Toy-Run@main")
+    assert (got / "step10" / "config.json").is_file()
+    with pytest.raises(OfflineError, match="org/Toy-Run@v2"):
+        resolve_model_dir("org/Toy-Run@v2")  # a revision not in the cache is not silently replaced

@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rsft.eval.metrics import bootstrap_ci, majority_correct, pass_at_k, summarize
+from rsft.eval.metrics import (
+    bootstrap_ci,
+    majority_correct,
+    math_equivalent,
+    pass_at_k,
+    summarize,
+    vote_equivalence,
+)
 
 
 @pytest.mark.parametrize(
@@ -27,6 +34,20 @@ def test_majority_vote_and_ties():
     assert (
         majority_correct([float("nan"), "3", float("nan")], [0.0, 1.0, 0.0]) == 1.0
     )  # pandas' missing value
+
+
+def test_majority_vote_groups_math_equivalent_answers():
+    # three spellings of one half outvote the first-seen "3"; by strings every answer has one vote and "3" wins
+    answers = ["3", "x=\\frac{1}{2}", "\\frac12", "0.5"]
+    scores = [0.0, 1.0, 1.0, 1.0]
+    assert majority_correct(answers, scores) == 0.0
+    assert majority_correct(answers, scores, math_equivalent) == 1.0
+    # and the other way round: two spellings of a wrong answer beat two different right-looking strings
+    assert majority_correct(["1/2", "2", "\\frac{4}{2}", "0.5"], [1.0, 0.0, 0.0, 1.0], math_equivalent) == 1.0
+    assert majority_correct(["7", "2", "\\frac{4}{2}", "0.5"], [1.0, 0.0, 0.0, 0.0], math_equivalent) == 0.0
+    assert not math_equivalent("3", "4") and math_equivalent("\\frac12", "x=\\frac{1}{2}")
+    assert vote_equivalence("math500") is math_equivalent and vote_equivalence("aime24") is math_equivalent
+    assert vote_equivalence("gpqa_diamond") is None and vote_equivalence("not_registered") is None
 
 
 def _frame():

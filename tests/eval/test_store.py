@@ -85,8 +85,9 @@ def test_schema1_store_reads_as_schema2(tmp_path):
         _row("rw", 3.5, schema_version=1, outcome="ok", run="r", benchmark="alpaca"),
     ]
     _schema1_part(tmp_path / "rows", rows)
-    st = Store(tmp_path)  # readable; store.json is raised to 2 for the parts written from now on
+    st = Store(tmp_path)  # readable; reading changes nothing, the first append raises store.json to 2
     df = st.frame().set_index("key")
+    assert json.loads((tmp_path / "store.json").read_text())["schema_version"] == 1
     assert df.loc["ok", "outcome"] == "ok" and df.loc["na", "outcome"] == "no_answer"
     assert df.loc["err", "outcome"] == "error" and math.isnan(df.loc["err", "score"])  # schema 1 stored 0
     assert df.loc["uns", "outcome"] == "error"

@@ -67,11 +67,11 @@ def test_fast_path_is_not_used_with_penalties(tiny_model_dir):
 
 
 def test_serve_reads_penalties_from_the_request():
-    from rsft.generate.server import _config
+    from rsft.generate.server import ServerLimits, _config
 
-    cfg = _config({"presence_penalty": 0.1, "frequency_penalty": 0.2, "max_tokens": 4}, 16)
+    cfg = _config({"presence_penalty": 0.1, "frequency_penalty": 0.2, "max_tokens": 4}, 16, ServerLimits())
     assert (cfg.presence_penalty, cfg.frequency_penalty) == (0.1, 0.2)
-    assert _config({}, 16).presence_penalty == 0.0
+    assert _config({}, 16, ServerLimits()).presence_penalty == 0.0
 
 
 def test_openai_backend_sends_penalties():

@@ -126,3 +126,17 @@ def test_what_the_program_leaves_running_dies_with_it():
     from rsft.sandbox.runner import _uid_pids
 
     assert _uid_pids(r.isolation["uid"]) == []
+
+
+@needs_cgroup
+def test_groups_left_by_a_dead_process_are_removed():
+    from rsft.sandbox import _cgroup
+
+    kind, bases = _cgroup._layout()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = [b / f"rsft-sbx-{dead.pid}-0" for b in bases.values()]
+    for d in stale:
+        d.mkdir()
+    removed = _cgroup.remove_stale(bases)
+    assert sorted(removed) == sorted(str(d) for d in stale) and not any(d.exists() for d in stale)

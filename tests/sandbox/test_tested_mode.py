@@ -23,8 +23,8 @@ def sandbox() -> Sandbox:
     return Sandbox(SandboxLimits(wall_s=10, cpu_s=5, memory_mb=512, nproc=16), workers=2)
 
 
-def _run(sandbox: Sandbox, source: str, tests: str = TESTS):
-    return sandbox.run_program(Program(textwrap.dedent(source), tests=tests))
+def _run(sandbox: Sandbox, source: str, tests: str = TESTS, exports: list[str] | None = None):
+    return sandbox.run_program(Program(textwrap.dedent(source), tests=tests, exports=exports))
 
 
 def test_honest_solution_passes_and_the_verdict_is_signed(sandbox):
@@ -95,10 +95,29 @@ CHEATS = {
 
 @pytest.mark.parametrize("name", sorted(CHEATS))
 def test_cheat_fails(sandbox, name):
-    r = _run(sandbox, CHEATS[name])
+    r = _run(sandbox, CHEATS[name], exports=["f"])
     assert not r.ok, (name, r)
     assert r.tests is not None and r.tests["passed"] is False
     assert sandbox.run_program(Program("def f(x):\n    return 2 * x\n", tests=TESTS)).ok  # runner unharmed
+
+
+def test_names_the_tests_do_not_take_from_the_program(sandbox):
+    """Only exported names come from the program: its own ``sorted`` or a fake ``math`` cannot stand in for the
+    real ones under the tests (MBPP's asserts use ``math.isclose`` relying on the solution's import)."""
+    shadow = "def sorted(*a, **k):\n    return 0\ndef f(x):\n    return [1]\n"
+    assert not _run(sandbox, shadow, tests="assert sorted(f(2)) == sorted([4])\n", exports=["f"]).ok
+    fake_math = (
+        "class math:\n    isclose = staticmethod(lambda *a, **k: True)\n    pi = 0\n"
+        "def f(x):\n    return 0.0\n"
+    )
+    assert not _run(sandbox, fake_math, tests="assert math.isclose(f(2), 4.0)\n", exports=["f"]).ok
+    # with every name exported, the program's module object is still swapped for the real one
+    fake_import = "import math\nmath.isclose = lambda *a, **k: True\ndef f(x):\n    return 0.0\n"
+    assert not _run(sandbox, fake_import, tests="assert math.isclose(f(2), 4.0)\n").ok
+    honest = "import math\ndef f(x):\n    return math.sqrt(x * x) * 2\n"
+    assert _run(sandbox, honest, tests="assert math.isclose(f(2), 4.0)\n", exports=["f"]).ok
+    sum_task = "def sum(a, b):\n    return a + b\n"  # MBPP 126: the function under test is called sum
+    assert _run(sandbox, sum_task, tests="assert sum(2, 3) == 5\n", exports=["sum"]).ok
 
 
 def test_a_truthy_object_fails_a_bare_assert(sandbox):

@@ -119,3 +119,32 @@ def test_two_processes_match_one(tmp_path, make_cfg):
     b = AutoModelForCausalLM.from_pretrained(list_checkpoints(two.run_dir())[-1][1]).state_dict()
     for k, v in a.items():
         torch.testing.assert_close(b[k], v, rtol=0, atol=1e-6)
+
+
+def test_a_refused_resume_writes_nothing(make_cfg):
+    """The run's record stays as it was, so the error's own fix (resume with resolved_config.yaml) still works."""
+    from rsft._util.errors import RsftError
+
+    cfg = make_cfg(schedule={"max_steps": 2}, checkpoints={"every": 1}, run_name="rec")
+    train(cfg, progress=False)
+    (cfg.run_dir() / "DONE").unlink()
+    files = {p: p.read_bytes() for p in cfg.run_dir().rglob("*") if p.is_file()}
+    changed = make_cfg(schedule={"max_steps": 2, "lr": 5e-3}, checkpoints={"every": 1}, run_name="rec")
+    with pytest.raises(RsftError, match="different config"):
+        train(changed, resume=True, progress=False)
+    after = {p: p.read_bytes() for p in cfg.run_dir().rglob("*") if p.is_file()}
+    assert after == files
+
+
+def test_a_failed_fresh_run_leaves_no_folder(make_cfg, tmp_path):
+    from rsft._util.errors import RsftError
+
+    cfg = make_cfg(model={"path": str(tmp_path / "no-such-model")}, run_name="gone")
+    with pytest.raises(RsftError):
+        train(cfg, progress=False)
+    assert not cfg.run_dir().exists()
+    # a folder that was there before the failed run is kept
+    cfg.run_dir().mkdir(parents=True)
+    with pytest.raises(RsftError):
+        train(cfg, progress=False)
+    assert cfg.run_dir().is_dir()

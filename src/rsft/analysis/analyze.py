@@ -32,6 +32,7 @@ from rsft.analysis.dynamics import benchmark_dynamics, between_runs, borrow_base
 from rsft.analysis.frames import cubes, item_frame, judges_used, outcome_counts
 from rsft.analysis.safety import tradeoff
 from rsft.analysis.stats import BootSpec
+from rsft.analysis.synthetic import ItemModel
 from rsft.config import StrictModel
 from rsft.eval.protocol import protocol_records
 
@@ -65,8 +66,8 @@ class AnalyzeConfig(StrictModel):
     power_depths: list[float] = Field(
         [0.0, 0.05, 0.10], description="simulated dip depths (0 = false positives)"
     )
-    power_sims: int = Field(30, ge=0, description="simulated runs per depth (0 = skip the power table)")
-    power_B: int = Field(200, ge=50, description="bootstrap replicates inside the power simulation")
+    power_sims: int = Field(200, ge=0, description="simulated runs per depth (0 = skip the power table)")
+    power_B: int = Field(400, ge=50, description="bootstrap replicates inside the power simulation")
     behaviour_B: int = Field(
         400, ge=50, description="bootstrap replicates of behaviour and token-level ratios"
     )
@@ -90,7 +91,13 @@ def _clean(obj):
 
 
 def _power(cube_list, spec: BootSpec, cfg: AnalyzeConfig) -> list[dict]:
-    """Detector class rates on simulated curves shaped like the run's benchmarks (distinct n, k, steps)."""
+    """Detector verdicts on simulated runs shaped like the run's benchmarks (up to 3 distinct n, k, steps).
+
+    Items come from a smoothed model of the benchmark's items (:meth:`ItemModel.fit`: a beta with the base mean
+    and the persistent between-item variance), not from the raw item means, which are 0 or 1 with k = 1 and would
+    make items deterministic. Depth 0 is a flat truth (its non-flat share is the false-verdict rate); depth > 0 an
+    early dip of that many score points that recovers by 75% of training (``SHAPES["dip-and-recovery"]``).
+    """
     if cfg.power_sims <= 0:
         return []
     seen, out = set(), []
@@ -101,10 +108,18 @@ def _power(cube_list, spec: BootSpec, cfg: AnalyzeConfig) -> list[dict]:
         if (n, k, S) in seen or S < 3 or not cube.binary or len(seen) >= 3:
             continue
         seen.add((n, k, S))
-        base = np.where(cube.cnt[:, 0] > 0, cube.s_sum[:, 0] / np.maximum(cube.cnt[:, 0], 1), 0.5)
+        model = ItemModel.fit(cube.cnt, cube.s_sum)
         for depth in cfg.power_depths:
-            res = simulate(np.clip(base, 0, 1), k, cube.steps, depth, cfg.power_sims, pspec)
+            shape = "dip-and-recovery" if depth > 0 else "flat"
+            res = simulate(model, n, k, cube.steps, shape, depth, cfg.power_sims, pspec)
             res.update({"like": f"{cube.run}/{cube.benchmark}", **pspec.describe()})
+            res["method"] = (
+                f"{cfg.power_sims} simulated runs of {n} fresh items x {k} samples x {S} checkpoints; items from "
+                f"Beta(a={res['item_model']['beta_a']:.2f}, b={res['item_model']['beta_b']:.2f}) fitted to the "
+                "benchmark (base mean, lag-1 item covariance); true curve "
+                + ("flat" if depth == 0 else f"an early dip of {depth:.2f} recovering by 75% of training")
+                + "; mc_se = Monte-Carlo standard error of the share"
+            )
             out.append(res)
     return out
 
@@ -295,7 +310,8 @@ def write_tables(analysis: dict, out: Path) -> None:
     )
     _csv(
         tables / "power.csv",
-        ["like", "n", "k", "steps", "depth", "sims", "dip_detected", "mc_se", "B", "seed", "level"],
+        ["like", "n", "k", "steps", "depth", "sims", "dip_detected", "mc_se", "B", "seed", "level", "shape"]
+        + ["false_verdict", "correct"],
         [
             [
                 p[k]
@@ -311,6 +327,9 @@ def write_tables(analysis: dict, out: Path) -> None:
                     "B",
                     "seed",
                     "level",
+                    "shape",
+                    "false_verdict",
+                    "correct",
                 )
             ]
             for p in analysis["power"]

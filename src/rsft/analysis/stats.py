@@ -14,13 +14,16 @@ when the draw is small (the sum of ``W`` independent Binomial(k, p) is Binomial(
 within-item deviations over the n drawn items is drawn as a normal variable with its exact variance (a central limit
 over items), which keeps 100 checkpoints x 500 items x B = 1000 at matrix-multiply cost.
 
-Intervals are percentile intervals at ``level``. Simultaneous intervals over a family of checkpoint differences use
-the bootstrap max-|t| statistic, so all intervals of a family hold together with probability ``level``.
+Pointwise intervals are percentile intervals at ``level``. Simultaneous intervals over a family of checkpoint
+differences are *symmetric* max-|t| intervals, ``est -/+ q * se`` (``se``: bootstrap standard deviation of each
+difference; ``q``: the ``level`` quantile over replicates of the family's largest ``|replicate - est| / se``), so all
+intervals of a family hold together with probability ``level``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -48,7 +51,7 @@ class BootSpec:
             "B": self.B,
             "seed": self.seed,
             "level": self.level,
-            "method": "two-stage bootstrap (items, samples within items), percentile",
+            "method": "two-stage bootstrap (items, samples within items); pointwise: percentile, simultaneous: symmetric max-|t|",
         }
 
 
@@ -185,3 +188,41 @@ def simultaneous_ci(
     q = float(np.quantile(tmax[np.isfinite(tmax)], level)) if np.isfinite(tmax).any() else float("nan")
     se0 = np.nan_to_num(se, nan=0.0)
     return diff_est - q * se0, diff_est + q * se0, q
+
+
+def _binom_cdf(x: int, n: int, p: float) -> float:
+    """P(Binomial(n, p) <= x), summed in log space."""
+    if x < 0:
+        return 0.0
+    if x >= n:
+        return 1.0
+    i = np.arange(x + 1)
+    lg = np.array([math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1) for j in i])
+    with np.errstate(divide="ignore"):
+        logs = lg + i * math.log(p) + (n - i) * math.log1p(-p) if 0 < p < 1 else None
+    if logs is None:
+        return 1.0 if p <= 0 else 0.0
+    m = logs.max()
+    return float(min(1.0, math.exp(m) * np.exp(logs - m).sum()))
+
+
+def clopper_pearson(x: int, n: int, conf: float = 0.95) -> tuple[float, float]:
+    """One-sided Clopper-Pearson bounds for a binomial share: (lower, upper), each holding with ``conf``.
+
+    ``upper`` solves P(X <= x | p) = 1 - conf and ``lower`` solves P(X >= x | p) = 1 - conf (bisection on the
+    exact binomial distribution; 0 and 1 at the edges).
+    """
+    if n <= 0:
+        return 0.0, 1.0
+    a = 1.0 - conf
+
+    def solve(f) -> float:
+        lo, hi = 0.0, 1.0
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if f(mid) else (lo, mid)
+        return (lo + hi) / 2
+
+    upper = 1.0 if x >= n else solve(lambda p: _binom_cdf(x, n, p) > a)
+    lower = 0.0 if x <= 0 else solve(lambda p: 1.0 - _binom_cdf(x - 1, n, p) < a)
+    return lower, upper

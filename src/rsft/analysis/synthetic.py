@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -165,3 +166,144 @@ def _block(
     arrays = [cols[f.name] if f.name in cols else pa.nulls(size, f.type) for f in ROW_SCHEMA]
     arrays = [a.cast(f.type) for a, f in zip(arrays, ROW_SCHEMA, strict=True)]
     return pa.Table.from_arrays(arrays, schema=ROW_SCHEMA)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Known-truth curves for the detector: an item model and shapes (used by detector.simulate and its calibration).
+
+
+def _shape_drop(x: np.ndarray) -> np.ndarray:
+    return -np.minimum(1.0, x / 0.1)
+
+
+def _shape_dip(x: np.ndarray) -> np.ndarray:
+    down = -x / 0.25
+    up = -(1.0 - (x - 0.25) / 0.5)
+    return np.where(x <= 0.25, down, np.where(x <= 0.75, up, 0.0))
+
+
+SHAPES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "flat": lambda x: np.zeros_like(x),
+    "drop-and-stay": _shape_drop,  # the whole loss within the first 10% of training, then level
+    "steady decline": lambda x: -x,
+    "steady rise": lambda x: x,
+    "rise-then-plateau": lambda x: np.minimum(1.0, x / 0.3),  # the whole gain within the first 30%
+    "dip-and-recovery": _shape_dip,  # deepest at 25% of training, back at the base by 75%, level after
+}
+"""Population-mean change in units of ``depth`` as a function of training progress ``x`` in [0, 1] (step based)."""
+
+
+@dataclass(frozen=True)
+class ItemModel:
+    """Items of a benchmark: base accuracies ~ Beta with ``mean`` and ``sd``; per-checkpoint logit jitter.
+
+    Item ``i`` at checkpoint ``s`` succeeds with probability ``sigmoid(logit(p_i) + e_is + shift_s)``: ``p_i`` its
+    base accuracy, ``e_is`` an AR(1) jitter over checkpoints (sd ``jitter_sd`` on the logit scale, correlation
+    ``jitter_rho`` between consecutive checkpoints; training moves items unevenly), ``shift_s`` the common shift
+    that puts the population mean on the true curve.
+    """
+
+    mean: float
+    sd: float
+    jitter_sd: float = 0.0
+    jitter_rho: float = 0.9
+    source: str = "given"
+
+    def ab(self) -> tuple[float, float]:
+        """Beta parameters from mean and sd (method of moments)."""
+        m = min(max(self.mean, 1e-3), 1 - 1e-3)
+        var = min(max(self.sd**2, 1e-6), 0.95 * m * (1 - m))
+        common = m * (1 - m) / var - 1.0
+        return m * common, (1 - m) * common
+
+    @classmethod
+    def fit(cls, cnt: np.ndarray, s_sum: np.ndarray) -> ItemModel:
+        """A smoothed model of a run's items (binary scores; ``cnt``/``s_sum`` are (n, S) counts and sums).
+
+        Raw item means are 0 or 1 with k = 1, which would make items deterministic; instead the between-item
+        variance is the mean covariance of item means at consecutive checkpoints (sampling noise is independent
+        across checkpoints, so it drops out for any k; it is the persistent part of item difficulty) and the
+        mean is the base mean. Shrunk into [1%, 95%] of the Bernoulli variance ``m (1 - m)``.
+        """
+        present = cnt > 0
+        m_is = np.where(present, s_sum / np.maximum(cnt, 1), np.nan)
+        base = m_is[:, 0]
+        mean = float(np.nanmean(base)) if np.isfinite(base).any() else 0.5
+        mean = min(max(mean, 0.01), 0.99)
+        covs = []
+        for s in range(m_is.shape[1] - 1):
+            a, b = m_is[:, s], m_is[:, s + 1]
+            ok = np.isfinite(a) & np.isfinite(b)
+            if ok.sum() >= 3:
+                covs.append(float(np.cov(a[ok], b[ok])[0, 1]))
+        bern = mean * (1 - mean)
+        var = float(np.mean(covs)) if covs else 0.25 * bern
+        var = min(max(var, 0.01 * bern), 0.95 * bern)
+        return cls(mean=mean, sd=float(np.sqrt(var)), source="fit: base mean, lag-1 item covariance")
+
+    def describe(self) -> dict:
+        a, b = self.ab()
+        return {
+            "mean": self.mean,
+            "sd": self.sd,
+            "beta_a": a,
+            "beta_b": b,
+            "jitter_sd": self.jitter_sd,
+            "jitter_rho": self.jitter_rho,
+            "source": self.source,
+        }
+
+    def prepare(self, n_ref: int = 4000) -> _Prepared:
+        """Precompute the map from a target population mean to the common logit shift."""
+        rng = np.random.default_rng(12345)
+        a, b = self.ab()
+        ref = _logit_arr(rng.beta(a, b, n_ref)) + rng.normal(0.0, self.jitter_sd, n_ref)
+        grid = np.linspace(-12.0, 12.0, 2401)
+        means = np.array([_sigmoid(ref + g).mean() for g in grid])
+        base = float(np.interp(0.0, grid, means))
+        return _Prepared(self, a, b, grid, means, base)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    model: ItemModel
+    a: float
+    b: float
+    grid: np.ndarray
+    means: np.ndarray
+    base: float
+
+    def shift(self, target: np.ndarray) -> np.ndarray:
+        t = np.clip(target, self.means[0] + 1e-9, self.means[-1] - 1e-9)
+        return np.interp(t, self.means, self.grid)
+
+
+def _logit_arr(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def true_curve(prep: _Prepared, steps: Sequence[int], shape: str, depth: float) -> np.ndarray:
+    """(S,) population mean at each checkpoint: the base mean + depth * shape(progress), kept inside (0, 1)."""
+    s = np.asarray(steps, dtype=float)
+    x = (s - s[0]) / max(s[-1] - s[0], 1e-12)
+    return np.clip(prep.base + depth * SHAPES[shape](x), 0.002, 0.998)
+
+
+def simulate_counts(
+    prep: _Prepared, n: int, k: int, steps: Sequence[int], shape: str, depth: float, rng: np.random.Generator
+) -> np.ndarray:
+    """(n, S) correct counts out of k for one simulated run: fresh items, common shift, jitter, Bernoulli draws."""
+    m = prep.model
+    S = len(steps)
+    shift = prep.shift(true_curve(prep, steps, shape, depth))
+    logit = _logit_arr(rng.beta(prep.a, prep.b, n))[:, None] + shift[None, :]
+    if m.jitter_sd > 0:
+        z = rng.standard_normal((n, S))
+        e = np.empty((n, S))
+        e[:, 0] = z[:, 0]
+        c = np.sqrt(1 - m.jitter_rho**2)
+        for s in range(1, S):
+            e[:, s] = m.jitter_rho * e[:, s - 1] + c * z[:, s]
+        logit = logit + m.jitter_sd * e
+    return rng.binomial(k, _sigmoid(logit)).astype(np.float64)

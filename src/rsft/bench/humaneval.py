@@ -8,6 +8,7 @@ pass means every assertion ran and held on plain values, whatever the program do
 
 from __future__ import annotations
 
+import ast
 from typing import Any, ClassVar
 
 from rsft.bench._code import score_programs
@@ -30,13 +31,26 @@ def _imports(prompt: str) -> str:
     )
 
 
+def _helpers(prompt: str, entry: str) -> str:
+    """The prompt's own top-level code except the function to write (e.g. ``encode_cyclic`` beside
+    ``decode_cyclic``): the tests use these trusted copies, never the program's."""
+    try:
+        tree = ast.parse(prompt)
+    except SyntaxError:
+        return ""
+    keep = [n for n in tree.body if not (isinstance(n, ast.FunctionDef) and n.name == entry)]
+    return ast.unparse(ast.Module(body=keep, type_ignores=[])) + "\n"
+
+
 def build_program(sample: Sample, code: str) -> Program:
-    """The tested program for one completion: imports + code (or prompt + body); tests: ``check(entry)``."""
+    """The tested program for one completion: imports + code (or prompt + body). The tests, in their own
+    process, take only the entry point from it: ``check(entry)`` with the prompt's helpers."""
     meta = sample.metadata
     entry = meta["entry_point"]
     body = code if f"def {entry}" in code else meta["prompt"] + code
     imports = _imports(meta["prompt"])
-    return Program(f"{imports}{body}\n", tests=f"{imports}{meta['test']}\n\ncheck({entry})\n")
+    tests = f"{imports}{_helpers(meta['prompt'], entry)}{meta['test']}\n\ncheck({entry})\n"
+    return Program(f"{imports}{body}\n", tests=tests, exports=[entry])
 
 
 class HumanEval(Benchmark):

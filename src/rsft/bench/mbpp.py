@@ -6,6 +6,7 @@ The prompt is the standard one (task text plus the asserts the function must pas
 
 from __future__ import annotations
 
+import ast
 from typing import Any, ClassVar
 
 from rsft._util.errors import DataError
@@ -34,7 +35,25 @@ def build_program(sample: Sample, code: str) -> Program:
     tests = "\n".join(meta["test_list"] + meta.get("challenge_test_list", []))
     # setup code may use names the solution defines (tasks 367, 927 build trees of the solution's Node class):
     # they are references into the program's process
-    return Program(f"{code}\n", tests=f"{meta['test_setup_code']}\n{tests}\n")
+    return Program(
+        f"{code}\n", tests=f"{meta['test_setup_code']}\n{tests}\n", exports=_defined(meta["reference_code"])
+    )
+
+
+def _defined(reference: str) -> list[str] | None:
+    """The top-level names the reference solution defines: the only names the tests take from a program
+    (so a program cannot replace ``set`` or ``sorted`` under them; task 126's function is called ``sum``)."""
+    try:
+        tree = ast.parse(reference)
+    except SyntaxError:
+        return None
+    names = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+    return names
 
 
 class Mbpp(Benchmark):

@@ -75,29 +75,33 @@ def power(
     k: int = typer.Option(..., "--k", help="samples per item"),
     steps: int = typer.Option(..., "--steps", help="checkpoints including the base"),
     depth: str = typer.Option("0,0.02,0.05,0.1", "--depth", help="comma-separated dip depths (score points)"),
-    base_acc: float = typer.Option(
-        0.5, "--base-acc", help="mean base accuracy (items spread on the logit scale)"
+    base_acc: float = typer.Option(0.5, "--base-acc", help="mean base accuracy over items"),
+    item_sd: float = typer.Option(0.25, "--item-sd", help="between-item sd of base accuracies (beta)"),
+    shape: str = typer.Option(
+        "dip-and-recovery", "--shape", help="true shape for depth > 0 (depth 0 is always flat)"
     ),
-    item_sd: float = typer.Option(1.0, "--item-sd", help="item difficulty spread (logit scale)"),
-    sims: int = typer.Option(100, "--sims", help="simulated runs per depth"),
-    B: int = typer.Option(500, "--B", help="bootstrap replicates"),
+    sims: int = typer.Option(200, "--sims", help="simulated runs per depth"),
+    B: int = typer.Option(1000, "--B", help="bootstrap replicates"),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Detector power (and false-positive rate at depth 0) by simulation for a run's n, k and steps."""
-    import numpy as np
-
+    """Detector verdicts by simulation for a run's n, k and steps: power, and false verdicts at depth 0."""
     from rsft.analysis.detector import simulate
     from rsft.analysis.stats import BootSpec
+    from rsft.analysis.synthetic import SHAPES, ItemModel
 
-    rng = np.random.default_rng(seed)
-    logit = np.log(base_acc / (1 - base_acc))
-    p = 1 / (1 + np.exp(-(logit + rng.normal(0, item_sd, n))))
+    if shape not in SHAPES:
+        raise typer.BadParameter(f"--shape must be one of {', '.join(SHAPES)}")
+    model = ItemModel(mean=base_acc, sd=item_sd)
     spec = BootSpec(B=B, seed=seed)
     console.print(f"n={n} items, k={k}, {steps} checkpoints, {sims} sims per depth, B={B}, seed={seed}")
-    typer.echo("depth\tdip_detected\t±1.96se\tany_non_flat")
+    typer.echo("shape\tdepth\tdip_detected\t±1.96se\tfalse_verdict\tcorrect\tany_claim")
     for d in [float(x) for x in _split(depth) or []]:
-        r = simulate(p, k, list(range(steps)), d, sims, spec)
-        typer.echo(f"{d:.3f}\t{r['dip_detected']:.3f}\t{1.96 * r['mc_se']:.3f}\t{r['non_flat']:.3f}")
+        sh = shape if d > 0 else "flat"
+        r = simulate(model, n, k, list(range(steps)), sh, d, sims, spec)
+        typer.echo(
+            f"{sh}\t{d:.3f}\t{r['dip_detected']:.3f}\t{1.96 * r['mc_se']:.3f}\t{r['false_verdict']:.3f}"
+            f"\t{r['correct']:.3f}\t{r['non_flat']:.3f}"
+        )
 
 
 @app.command("nll")

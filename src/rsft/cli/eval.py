@@ -89,6 +89,12 @@ def run(
         False, "--watch-until-done", help="with --watch: exit once RUN_DIR/DONE exists and all are evaluated"
     ),
     poll: float = typer.Option(30.0, "--poll", help="seconds between checks in watch mode"),
+    lease_ttl: float = typer.Option(
+        300.0,
+        "--lease-ttl",
+        help="seconds a worker's claim on a checkpoint x benchmark lasts without renewal (several `rsft eval` "
+        "on one store split the work; a crashed worker's units are taken over after this); 0 = no claims",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
 ) -> None:
     """Evaluate a model or a run's checkpoints on a suite; extra key=value arguments override the suite."""
@@ -109,6 +115,10 @@ def run(
         if backend not in backend_names():
             raise RsftError(f"unknown backend '{backend}'", field="--backend", fix=" | ".join(backend_names()))
         cfg.backend.kind = backend
+    if poll <= 0:
+        raise RsftError(f"--poll must be positive (got {poll})", field="--poll", fix="e.g. --poll 30")
+    if lease_ttl < 0:
+        raise RsftError(f"--lease-ttl must be 0 or positive (got {lease_ttl})", field="--lease-ttl")
     st = Store(store)
     _say_quarantined(st)
     if run_dir is not None and str(run_dir).startswith("hub:"):
@@ -151,11 +161,12 @@ def run(
                 until_done=watch_until_done,
                 progress=bars,
                 say=lambda m: console.print(f"[yellow]warning[/]: {m}", soft_wrap=True),
+                lease_ttl_s=lease_ttl,
             )
     else:
         targets = _targets(model, run_dir, steps, cfg.backend.kind)
         with progress_bars(progress) as bars:
-            report = run_sweep(cfg, st, targets=targets, rescore=rescore, progress=bars)
+            report = run_sweep(cfg, st, targets=targets, rescore=rescore, progress=bars, lease_ttl_s=lease_ttl)
     console.print(
         f"[green]done[/]: {len(report.targets)} model(s), {report.planned} planned rows: {report.reused} reused, "
         f"{report.generated} generated, {report.rescored} rescored, {report.missing} missing, "

@@ -1,12 +1,15 @@
 """Entry point: ``rsft data|train|eval|analyze|report|study|demo|rollouts|curate|validate``.
 
-User-fixable problems (:class:`rsft.RsftError`) print as plain messages and exit 2; Ctrl-C exits 130 and says how to
-resume; anything else is a bug and keeps its traceback.
+User-fixable problems (:class:`rsft.RsftError`, and OS errors a user causes: a read-only or full disk, no permission,
+a file where a folder is expected) print as one line naming the path and exit 2; Ctrl-C exits 130 and says how to
+resume; anything else is a bug and keeps its traceback. `--debug` (or RSFT_DEBUG=1) keeps every traceback.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
+import os
 import sys
 
 import typer
@@ -53,10 +56,42 @@ for _name, _target in COMMANDS.items():
     app.command(_name)(getattr(importlib.import_module(_mod), _fn))
 
 
+_OS_FIXES = {
+    errno.EROFS: "the file system is read-only: choose an output folder on a writable disk",
+    errno.EACCES: "no permission: choose a folder you can write to, or fix its permissions",
+    errno.EPERM: "not permitted: choose a folder you can write to, or fix its permissions",
+    errno.ENOSPC: "the disk is full: free space or choose another output folder; rerun to resume",
+    errno.EDQUOT: "the disk quota is exceeded: free space or choose another output folder; rerun to resume",
+    errno.ENOENT: "check the path",
+    errno.EISDIR: "a folder was given where a file is expected",
+    errno.ENOTDIR: "a file was given where a folder is expected (or a parent of the path is a file)",
+    errno.EEXIST: "the path exists already: choose another one",
+}
+
+
+def os_error(e: OSError) -> RsftError:
+    """A user-caused OS error (read-only or full disk, permissions, a file where a folder is expected) as one
+    line naming the path and what to do."""
+    path = e.filename if e.filename is not None else None
+    what = e.strerror or type(e).__name__
+    return RsftError(what, file=None if path is None else str(path), fix=_OS_FIXES.get(e.errno, "check the path"))
+
+
 def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = os.environ.get("RSFT_DEBUG", "") not in ("", "0") or "--debug" in args
+    args = [a for a in args if a != "--debug"]
     try:
-        rv = app(args=argv, prog_name="rsft", standalone_mode=False)
+        rv = app(args=args, prog_name="rsft", standalone_mode=False)
+    except OSError as e:
+        if debug or e.errno not in _OS_FIXES:
+            raise
+        err = os_error(e)
+        console.print(f"[bold red]error:[/] {err.render()}", markup=True, soft_wrap=True)
+        sys.exit(err.exit_code)
     except RsftError as e:
+        if debug:
+            raise
         console.print(f"[bold red]error:[/] {e.render()}", markup=True, soft_wrap=True)
         sys.exit(e.exit_code)
     except (KeyboardInterrupt, typer.Abort):

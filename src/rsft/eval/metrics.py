@@ -4,7 +4,9 @@ Per item (with ``k`` samples, ``c`` of them correct):
 - ``avg@k``: mean score of the first k samples.
 - ``pass@k``: the unbiased estimator ``1 - C(n-c, k) / C(n, k)`` over all ``n`` scored samples (Chen et al.,
   2021); with ``n == k`` it is "any of the k correct".
-- ``maj@k``: the most frequent extracted answer among the first k samples (ties: the answer seen first) is correct.
+- ``maj@k``: the most voted extracted answer among the first k samples (ties: the answer seen first) is correct;
+  on math-verify-scored benchmarks answers that math-verify finds equivalent are one vote (``x=\\frac{1}{2}`` and
+  ``\\frac12``), elsewhere equal strings are.
 - ``truncation``: share of truncated samples; ``response_tokens`` / ``thinking_tokens``: mean token counts.
 
 Benchmark-level values are means over items; the interval is the percentile bootstrap over items (``n_boot``
@@ -16,7 +18,8 @@ benchmark's policy gave them (``policy`` column; math / code / multiple choice: 
 
 from __future__ import annotations
 
-from collections import Counter
+from collections.abc import Callable
+from functools import lru_cache
 from math import comb
 from typing import Any
 
@@ -35,20 +38,67 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - comb(n - c, k) / comb(n, k)
 
 
-def majority_correct(answers: list[str | None], scores: list[float]) -> float:
-    """1.0 when the most frequent non-empty answer (first seen wins ties) scored 1 on a sample that gave it."""
+def majority_correct(
+    answers: list[str | None], scores: list[float], same: Callable[[str, str], bool] | None = None
+) -> float:
+    """1.0 when the most voted non-empty answer (first seen wins ties) scored 1 on a sample that gave it.
+
+    Args:
+        answers: extracted answers of the k samples (None / NaN / "" = no vote).
+        scores: their scores.
+        same: whether two answers are one vote (default: equal strings); a group's votes are every answer
+            ``same`` as the group's first answer, so ``x=\\frac{1}{2}`` and ``\\frac12`` count together under
+            :func:`math_equivalent`.
+    """
     # pandas gives NaN for a missing answer: only non-empty strings vote
     seen = [(a, s) for a, s in zip(answers, scores, strict=True) if isinstance(a, str) and a != ""]
     if not seen:
         return 0.0
-    counts = Counter(a for a, _ in seen)
-    best = max(counts.values())
-    top = next(a for a, _ in seen if counts[a] == best)
-    return float(max(s for a, s in seen if a == top) >= 1.0)
+    groups: list[list[tuple[str, float]]] = []
+    for a, s in seen:
+        for g in groups:
+            if a == g[0][0] or (same is not None and same(g[0][0], a)):
+                g.append((a, s))
+                break
+        else:
+            groups.append([(a, s)])
+    best = max(len(g) for g in groups)
+    top = next(g for g in groups if len(g) == best)
+    return float(max(s for _, s in top) >= 1.0)
 
 
-def item_values(rows: Any, k: int) -> dict[str, np.ndarray]:
-    """Per-item metric values for one benchmark × model group (a DataFrame of store rows)."""
+@lru_cache(maxsize=65536)
+def math_equivalent(a: str, b: str) -> bool:
+    """Whether two extracted math answers are the same answer for math-verify (either order)."""
+    from math_verify import verify
+
+    from rsft.bench._math import parse_gold
+
+    pa, pb = list(parse_gold(a)), list(parse_gold(b))
+    if not pa or not pb:
+        return False
+    return bool(verify(pa, pb, timeout_seconds=None) or verify(pb, pa, timeout_seconds=None))
+
+
+@lru_cache(maxsize=256)
+def vote_equivalence(benchmark: str) -> Callable[[str, str], bool] | None:
+    """How maj@k groups votes for a benchmark: math-verify equivalence for math-verify-scored benchmarks
+    (:class:`rsft.bench._math.MathBenchmark` subclasses), string equality (None) otherwise."""
+    import importlib
+
+    from rsft.bench._math import MathBenchmark
+    from rsft.bench.registry import BENCHMARKS
+
+    if benchmark not in BENCHMARKS:
+        return None
+    module, attr = BENCHMARKS[benchmark].split(":")
+    cls = getattr(importlib.import_module(module), attr)
+    return math_equivalent if issubclass(cls, MathBenchmark) else None
+
+
+def item_values(rows: Any, k: int, same: Callable[[str, str], bool] | None = None) -> dict[str, np.ndarray]:
+    """Per-item metric values for one benchmark × model group (a DataFrame of store rows); ``same`` groups
+    maj@k votes (see :func:`majority_correct`)."""
     out: dict[str, list[float]] = {m: [] for m in METRICS}
     for _, g in rows.groupby("item_id", sort=True):
         g = g.sort_values("sample_idx")
@@ -60,7 +110,7 @@ def item_values(rows: Any, k: int) -> dict[str, np.ndarray]:
         answers = [
             a if o == "ok" else None for a, o in zip(first["extracted"], first["outcome"], strict=True)
         ]
-        out["maj@k"].append(majority_correct(answers, scores) if scores else np.nan)
+        out["maj@k"].append(majority_correct(answers, scores, same) if scores else np.nan)
         out["truncation"].append(float((first["outcome"] == "truncated").mean()))
         out["response_tokens"].append(float(first["n_tokens"].mean()))
         out["thinking_tokens"].append(float(first["n_thinking_tokens"].mean()))
@@ -120,7 +170,10 @@ def summarize(
             )
             continue
         kk = k or int(scored.groupby("item_id").size().min())
-        values = item_values(scored, kk)
+        bench = dict(zip(by, keys, strict=True)).get("benchmark")
+        if bench is None and "benchmark" in scored and scored["benchmark"].nunique() == 1:
+            bench = scored["benchmark"].iloc[0]
+        values = item_values(scored, kk, vote_equivalence(str(bench)) if bench is not None else None)
         for m, v in values.items():
             lo, hi = bootstrap_ci(v, n_boot, seed, level)
             records.append(

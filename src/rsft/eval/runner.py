@@ -27,6 +27,7 @@ from rsft._util.errors import RsftError
 from rsft._util.progress import Counter, Progress, Say
 from rsft._util.provenance import git_revision
 from rsft.eval.config import BackendSettings, SuiteConfig
+from rsft.eval.lease import DEFAULT_TTL_S, LeaseBook, unit_id
 from rsft.eval.plan import (
     LoadedBenchmark,
     PlannedRow,
@@ -42,7 +43,6 @@ from rsft.eval.store import Store
 from rsft.generate.base import Backend, Completion
 
 log = logging.getLogger("rsft.eval")
-
 
 def build_backend(settings: BackendSettings, kind: str | None = None) -> Backend:
     """A backend (no model loaded yet) from a suite's backend settings: each setting that names a keyword of the
@@ -153,10 +153,18 @@ def _policy(bench: Any) -> dict[str, str]:
 
 
 def _generate_rows(
-    rows: list[PlannedRow], backend: Backend, store: Store, chunk: int, counter: Counter
-) -> int:
-    """Generate, score and store ``rows`` (all of one benchmark) in chunks; returns the number of error rows."""
-    errors = 0
+    rows: list[PlannedRow],
+    backend: Backend,
+    store: Store,
+    chunk: int,
+    counter: Counter,
+    renew: Callable[[], bool] | None = None,
+) -> tuple[int, int]:
+    """Generate, score and store ``rows`` (all of one benchmark) in chunks; returns (rows written, error rows).
+
+    ``renew`` is called after each chunk is stored; when it returns False (the unit's lease was taken over) the
+    rest is left to the new holder."""
+    errors = written = 0
     count = backend.count_tokens
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
@@ -175,8 +183,12 @@ def _generate_rows(
             errors += s.outcome == "error"
             out.append(build_row(p, c, s, count))
         store.append(out)
+        written += len(out)
         counter.advance(len(part))
-    return errors
+        if renew is not None and not renew():
+            log.warning("lost the lease on a unit (another worker took it over after expiry); leaving it")
+            break
+    return written, errors
 
 
 def _rescore_rows(rows: list[PlannedRow], store: Store) -> tuple[int, int]:
@@ -249,8 +261,12 @@ def sweep_target(
     *,
     rescore: bool = False,
     progress: Progress | None = None,
+    lease_ttl_s: float = DEFAULT_TTL_S,
 ) -> SweepReport:
-    """Evaluate one target on the loaded benchmarks (see the module docstring)."""
+    """Evaluate one target on the loaded benchmarks (see the module docstring).
+
+    Work is claimed per checkpoint x benchmark through leases in the store (:mod:`rsft.eval.lease`), so several
+    processes sweeping one store generate each row once; ``lease_ttl_s=0`` turns leases off."""
     rep = SweepReport(targets=[f"{target.run}@{target.step}" if target.step is not None else target.run])
     t0 = time.perf_counter()
     backend.load(target.model)
@@ -265,10 +281,39 @@ def sweep_target(
     elif todo:
         counter = Counter(progress, rep.targets[0], len(todo))
         chunk = max(1, int(backend.batch_size))
-        for lb in loaded:
-            rows = [p for p in todo if p.benchmark is lb.benchmark]
-            rep.errors += _generate_rows(rows, backend, store, chunk, counter)
-            rep.generated += len(rows)
+        by_bench = {id(lb.benchmark): [p for p in todo if p.benchmark is lb.benchmark] for lb in loaded}
+        pending = [lb for lb in loaded if by_bench[id(lb.benchmark)]]
+        book = LeaseBook(store.path, lease_ttl_s) if lease_ttl_s else None
+        while pending:
+            waiting = []
+            for lb in pending:
+                rows = by_bench[id(lb.benchmark)]
+                lease = None
+                if book is not None:
+                    lease = book.acquire(unit_id(target.weights_hash, lb.benchmark.name, lb.benchmark.version))
+                    if lease is None:  # another worker is on it: come back when it is done or its lease expired
+                        waiting.append(lb)
+                        continue
+                    store.refresh()
+                    have = store.keys()
+                    rows = [p for p in rows if p.key not in have]
+                try:
+                    written, errors = _generate_rows(
+                        rows, backend, store, chunk, counter, lease.renew if lease else None
+                    )
+                finally:
+                    if lease is not None:
+                        lease.release()
+                rep.generated += written
+                rep.errors += errors
+            pending = []
+            if waiting:
+                store.refresh()
+                have = store.keys()
+                pending = [lb for lb in waiting if any(p.key not in have for p in by_bench[id(lb.benchmark)])]
+                if pending:
+                    time.sleep(min(5.0, max(0.2, lease_ttl_s / 4)))
+        rep.reused = rep.planned - rep.generated  # rows other workers generated count as reused
     rep.seconds = time.perf_counter() - t0
     return rep
 
@@ -281,17 +326,19 @@ def run_sweep(
     targets: list[Target] | None = None,
     rescore: bool = False,
     progress: Progress | None = None,
+    lease_ttl_s: float = DEFAULT_TTL_S,
 ) -> SweepReport:
     """Evaluate every target on every benchmark of the suite; resumable (keys already stored are skipped).
 
     Args:
         plan: a :class:`Plan`, or a suite config together with ``targets``.
         store: a :class:`Store` or its folder.
-        backend: a :class:`rsft.generate.base.Backend`; built from the suite's settings when None (and
+        backend: a backend with ``load``/``render``/``generate``; built from the suite's settings when None (and
             closed at the end).
         targets: the models to evaluate, when ``plan`` is a suite config.
         rescore: rescore stored responses instead of generating (see the module docstring).
         progress: receives (target, rows done, rows to generate) as rows are stored.
+        lease_ttl_s: lease lifetime for splitting work with other processes on the same store (0 = no leases).
 
     Returns:
         A :class:`SweepReport` with counts of planned, reused, generated, rescored, missing and error rows.
@@ -307,7 +354,11 @@ def run_sweep(
     report = SweepReport()
     try:
         for target in plan.targets:
-            report.add(sweep_target(target, loaded, store, backend, rescore=rescore, progress=progress))
+            report.add(
+                sweep_target(
+                    target, loaded, store, backend, rescore=rescore, progress=progress, lease_ttl_s=lease_ttl_s
+                )
+            )
     finally:
         if own:
             backend.close()
@@ -326,6 +377,7 @@ def watch_run(
     max_polls: int | None = None,
     progress: Progress | None = None,
     say: Say = log.warning,
+    lease_ttl_s: float = DEFAULT_TTL_S,
 ) -> SweepReport:
     """Evaluate a training run's checkpoints as they appear (complete ones only; half-written ones later).
 
@@ -353,7 +405,7 @@ def watch_run(
                     continue
                 if (t.step, t.weights_hash) in done_hashes:
                     continue
-                report.add(sweep_target(t, loaded, store, backend, progress=progress))
+                report.add(sweep_target(t, loaded, store, backend, progress=progress, lease_ttl_s=lease_ttl_s))
                 done_hashes.add((t.step, t.weights_hash))
             polls += 1
             if until_done and finished:

@@ -142,8 +142,8 @@ class Store:
         path: the store folder.
 
     A store of an older readable schema version (:data:`~rsft.eval.schema.READABLE_VERSIONS`) is read with its rows
-    mapped to the current schema (:func:`~rsft.eval.schema.select_sql`) and its ``store.json`` is raised to the
-    current version: new parts are written with the current schema, old parts stay as they are.
+    mapped to the current schema (:func:`~rsft.eval.schema.select_sql`); its ``store.json`` is raised to the current
+    version when the first new part is written (reading alone changes nothing); old parts stay as they are.
 
     Raises:
         DataError: the folder holds a store of a schema version this rsft cannot read.
@@ -173,16 +173,25 @@ class Store:
                     file=str(meta),
                     fix="use another --store folder, or an rsft version matching this store",
                 )
-        if not meta.is_file() or version != SCHEMA_VERSION:
-            from rsft._version import __version__
-
-            tmp = meta.with_suffix(".json.tmp")
-            tmp.write_text(
-                json.dumps({"schema_version": SCHEMA_VERSION, "created_by": f"rsft {__version__}"})
-            )
-            os.replace(tmp, meta)
+        self._version = version
+        if not meta.is_file():
+            self._write_meta()
         self._keys: dict[str, set[str | None]] | None = None
         self.quarantined: list[dict[str, str]] = quarantine_damaged(self.path)
+
+    def _write_meta(self) -> None:
+        """store.json at the current schema version (a readable older store is raised on its first append)."""
+        from rsft._version import __version__
+
+        meta = self.path / "store.json"
+        tmp = meta.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({"schema_version": SCHEMA_VERSION, "created_by": f"rsft {__version__}"}))
+        os.replace(tmp, meta)
+        self._version = SCHEMA_VERSION
+
+    def refresh(self) -> None:
+        """Forget the cached key index, so rows other processes appended since are seen."""
+        self._keys = None
 
     def parts(self) -> list[Path]:
         return sorted(self.rows_dir.glob("*.parquet"))
@@ -226,6 +235,8 @@ class Store:
         if not rows:
             return None
         table = rows_to_table(rows)
+        if self._version != SCHEMA_VERSION:
+            self._write_meta()
         name = f"part-{time.time_ns():020d}-{os.getpid()}-{next(_SEQ):06d}.parquet"
         final = self.rows_dir / name
         tmp = self.rows_dir / (name + ".tmp")

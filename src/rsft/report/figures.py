@@ -227,6 +227,9 @@ def _gain_dots(analysis: dict, runs: list[str], domains, title: str) -> plt.Figu
             if not c or c["gain"].get("est") is None:
                 continue
             g = c["gain"]
+            if g.get("lo") is None or g.get("hi") is None:  # no interval (too few items): the point alone
+                ax.plot([g["est"]], [i], "o", color=colors[run], ms=5, mfc="none")
+                continue
             lo, hi = max(g["lo"], -1.0), min(g["hi"], 1.0)
             ax.errorbar([g["est"]], [i], xerr=[[g["est"] - lo], [hi - g["est"]]], fmt="o", color=colors[run],
                         capsize=3, ms=5)  # fmt: skip

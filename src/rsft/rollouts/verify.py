@@ -111,7 +111,8 @@ def _code_verifier() -> Verifier:
             if meta.get("entry_point") and "def check" in test:
                 test += f"\ncheck({meta['entry_point']})\n"
             # tested mode: the tests run in their own process, so exiting 0 early does not pass
-            r = sandbox.run_program(Program(code, tests=test))
+            exports = [meta["entry_point"]] if meta.get("entry_point") else None
+            r = sandbox.run_program(Program(code, tests=test, exports=exports))
             if r.ok:
                 return ScoreRecord(1.0, code, "correct")
             return ScoreRecord(0.0, code, f"test_{r.status}", {"stderr": r.stderr[-500:]})

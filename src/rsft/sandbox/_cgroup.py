@@ -62,13 +62,33 @@ def available() -> tuple[str | None, str]:
         try:
             if os.geteuid() != 0:
                 raise OSError("not root")
-            kind, _ = _layout()
+            kind, bases = _layout()
+            remove_stale(bases)
             group = Group.create(memory_bytes=64 << 20, pids=4)
             group.remove()
             _probe = (kind, "")
         except OSError as e:
             _probe = (None, str(e))
     return _probe
+
+
+def remove_stale(bases: dict[str, Path]) -> list[str]:
+    """Delete groups left by rsft processes that died (killed mid-run); their own names say whose they were."""
+    removed = []
+    for base in bases.values():
+        for d in base.glob("rsft-sbx-*"):
+            try:
+                owner = int(d.name.split("-")[2])
+                os.kill(owner, 0)
+                continue  # its owner still runs
+            except ProcessLookupError:
+                pass
+            except (ValueError, IndexError, PermissionError):
+                continue
+            Group("v1", {"stale": d}).remove()
+            if not d.exists():
+                removed.append(str(d))
+    return removed
 
 
 class Group:

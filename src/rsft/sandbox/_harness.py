@@ -12,8 +12,9 @@ interpreter with status 0 passed (``sys.exit(0)``, ``os._exit(0)``, a patched ``
   other side. Anything else (a class, a function, an instance of its own class) travels as an opaque reference.
 * **tests** (``python _harness.py tests``, another uid, not dumpable): reads the test code and a per-run secret from
   a descriptor the runner opened (unlinked, never on a path the program can reach), runs the test code with the
-  program's top-level names bound to references, and writes the verdict, signed with the secret (HMAC-SHA256), to a
-  descriptor only it holds. Comparisons, truth tests and hashing of a reference raise :class:`NonPlainValue`: a
+  program's exported top-level names (all, or the benchmark's list: the function under test and its classes)
+  bound to references, builtins and standard-library modules its own, and writes the verdict, signed with the
+  secret (HMAC-SHA256), to a descriptor only it holds. Comparisons, truth tests and hashing of a reference raise :class:`NonPlainValue`: a
   result the tests can only judge by calling the program's own ``__eq__`` or ``__bool__`` fails.
 
 The runner trusts only a signed verdict. Whatever the program does — exit 0 early, kill the tests, print a marker,
@@ -339,7 +340,7 @@ def tests_main(setup_fd: int, verdict_fd: int, ready_fd: int, rfd: int, wfd: int
     verdict_out = os.fdopen(verdict_fd, "wb", buffering=0)
     chan = _TestsChannel(rfd, wfd)
     try:
-        verdict = _run_tests(chan, setup["tests"])
+        verdict = _run_tests(chan, setup["tests"], setup.get("exports"))
     except BaseException as e:  # noqa: BLE001 - whatever happens, the verdict is "failed" with the reason
         verdict = {"passed": False, "reason": f"{type(e).__name__}: {str(e)[:500]}"}
     payload = json.dumps(verdict, sort_keys=True).encode()
@@ -348,7 +349,7 @@ def tests_main(setup_fd: int, verdict_fd: int, ready_fd: int, rfd: int, wfd: int
     verdict_out.close()
 
 
-def _run_tests(chan: _TestsChannel, tests: str) -> dict:
+def _run_tests(chan: _TestsChannel, tests: str, exports: list[str] | None) -> dict:
     first = chan.recv()
     if not isinstance(first, dict):
         raise ProgramGone("malformed first message from the program")
@@ -359,9 +360,36 @@ def _run_tests(chan: _TestsChannel, tests: str) -> dict:
         raise ProgramGone("malformed first message from the program")
     g = {"__name__": "__rsft_tests__", "__builtins__": builtins}
     for name, value in first["ready"].items():
-        g[str(name)] = chan.dec(value)
+        if exports is None or name in exports:
+            g[str(name)] = chan.dec(value)
+    _real_modules(g, tests)
     exec(compile(tests, "<tests>", "exec"), g)
     return {"passed": True, "reason": "all tests ran and passed"}
+
+
+def _real_modules(g: dict, tests: str) -> None:
+    """Standard-library modules the tests use by name (``math.isclose``, ``sys.getsizeof``) are this process's
+    own, never the program's: a name bound to one of the program's modules, or left unbound (the tests relied on
+    the solution's ``import``), gets the real module. A program's own function or class of that name stays."""
+    import importlib
+    import io
+    import tokenize
+
+    try:
+        names = {
+            t.string for t in tokenize.generate_tokens(io.StringIO(tests).readline) if t.type == tokenize.NAME
+        }
+    except (tokenize.TokenError, SyntaxError):
+        return
+    for name in names & set(sys.stdlib_module_names):
+        current = g.get(name)
+        if current is None or (
+            isinstance(current, Remote) and object.__getattribute__(current, "_type") == "module"
+        ):
+            try:
+                g[name] = importlib.import_module(name)
+            except ImportError:
+                g.pop(name, None)
 
 
 def main() -> None:

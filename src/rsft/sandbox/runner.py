@@ -77,7 +77,9 @@ class Program:
 
     With ``tests`` (Python source), the program runs in tested mode: its source is run as a module named
     ``module_name`` and then ``tests`` run in a separate process, with the program's top-level names bound to
-    references into it; the result is ``ok`` only when every test ran and passed.
+    references into it; the result is ``ok`` only when every test ran and passed. ``exports`` limits which names
+    the tests take from the program (None: all); builtins and standard-library modules are always the tests' own
+    unless exported, so a program cannot replace ``set``, ``sorted`` or ``math`` under the tests.
     """
 
     source: str
@@ -86,6 +88,7 @@ class Program:
     wall_s: float | None = None
     tests: str | None = None
     module_name: str = "solution"
+    exports: list[str] | None = None
 
 
 @dataclass
@@ -318,7 +321,8 @@ class Sandbox:
         ):
             harness, pass_fds = None, [frep.fileno()]
             if program.tests is not None:
-                fsetup.write(json.dumps({"secret": key.hex(), "tests": program.tests}).encode())
+                setup = {"secret": key.hex(), "tests": program.tests, "exports": program.exports}
+                fsetup.write(json.dumps(setup).encode())
                 fsetup.flush()
                 fsetup.seek(0)
                 harness = {

@@ -2,7 +2,7 @@
 
 A task is one file plus one line in :data:`rsft.tasks.registry.TASKS`. ``score`` returns a :class:`ScoreRecord`
 (value, extracted answer, reason) — never a bare bool — and ``value`` is NaN for "unscored" (kept, but left out of
-metrics), which is not the same as wrong.
+metrics: an evaluation row with outcome ``error``, counted), which is not the same as wrong.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -468,10 +469,30 @@ def train(
         RsftError: bad config, data or model; occupied output folder; ``TrainingDiverged`` on a non-finite loss.
     """
     run_dir = cfg.run_dir()
+    fresh = not run_dir.exists()
     if (
         os.environ.get("RANK", "0") == "0"
     ):  # before accelerate exists: the launcher's rank says who owns the folder
         ck.prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
+    try:
+        return _train(cfg, run_dir, resume=resume, progress=progress, sources=sources, say=say)
+    except BaseException:
+        # a run that failed before writing any checkpoint leaves no folder behind (a later run would find it
+        # "occupied"); one that wrote checkpoints keeps them for --resume
+        if fresh and os.environ.get("RANK", "0") == "0" and not ck.list_checkpoints(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _train(
+    cfg: TrainConfig,
+    run_dir: Path,
+    *,
+    resume: bool,
+    progress: Progress | None,
+    sources: dict[str, str] | None,
+    say: Say,
+) -> TrainResult:
     chash = config_hash(cfg)
     done = run_dir / "DONE"
     if resume and done.is_file():
@@ -496,10 +517,11 @@ def train(
         maybe_compile(accelerator.unwrap_model(model), True)  # after prepare: the model is on its device now
     accelerator.register_for_checkpointing(scheduler)
     r = _Run(cfg, run_dir, accelerator, tokenizer, model, optimizer, scheduler, data, plan, chash)
+    # a refused resume (another config or data) raises here, before the run's record is touched
+    start, tokens_seen = load_state(r) if resume else (0, 0)
     if accelerator.is_main_process:
         write_resolved_config(cfg, run_dir / "resolved_config.yaml", sources or {})
         _announce(r, say)
-    start, tokens_seen = load_state(r) if resume else (0, 0)
     if resume and accelerator.is_main_process:
         ck.truncate_metrics(run_dir / "metrics.jsonl", start)
         say(f"resuming from step {start}" if start else "no resume state found: starting from step 0")
