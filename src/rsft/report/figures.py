@@ -224,7 +224,7 @@ def _gain_dots(analysis: dict, runs: list[str], domains, title: str) -> plt.Figu
     for ax, dom in zip(axes, domains, strict=True):
         for i, run in enumerate(runs):
             c = cells.get((run, f"[{dom}]"))
-            if not c or c["gain"].get("est") is None:
+            if not c or any(c["gain"].get(k) is None for k in ("est", "lo", "hi")):
                 continue
             g = c["gain"]
             if g.get("lo") is None or g.get("hi") is None:  # no interval (too few items): the point alone
