@@ -239,7 +239,8 @@ def findings_record(study_dir: Path) -> dict[str, Any]:
 def readme_block(record: dict[str, Any]) -> str:
     """The README's demo-findings block (Markdown between the markers) from :func:`findings_record`."""
     t, spec = record["timing"], record["spec"]
-    commit = ((record.get("git") or {}).get("commit") or "unknown")[:10]
+    git = record.get("git") or {}
+    commit = (git.get("commit") or "unknown")[:10] + (" + uncommitted changes" if git.get("dirty") else "")
     stages = ", ".join(f"{k} {v['wall_s']:.0f} s" for k, v in t["stages"].items())
     lines = [
         README_START,
