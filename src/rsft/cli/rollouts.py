@@ -43,6 +43,9 @@ def run(
     top_p: float = typer.Option(1.0),
     top_k: int = typer.Option(0),
     max_new_tokens: int = typer.Option(4096),
+    top_logprobs: int = typer.Option(
+        0, help="top-k log-probs per token (vLLM/API teachers: their entropies are over these k only)"
+    ),
     seed: int = typer.Option(0, help="base seed; each query's samples derive from (seed, query id)"),
     stop: list[str] = typer.Option(None, help="stop string (repeatable)"),
     task: str = typer.Option(
@@ -75,6 +78,7 @@ def run(
         seed=seed,
         stop=list(stop or []),
         logprobs=True,
+        top_logprobs=top_logprobs,
     )
     cfg = build_config(
         RolloutsConfig,
