@@ -346,11 +346,6 @@ CASES: list[Case] = [
 
 # cases whose fix lands with another branch of issue 18 / 17; removed from here as each lands
 PENDING = {
-    **dict.fromkeys(
-        ("countdown_out_is_file", "countdown_unwritable", "variant_dst_unwritable", "train_unwritable_output",
-         "analyze_store_is_file", "eval_poll_negative"),
-        "user-caused OS errors as one line and --poll > 0 land with the OS-error path in rsft.cli.main",
-    ),
     "eval_bench_option_typo": "typed benchmark options (issue 17) reject a misspelled option",
 }
 

@@ -197,23 +197,24 @@ def check_output_folder(path: str | Path, *, need_bytes: int = 0, field: str | N
         up = up.parent
     if not up.is_dir():
         raise RsftError(
-            "a file stands where a folder is needed",
-            file=str(up),
+            f"{up} is a file, not a folder",
+            file=str(p),
             field=field,
             fix=f"choose another {field or 'output folder'}, or move the file away",
         )
     if not os.access(up, os.W_OK | os.X_OK):
         raise RsftError(
-            "the output folder is not writable",
-            file=str(up),
+            "the output folder is not writable" + (f" ({up} is not)" if up != p else ""),
+            file=str(p),
             field=field,
             fix=f"choose an {field or 'output folder'} you can write to (a read-only disk cannot hold a run)",
         )
     free = shutil.disk_usage(up).free
     if free < need_bytes:
         raise RsftError(
-            f"not enough free space: {free:,} bytes free, at least {need_bytes:,} needed (one checkpoint)",
-            file=str(up),
+            f"not enough free space: {free:,} bytes free on the disk of {up}, at least {need_bytes:,} needed "
+            "(one checkpoint)",
+            file=str(p),
             field=field,
             fix="free space on that disk or choose another output folder",
         )
