@@ -106,6 +106,12 @@ def ws(tmp_path_factory, tiny_model_dir) -> Path:
     # rows: a lone surrogate in a response (a JSON escape without its pair), a CSV cell of bad JSON
     _w(w / "surrogate.jsonl", json.dumps(GOOD_ROW)[:-1] + ', "id": "x"}\n' + json.dumps(GOOD_ROW).replace(
         "4</think> 4", "4</think> \\udc80") + "\n")
+    _w(w / "study_model_path_missing.yaml",
+       f"study: {{name: s, output_dir: {w / 'studies'}}}\nmodels: {{m: {{path: {w / 'no-such-model'}}}}}\n"
+       f"datasets: {{d: {{path: {w / 'good.jsonl'}}}}}\ntrain: {{schedule: {{global_batch: 1, micro_batch: 1}}}}\n"
+       "runs: [{model: m, dataset: d}]\n")
+    _w(w / "suite_n_items_negative.yaml", "name: t\nbackend: {kind: hf, device: cpu, batch_size: 2}\n"
+       "benchmarks:\n  - name: toy_arith\n    options: {n_items: -3}\n")
     _w(w / "study_unknown_dataset.yaml",
        "study: {name: s}\nmodels: {m: {path: x}}\ndatasets: {d: {path: y}}\nruns: [{model: m, dataset: nope}]\n")
     # a store: valid folder, then store.json damaged, and a file given as the store
@@ -328,6 +334,11 @@ CASES: list[Case] = [
          "runs.0.dataset: unknown dataset 'nope'"),
     Case("study_run_missing_model", lambda w: ["study", "run", str(w / "study_missing_model.yaml")],
          "study_missing_model.yaml"),
+    Case("study_model_path_missing", lambda w: ["study", "run", str(w / "study_model_path_missing.yaml")],
+         "no-such-model", no_output=lambda w: w / "studies" / "s" / "runs"),
+    Case("eval_n_items_negative", lambda w: ["eval", "run", "--model", str(w / "no_weights"), "--suite",
+                                             str(w / "suite_n_items_negative.yaml"), "--store", str(w / "st25")],
+         "n_items"),
     Case("subset_rows_negative", lambda w: ["data", "subset", str(w / "good.jsonl"), str(w / "sub4.jsonl"),
                                             "--rows", "-2"], "--rows", no_output=lambda w: w / "sub4.jsonl"),
     Case("summary_k_negative", lambda w: ["eval", "summary", str(w / "store_bad_json"), "--k", "-1"], "--k"),
@@ -347,6 +358,7 @@ CASES: list[Case] = [
 # cases whose fix lands with another branch of issue 18 / 17; removed from here as each lands
 PENDING = {
     "eval_bench_option_typo": "typed benchmark options (issue 17) reject a misspelled option",
+    "eval_n_items_negative": "typed benchmark options (issue 17) bound n_items",
 }
 
 
