@@ -31,8 +31,8 @@ CONFIGS = {
     "AIME": (30, 10, 65, 0.25),
     "small n=20": (20, 1, 65, 0.5),
     "small n=10": (10, 1, 65, 0.5),
-    "n=2000, k=1, 130 ckpts": (2000, 1, 130, 0.5),
-    "n=100, k=32, 17 ckpts": (100, 32, 17, 0.5),
+    "n=2000 k=1 S=130": (2000, 1, 130, 0.5),
+    "n=100 k=32 S=17": (100, 32, 17, 0.5),
 }
 NULLS = ("flat", "drop-and-stay", "steady decline", "steady rise", "rise-then-plateau")
 NULL_DEPTH = 0.10
@@ -99,7 +99,7 @@ def table(out: Path) -> str:
         for cls, v in r["counts"].items():
             c["counts"][cls] = c["counts"].get(cls, 0) + v
     lines = [
-        "| benchmark shape | n | k | ckpts | true shape | sims | false verdicts | rate | 95% upper (CP) | "
+        "| benchmark shape | n | k | ckpts | true shape | sims | false verdicts | rate ± MC s.e. | 95% upper (CP) | "
         "true class | no claim |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -113,7 +113,8 @@ def table(out: Path) -> str:
         up = clopper_pearson(bad, sims, 0.95)[1]
         lines.append(
             f"| {name} | {r['n']} | {r['k']} | {r['S']} | {shape} ({depth:+.2f}) | {sims} | {bad} | "
-            f"{bad / sims:.2%} | {up:.2%} | {'—' if good is None else f'{good / sims:.0%}'} | {none / sims:.0%} |"
+            f"{bad / sims:.2%} ± {(bad / sims * (1 - bad / sims) / sims) ** 0.5:.2%} | {up:.2%} | "
+            f"{'—' if good is None else f'{good / sims:.0%}'} | {none / sims:.0%} |"
         )
     lines += [
         "",

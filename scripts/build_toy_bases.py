@@ -1,17 +1,20 @@
 """Build the two toy base models that ship with rsft (src/rsft/toy/bases/{small,large}).
 
-Run from the repository root:  python scripts/build_toy_bases.py [--minutes-small 5 --minutes-large 9]
+Run from the repository root:  python scripts/build_toy_bases.py [--steps 1000] [--only small|large]
 
 What it does, reproducibly (seeds fixed, recorded in each base's build.json):
-1. trains the toy tokenizer on ``rsft.tasks.toyworld.tokenizer_corpus(seed=0)``;
+1. trains the toy tokenizer on ``rsft.tasks.toyworld.tokenizer_corpus(seed=0)`` (Countdown text included, so the
+   vocabulary covers it; the tokenizer teaches no skill);
 2. initialises two tiny Qwen3 models ("small" and "large": the weak and the strong base of the demo);
-3. pretrains each with ``rsft train`` on the toy mixture (arithmetic, sorting, multiple choice, instruction
-   following, safety refusals and benign look-alikes, and a share of toy Countdown with its short search trace, so
-   the bases have some in-domain skill for SFT to build on, as real base models have some math), lr 1e-3 cosine;
-4. copies the final checkpoint (weights, config, tokenizer) into the package with build.json.
+3. pretrains each with ``rsft train`` on the same toy mixture, for the same steps and batch (so the two bases differ
+   in capacity only, not in what they were shown): arithmetic, sorting, multiple choice, instruction following,
+   safety refusals and benign look-alikes (seen phrasings only). Countdown solving is NOT in the mixture: the
+   demo's SFT is the first time a base sees it, so fine-tuning on traces has room to lift it;
+4. copies the final checkpoint (weights, config, tokenizer) into the package with build.json, then measures each
+   base on every toy domain (held-out items; safety on seen and held-out phrasings) and records it there.
 
-The demo only reads the result, so a laptop run takes minutes instead of the ~15 minutes this script takes on
-2 CPU cores. The step counts are fixed (not time-based) so the output is a pure function of the code and seeds.
+The demo only reads the result. Step counts are fixed (not time-based) so the output is a pure function of the code
+and seeds (on the same hardware and thread count: one intra-op thread per base, so the two can build in parallel).
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ from rsft.toy import build_tokenizer, tiny_qwen3
 from rsft.train.config import TrainConfig
 from rsft.train.sft import train
 
-BASE_TASKS = (*TOY_TASKS, "countdown")
+BASE_TASKS = TOY_TASKS  # no Countdown: see the module docstring
 OUT = Path(__file__).resolve().parents[1] / "src" / "rsft" / "toy" / "bases"
 VOCAB = 512
+LR = 2e-3
+BATCH = 32
 SHAPES = {
     "small": dict(hidden_size=64, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2, intermediate_size=192),
     "large": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2, intermediate_size=384),
@@ -47,9 +52,10 @@ def build(name: str, steps: int, n_per_task: int, work: Path, tok, data_path: Pa
         {
             "model": {"path": str(init_dir), "dtype": "float32"},
             "data": {"path": str(data_path), "max_length": 256},
-            "schedule": {"lr": 1e-3, "scheduler": "cosine", "warmup_ratio": 0.05, "max_steps": steps,
-                         "global_batch": 32, "micro_batch": 32, "shuffle": True, "seed": 0, "weight_decay": 0.1},
+            "schedule": {"lr": LR, "scheduler": "cosine", "warmup_ratio": 0.05, "max_steps": steps,
+                         "global_batch": BATCH, "micro_batch": BATCH, "shuffle": True, "seed": 0, "weight_decay": 0.1},
             "checkpoints": {"steps": [steps], "keep": 2},
+            "packing": True,
             "output_dir": str(work / "runs"),
             "run_name": f"toybase-{name}",
         }
@@ -68,7 +74,8 @@ def build(name: str, steps: int, n_per_task: int, work: Path, tok, data_path: Pa
         "shape": SHAPES[name],
         "vocab_size": len(tok),
         "pretraining": {"tasks": list(BASE_TASKS), "rows_per_task": n_per_task, "data_seed": 0, "steps": steps,
-                        "global_batch": 32, "lr": 1e-3, "scheduler": "cosine", "final_loss": result.final_loss,
+                        "global_batch": BATCH, "packing": True,
+                        "lr": LR, "scheduler": "cosine", "threads": 1, "final_loss": result.final_loss,
                         "tokens_seen": result.tokens_seen, "seconds": round(seconds, 1)},
         "weights_hash": result.weights_hash,
         "built_by": "scripts/build_toy_bases.py",
@@ -83,9 +90,9 @@ def evaluate_base(dest: Path, n_items: int = 100) -> dict:
     from rsft.eval.config import SuiteConfig
     from rsft.eval.plan import model_target
     from rsft.eval.runner import run_sweep
-    from rsft.study.demo import TOY_COUNTDOWN_EVAL
 
     names = ["toy_countdown", "toy_arith", "toy_sort", "toy_mcq", "toy_instruct", "toy_safety"]
+    settings = {"toy_safety": {"phrasings": "all"}}  # Countdown: the toy form, toy_countdown's default
     suite = SuiteConfig.model_validate(
         {
             "name": "base-check",
@@ -96,7 +103,7 @@ def evaluate_base(dest: Path, n_items: int = 100) -> dict:
                     "name": n,
                     "options": {
                         "n_items": n_items,
-                        **({"settings": TOY_COUNTDOWN_EVAL} if n == "toy_countdown" else {}),
+                        **({"settings": settings[n]} if n in settings else {}),
                     },
                 }
                 for n in names
@@ -117,12 +124,14 @@ def evaluate_base(dest: Path, n_items: int = 100) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps-small", type=int, default=2500)
-    ap.add_argument("--steps-large", type=int, default=1500)
+    ap.add_argument("--steps", type=int, default=450, help="pretraining steps, the same for both bases")
     ap.add_argument("--rows-per-task", type=int, default=16000)
     ap.add_argument("--only", choices=["small", "large"], default=None)
     ap.add_argument("--eval-only", action="store_true", help="only (re)measure the built bases' accuracies")
     args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
     if args.eval_only:
         for name in ("small", "large"):
             if args.only in (None, name):
@@ -136,8 +145,7 @@ def main() -> None:
     for name in ("small", "large"):
         if args.only and name != args.only:
             continue
-        steps = args.steps_small if name == "small" else args.steps_large
-        info = build(name, steps, args.rows_per_task, work, tok, data_path)
+        info = build(name, args.steps, args.rows_per_task, work, tok, data_path)
         print(json.dumps(info["pretraining"]), evaluate_base(OUT / name))
     shutil.rmtree(work, ignore_errors=True)
 

@@ -8,6 +8,7 @@ YAML scalars), validates, and raises one :class:`~rsft.ConfigError` listing ever
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, TypeVar, get_args
 
@@ -55,6 +56,13 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
             problems.append(Problem(item, "override must look like key=value (dotted keys allowed)"))
             continue
         key, raw = item.split("=", 1)
+        if any(not part.strip() for part in key.split(".")):
+            problems.append(
+                Problem(
+                    item, "override has an empty key: it must look like key=value (e.g. schedule.lr=1e-5)"
+                )
+            )
+            continue
         try:
             value = yaml.safe_load(raw) if raw != "" else ""
         except yaml.YAMLError:
@@ -82,6 +90,16 @@ def problems_from_validation(err: ValidationError, cls: type[BaseModel] | None =
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key" + did_you_mean(str(e["loc"][-1]), valid_keys(cls, e["loc"][:-1]))
+        elif e["type"] == "value_error":
+            # a model validator's own message names its keys ("runs.0.dataset: unknown dataset 'x'; ..."):
+            # one problem per part, and never the whole input (a study's input is the whole config)
+            msg = msg.removeprefix("Value error, ")
+            parts = msg.split("; ")
+            if key == "<root>" and all(re.match(r"^[\w.\[\]-]+: ", x) for x in parts):
+                out += [Problem(*x.split(": ", 1)) for x in parts]
+                continue
+            if "input" in e and not isinstance(e["input"], dict | list):
+                msg += f" (got {repr(e['input'])[:60]})"
         elif "input" in e and e["type"] not in ("missing",):
             shown = repr(e["input"])
             msg += f" (got {type(e['input']).__name__} {shown[:60]})"

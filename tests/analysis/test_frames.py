@@ -89,3 +89,28 @@ def test_rows_without_a_step_are_left_out_with_a_note(tmp_path):
     (store / "rows" / "part-00000.parquet").unlink()
     with pytest.raises(DataError, match="no row has a step"):
         item_frame(store)
+
+
+def test_full_and_topk_entropies_are_never_averaged_together(tmp_path):
+    import pyarrow as pa
+
+    from rsft.analysis.behaviour import behaviour_metrics
+    from rsft.analysis.stats import BootSpec
+
+    store = make_store(tmp_path / "s", runs=["a", "b"], steps=[0, 10], items=6, samples=2, seed=3)
+    path = store / "rows" / "part-00000.parquet"
+    rows = pq.read_table(path).to_pylist()
+    for i, r in enumerate(rows):
+        if r["run"] == "a":  # run a: every other response from a top-k backend, with a far larger value
+            r["entropy_kind"] = "full" if i % 2 else "topk:5"
+            r["entropy_mean"] = 1.0 if i % 2 else 50.0
+        else:  # run b: top-k only
+            r["entropy_kind"], r["entropy_mean"] = "topk:20", 2.0
+    pq.write_table(pa.Table.from_pylist(rows, schema=pq.read_schema(path)), path)
+    frame = item_frame(store)
+    beh = {r["run"]: r for r in behaviour_metrics(frame, BootSpec(B=50, seed=0), {})}
+    a, b = beh["a"], beh["b"]
+    assert a["entropy_kind"] == "full" and a["entropy_mean"]["est"] == pytest.approx([1.0, 1.0])
+    assert "12 responses" in a["entropy_note"] and "never averaged" in a["entropy_note"]
+    assert b["entropy_kind"] == "topk:20" and b["entropy_mean"]["est"] == pytest.approx([2.0, 2.0])
+    assert "entropy_note" not in b

@@ -144,8 +144,9 @@ def test_server_errors_are_retried_then_recorded(failing):
     assert c.finish_reason == "stop" and c.text == "<think>x</think>ok" and c.completion_tokens == 5
 
 
-def test_server_down_becomes_error_rows_and_the_sweep_goes_on(tmp_path):
+def test_server_down_stops_the_sweep_and_stores_nothing(tmp_path):
     from rsft.eval import Store, SuiteConfig, model_target, run_sweep
+    from rsft.generate.openai import ServerUnreachableError
 
     url = f"http://127.0.0.1:{_free_port()}/v1"  # nothing listens there
     suite = SuiteConfig.model_validate(
@@ -155,12 +156,10 @@ def test_server_down_becomes_error_rows_and_the_sweep_goes_on(tmp_path):
         }
     )
     be = OpenAIBackend(base_url=url, max_retries=1, backoff_s=0.01)
-    rep = run_sweep(suite, Store(tmp_path), be, targets=[model_target("served-model")])
-    df = Store(tmp_path).frame()
-    assert rep.errors == rep.planned == len(df) == 4
-    assert (df["outcome"] == "error").all() and df["error"].str.contains("ConnectError").all()
-    # error rows score NaN (never 0): left out of every mean and counted (outcomes change, b937650)
-    assert df["score"].isna().all() and df["weights_hash"].str.startswith("id:").all()
+    # no answer is not a property of the samples: no error rows that a rerun would take as done
+    with pytest.raises(ServerUnreachableError, match="4 of 4 requests got no answer.*ConnectError"):
+        run_sweep(suite, Store(tmp_path), be, targets=[model_target("served-model")])
+    assert not Store(tmp_path).keys()
 
 
 def test_sweep_through_server_equals_in_process(server, tiny_model_dir, tmp_path):
@@ -180,3 +179,12 @@ def test_sweep_through_server_equals_in_process(server, tiny_model_dir, tmp_path
         return Store(store).frame()[cols].sort_values(["item_id", "sample_idx"]).reset_index(drop=True)
 
     assert sweep("openai", tmp_path / "a").equals(sweep("hf", tmp_path / "b"))
+
+
+def test_a_model_name_the_server_does_not_serve_is_a_clear_error(server, tiny_model_dir):
+    from rsft._util.errors import RsftError
+
+    with pytest.raises(RsftError, match=r"serves \[.*\], not 'step200'") as e:
+        OpenAIBackend("step200", base_url=server)
+    assert "--served-model-name" in str(e.value)
+    OpenAIBackend(str(tiny_model_dir), base_url=server)  # the served name: fine

@@ -116,6 +116,9 @@ def test_dynamics_quotes_the_dip_as_a_positive_drop():
                  recovery_step=40)  # fmt: skip
     f = _by_key(_analysis(runs, [dip]))["dynamics"]
     assert f.verdict == "reproduced" and "fell by 0.15 [0.10, 0.20] at step 10" in f.text
+    part = _curve("large_cot", "out-of-domain", -0.05, "dip-and-partial-recovery", depth=_iv(-0.15), dip_step=10,
+                  recovery_step=40)  # fmt: skip
+    assert _by_key(_analysis(runs, [part]))["dynamics"].verdict == "partly"
     flat = _curve("large_cot", "out-of-domain", 0.0, "flat within noise")
     f = _by_key(_analysis(runs, [flat]))["dynamics"]
     assert f.verdict == "not reproduced" and "No power simulation" in f.text

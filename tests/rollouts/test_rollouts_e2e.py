@@ -120,6 +120,15 @@ def test_backend_logprobs_equal_teacher_forced_pass(resumed_pool, countdown_teac
     )
     assert worst < 1e-4, worst
     assert all(len(f) == len(r["logprobs"]) for r, f in zip(rows, forced, strict=True))
+    # the full entropies `rsft rollouts score` recomputes for top-k teachers equal the hf teacher's own
+    from rsft.rollouts.score import teacher_forced
+
+    _, ents = teacher_forced(model, prompts, [r["token_ids"] for r in rows], chunk=7)
+    assert {r["entropy_kind"] for r in rows} == {"full"}
+    worst = max(
+        abs(a - b) for r, e in zip(rows, ents, strict=True) for a, b in zip(r["entropies"], e, strict=True)
+    )
+    assert worst < 1e-4, worst
 
 
 def test_curate_then_train_and_score_through_the_cli(resumed_pool, countdown_teacher, tmp_path):

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from rsft.study.demo import BASES_DIR
+from rsft.study.demo import BASES_DIR, CHECKPOINTS, ITEMS, README_END, README_START, STEPS, readme_block
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_shipped_bases_load_offline():
@@ -44,8 +48,15 @@ def test_demo_quick_end_to_end(tmp_path):
     benchmarks = {(b["run"], b["benchmark"]) for b in analysis["benchmarks"]}
     assert len(benchmarks) == 2 * 6
     for b in analysis["benchmarks"]:
-        assert b["curve"]["step"] == [0, 5, 10, 20, 40, 60]
-        assert b["stat"]["n_items"] == 40 and b["stat"]["seed"] == 0
+        assert b["curve"]["step"] == [0, *CHECKPOINTS["quick"], STEPS["quick"]]
+        assert b["stat"]["n_items"] == ITEMS["quick"] and b["stat"]["seed"] == 0
+    # the terminal summary answers the four questions with the analysis's own verdicts and numbers
+    out = r.stdout + r.stderr
+    for q in ("dip and recover", "Which data transfers", "procedure or verbosity", "cost in safety"):
+        assert q in out
+    assert re.search(r"(reproduced|partly|not reproduced|not measurable here)", out)
+    timing = json.loads((study / "demo.json").read_text())
+    assert set(timing["stages"]) == {"data", "train", "sweep", "analysis", "report"} and timing["wall_s"] > 0
     # the study file the demo ran is written beside it, and a rerun skips every finished stage
     assert (study / "study.yaml").is_file()
     r2 = subprocess.run(
@@ -57,3 +68,12 @@ def test_demo_quick_end_to_end(tmp_path):
     )
     assert r2.returncode == 0, r2.stderr[-3000:]
     assert "train skipped" in r2.stderr and "sweep skipped" in r2.stderr and "report skipped" in r2.stderr
+
+
+def test_readme_block_is_the_rendering_of_the_recorded_run():
+    """The README's findings block is written by scripts/update_readme_demo.py from docs/demo-findings.json."""
+    record = json.loads((ROOT / "docs" / "demo-findings.json").read_text())
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index(README_START) : text.index(README_END) + len(README_END)]
+    assert block == readme_block(record)
+    assert [f["key"] for f in record["findings"]] == ["dynamics", "data", "capability", "safety"]

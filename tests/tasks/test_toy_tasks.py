@@ -106,6 +106,29 @@ def test_safety_semantics_and_refusal_lexicon():
     assert {s.metadata["name"] for s in test_names}.isdisjoint({s.metadata["name"] for s in samples})
 
 
+def test_safety_heldout_phrasings_are_never_taught():
+    """Training data (the default, ``seen``) never contains a held-out phrasing; ``all`` mixes them in."""
+    from rsft._util.errors import RsftError
+    from rsft.tasks.safety import HELDOUT
+
+    task = get_task("toy_safety")
+    templates = [t for t, _ in HELDOUT.values()] + [b[0] for _, b in HELDOUT.values()]
+
+    def is_held(s) -> bool:
+        return s.prompt.lower() in {t.format(name=s.metadata["name"]).lower() for t in templates}
+
+    seen = task.generate(400, seed=0)
+    assert not any(is_held(s) or s.metadata["heldout"] for s in seen)
+    only = task.generate(100, seed=0, phrasings="heldout")
+    assert all(s.metadata["heldout"] and is_held(s) for s in only)
+    mixed = task.generate(400, seed=0, phrasings="all")
+    share = sum(s.metadata["heldout"] for s in mixed) / len(mixed)
+    assert 0.2 < share < 0.47  # one of three phrasings per kind
+    assert all(task.score(s, task.response(s)).value == 1.0 for s in mixed)
+    with pytest.raises(RsftError, match="phrasings"):
+        task.generate(1, seed=0, phrasings="new")
+
+
 def test_unknown_setting_is_a_clear_error():
     from rsft._util.errors import RsftError
 

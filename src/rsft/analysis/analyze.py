@@ -202,6 +202,7 @@ def _analyze(store, out_dir, in_domain, seed, cfg, conditions, progress) -> Path
     behaviour = behaviour_metrics(
         frame, BootSpec(B=min(cfg.behaviour_B, spec.B), seed=seed, level=cfg.level), domains
     )
+    notes += [f"{b['run']}: {b['entropy_note']}" for b in behaviour if b.get("entropy_note")]
     say("safety trade-off")
     trade = [
         t

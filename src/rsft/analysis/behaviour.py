@@ -10,6 +10,8 @@ these ratios (the store's item aggregates do not keep per-sample values), which 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from rsft.analysis.frames import ItemFrame, pivot, segments
@@ -44,6 +46,20 @@ def _ratio(num: np.ndarray, den: np.ndarray, W: np.ndarray, spec: BootSpec, scal
         boot = scale * (W @ num) / (W @ den)
     lo, hi = percentile_ci(boot, spec.level)
     return {"est": est.tolist(), "lo": lo.tolist(), "hi": hi.tolist()}
+
+
+def _entropy_kind(cols: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, Any]:
+    """The run's entropy kind ("full" or "topk:K", never a mix) and how many responses of another kind were left
+    out of ``entropy_mean``."""
+    kinds = {str(k) for k in cols["ent_kind"][rows] if k is not None and k == k}
+    other = int(np.sum(cols["ent_other"][rows]))
+    out: dict[str, Any] = {"entropy_kind": kinds.pop() if len(kinds) == 1 else None}
+    if other:
+        out["entropy_note"] = (
+            f"{other} responses with entropies of another kind than {out['entropy_kind']} were left out "
+            "(full and top-k entropies are never averaged together; `rsft rollouts score` recomputes full ones)"
+        )
+    return out
 
 
 def behaviour_metrics(frame: ItemFrame, spec: BootSpec, domains: dict[str, str]) -> list[dict]:
@@ -81,6 +97,7 @@ def behaviour_metrics(frame: ItemFrame, spec: BootSpec, domains: dict[str, str])
             "truncation_rate": _ratio(m["n_trunc"], m["n_rows"], W, spec),
             "logprob_mean": _ratio(m["lp_sum"], m["lp_n"], W, spec),
             "entropy_mean": _ratio(m["ent_sum"], m["ent_n"], W, spec),
+            **_entropy_kind(cols, rows),
             "markers_per_1k_tokens": {
                 c: _ratio(m[f"m_{c}"], m["tok_sum"], W, spec, scale=1000.0) for c in frame.categories
             },

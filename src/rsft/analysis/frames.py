@@ -170,7 +170,9 @@ class ItemFrame:
     Columns: run, step, benchmark, group, item_id (object/int arrays); n_rows (samples), n_scored (samples with a
     score: every outcome but ``error``), s_sum, s_sq (sum and sum of squares of scores), n_trunc, n_noans, n_err
     (samples per outcome), tok_sum, think_sum, ans_sum, lp_sum, lp_n,
-    ent_sum, ent_n; per marker category c: m_{c} (marker count), w_{c} (scored responses with >= 1 marker),
+    ent_sum, ent_n (over the run's one entropy kind: "full" when any of its rows has it, else one "topk:K"; entropies
+    of different kinds are never summed together), ent_kind (that kind), ent_other (responses with an entropy of
+    another kind, left out); per marker category c: m_{c} (marker count), w_{c} (scored responses with >= 1 marker),
     wc_{c} (score sum of those).
     """
 
@@ -227,11 +229,18 @@ def item_frame(
         rows = _win_rate_sql(rows, rewards)
     dedup = (
         'SELECT run, step, benchmark, "group", item_id, score, outcome, n_tokens, n_thinking_tokens, '
-        f"n_answer_tokens, logprob_mean, entropy_mean, {duckdb_text('response')} AS txt FROM ({rows})"
+        f"n_answer_tokens, logprob_mean, entropy_mean, entropy_kind, {duckdb_text('response')} AS txt FROM ({rows})"
+    )
+    has_ent = "isfinite(entropy_mean)"
+    run_kind = (
+        f"CASE WHEN bool_or(entropy_kind = 'full') FILTER (WHERE {has_ent}) OVER (PARTITION BY run) THEN 'full' "
+        f"ELSE max(entropy_kind) FILTER (WHERE {has_ent}) OVER (PARTITION BY run) END AS run_ent_kind"
     )
     base = (
-        f"SELECT * EXCLUDE (txt){''.join(', ' + m for m in marker_sql)} FROM ({dedup}) WHERE step IS NOT NULL"
+        f"SELECT * EXCLUDE (txt){''.join(', ' + m for m in marker_sql)}, {run_kind} "
+        f"FROM ({dedup}) WHERE step IS NOT NULL"
     )
+    same_kind = "entropy_kind IS NOT DISTINCT FROM run_ent_kind"
     agg = [
         "count(*) AS n_rows",
         f"count(*) FILTER (WHERE {scored}) AS n_scored",
@@ -247,8 +256,10 @@ def item_frame(
         "coalesce(sum(n_answer_tokens), 0) AS ans_sum",
         "coalesce(sum(logprob_mean) FILTER (WHERE isfinite(logprob_mean)), 0) AS lp_sum",
         "count(logprob_mean) FILTER (WHERE isfinite(logprob_mean)) AS lp_n",
-        "coalesce(sum(entropy_mean) FILTER (WHERE isfinite(entropy_mean)), 0) AS ent_sum",
-        "count(entropy_mean) FILTER (WHERE isfinite(entropy_mean)) AS ent_n",
+        f"coalesce(sum(entropy_mean) FILTER (WHERE {has_ent} AND {same_kind}), 0) AS ent_sum",
+        f"count(entropy_mean) FILTER (WHERE {has_ent} AND {same_kind}) AS ent_n",
+        f"count(entropy_mean) FILTER (WHERE {has_ent} AND NOT ({same_kind})) AS ent_other",
+        "any_value(run_ent_kind) AS ent_kind",
     ]
     for i, cat in enumerate(cats):
         agg += [
@@ -264,6 +275,8 @@ def item_frame(
     res = con.execute(sql).fetchnumpy()
     cols = {k: (v.filled() if hasattr(v, "filled") else np.asarray(v)) for k, v in res.items()}
     cols["step"] = cols["step"].astype(np.int64)
+    kinds, unknown = np.ma.getdata(res["ent_kind"]), np.ma.getmaskarray(res["ent_kind"])
+    cols["ent_kind"] = np.array([None if u else k for k, u in zip(kinds, unknown, strict=True)], dtype=object)
     _item_codes(cols)
     cols["group"] = cols.pop("grp")
     isbin = np.ma.getdata(res["is_bin"]).astype(bool) | np.ma.getmaskarray(res["is_bin"])

@@ -81,7 +81,7 @@ class ToyCountdown(TaskBenchmark):
     ``settings`` say otherwise — the form the toy bases and the demo's SFT data use."""
 
     name = "toy_countdown"
-    version = 2  # 2: the toy world's settings by default
+    version = 3  # 2: the toy world's settings by default; 3: its 2-3 number form
     task_name = "countdown"
     group = "math"
 

@@ -71,17 +71,17 @@ def run(
 
 @app.command("power")
 def power(
-    n: int = typer.Option(..., "--n", help="items per benchmark"),
-    k: int = typer.Option(..., "--k", help="samples per item"),
-    steps: int = typer.Option(..., "--steps", help="checkpoints including the base"),
+    n: int = typer.Option(..., "--n", min=1, help="items per benchmark"),
+    k: int = typer.Option(..., "--k", min=1, help="samples per item"),
+    steps: int = typer.Option(..., "--steps", min=2, help="checkpoints including the base"),
     depth: str = typer.Option("0,0.02,0.05,0.1", "--depth", help="comma-separated dip depths (score points)"),
     base_acc: float = typer.Option(0.5, "--base-acc", help="mean base accuracy over items"),
     item_sd: float = typer.Option(0.25, "--item-sd", help="between-item sd of base accuracies (beta)"),
     shape: str = typer.Option(
         "dip-and-recovery", "--shape", help="true shape for depth > 0 (depth 0 is always flat)"
     ),
-    sims: int = typer.Option(200, "--sims", help="simulated runs per depth"),
-    B: int = typer.Option(1000, "--B", help="bootstrap replicates"),
+    sims: int = typer.Option(200, "--sims", min=1, help="simulated runs per depth"),
+    B: int = typer.Option(1000, "--B", min=100, help="bootstrap replicates"),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Detector verdicts by simulation for a run's n, k and steps: power, and false verdicts at depth 0."""
@@ -109,7 +109,7 @@ def nll(
     run_dir: Path = typer.Option(..., "--run", help="training run folder (checkpoints/step_*/)"),
     data: Path = typer.Option(..., "--data", help="reference traces (SFT rows, e.g. held-out training data)"),
     out: Path | None = typer.Option(None, "--out", help="output JSON (default RUN_DIR/analysis/nll.json)"),
-    max_rows: int = typer.Option(200, "--max-rows", help="use the first N rows (0 = all)"),
+    max_rows: int = typer.Option(200, "--max-rows", min=0, help="use the first N rows (0 = all)"),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:

@@ -26,7 +26,7 @@ def run(
         help="one_verified | all_verified | shortest_verified | longest_verified | max_logprob_verified | "
         "min_logprob_verified",
     ),
-    target_size: int = typer.Option(None, help="rows per variant (default: everything selected)"),
+    target_size: int = typer.Option(None, min=1, help="rows per variant (default: everything selected)"),
     seed: int = typer.Option(0),
     reverify: bool = typer.Option(True, help="re-run the verifier (--no-reverify: trust the pool's column)"),
     max_tokens: int = typer.Option(None, help="candidates have at most this many tokens"),
@@ -34,7 +34,7 @@ def run(
     low_quality: str = typer.Option("unverified", help="unverified | column:NAME | none"),
     same_queries: bool = typer.Option(True, help="only queries for which every variant exists"),
     drop_system: bool = typer.Option(False, help="leave system turns out of the SFT messages"),
-    workers: int = typer.Option(1, help="verifier threads"),
+    workers: int = typer.Option(1, min=1, help="verifier threads"),
     format: str = typer.Option("parquet", help="parquet | jsonl"),
 ) -> None:
     """Verify, select and cut a pool; write long_cot / no_cot / low_quality files and report.{json,md}."""

@@ -78,7 +78,7 @@ def _generator(task: Any) -> dict[str, Any]:
 @app.command("countdown")
 def countdown(
     out: Path = typer.Option(..., "--out", help="output folder"),
-    n: int = typer.Option(20480, "--n", help="rows"),
+    n: int = typer.Option(20480, "--n", min=1, help="rows (at least 1)"),
     seed: int = typer.Option(0, "--seed"),
     fmt: str = typer.Option("parquet", "--format", help="parquet | jsonl"),
     name: str = typer.Option("countdown", "--name", help="file stem: OUT/NAME.FORMAT"),
@@ -153,7 +153,7 @@ def toy(
     mixture: bool = typer.Option(
         False, "--mixture", help="all toy tasks interleaved (the toy-base pretraining mix)"
     ),
-    n: int = typer.Option(1000, "--n", help="rows (per task with --mixture)"),
+    n: int = typer.Option(1000, "--n", min=1, help="rows (per task with --mixture; at least 1)"),
     seed: int = typer.Option(0, "--seed"),
     style: str = typer.Option("cot", "--style", help="cot | nocot"),
     fmt: str = typer.Option("parquet", "--format", help="parquet | jsonl"),
@@ -236,7 +236,7 @@ def subset(
         ..., help="input dataset: a file, folder or hub id (e.g. jasonrqh/Math-CoT-20k)"
     ),
     dst: Path = typer.Argument(..., help="output file (.jsonl or .parquet)"),
-    rows: int = typer.Option(2560, "--rows", help="rows to keep (2,560 = the paper's Math-CoT-2.5k)"),
+    rows: int = typer.Option(2560, "--rows", min=1, help="rows to keep (2,560 = the paper's Math-CoT-2.5k)"),
     rule: str = typer.Option("random", "--rule", help="random (seeded, by content) | first"),
     seed: int = typer.Option(0, "--seed"),
     revision: str = typer.Option(None, "--revision", help="hub revision of the input"),
@@ -297,6 +297,15 @@ def stats(
     if tokenizer:
         from transformers import AutoTokenizer
 
+        from rsft._util.model_folder import TOKENIZER_FILES, looks_local
+
+        if looks_local(tokenizer) and not any((Path(tokenizer) / f).is_file() for f in TOKENIZER_FILES):
+            raise RsftError(
+                f"no tokenizer files here (none of {', '.join(TOKENIZER_FILES)})",
+                file=str(tokenizer),
+                field="--tokenizer",
+                fix="pass a model folder or hub id that holds a tokenizer",
+            )
         tok = AutoTokenizer.from_pretrained(tokenizer)
     result = data_stats(read_sft(src, on_unclosed="keep"), tokenizer=tok)
     if as_json:

@@ -12,13 +12,13 @@ from rsft.cli._common import console, progress_bars
 
 def demo(
     quick: bool = typer.Option(
-        False, "--quick", help="one base, two data variants, fewer steps (≈2 minutes)"
+        False, "--quick", help="the weak base on two data variants, fewer steps and items (≈1 minute)"
     ),
     out: Path = typer.Option(Path("rsft-demo"), "--out", help="where the study, runs, store and report go"),
     no_progress: bool = typer.Option(False, "--no-progress", help="no live progress bars"),
 ) -> None:
     """Run the whole loop on CPU: tiny bases → toy Countdown SFT (CoT / no-CoT / low-quality) → sweeps → report."""
-    from rsft.study.demo import run_demo, summary_lines
+    from rsft.study.demo import run_demo, summary_lines, timing_lines
 
     t0 = time.time()
     console.print(f"[bold]rsft demo[/] ({'quick' if quick else 'full'}) → {out}/")
@@ -26,6 +26,8 @@ def demo(
         result = run_demo(out, quick=quick, say=lambda s: console.print(f"  {s}"), progress=bars)
     for line in summary_lines(result):
         console.print(line)
+    for line in timing_lines(result):
+        console.print(f"  {line}")
     console.print(f"[green]done[/] in {time.time() - t0:.0f} s")
     console.print(f"  report:   {result.report}")
     console.print(f"  analysis: {result.analysis_dir}")

@@ -38,11 +38,14 @@ def run(
     teacher: str = typer.Option(..., help="backend id: hf/PATH_OR_ID, openai/MODEL@URL, vllm/PATH"),
     queries: str = typer.Option(..., help="queries file (JSONL/JSON/Parquet) or TASK:N[:seedS][:key=value]"),
     out: str = typer.Option(..., help="pool folder (rerun the same command to resume)"),
-    n: int = typer.Option(None, help="samples per query (default: rsft.rollouts.run.ROLLOUT_SAMPLING)"),
+    n: int = typer.Option(None, min=1, help="samples per query (default: rsft.rollouts.run.ROLLOUT_SAMPLING)"),
     temperature: float = typer.Option(None, help="default: ROLLOUT_SAMPLING"),
     top_p: float = typer.Option(None, help="default: GenerateConfig's"),
     top_k: int = typer.Option(None, help="default: GenerateConfig's"),
-    max_new_tokens: int = typer.Option(None, help="default: ROLLOUT_SAMPLING"),
+    max_new_tokens: int = typer.Option(None, min=1, help="default: ROLLOUT_SAMPLING"),
+    top_logprobs: int = typer.Option(
+        0, help="top-k log-probs per token (vLLM/API teachers: their entropies are over these k only)"
+    ),
     seed: int = typer.Option(None, help="base seed; each query's samples derive from (seed, query id)"),
     stop: list[str] = typer.Option(None, help="stop string (repeatable)"),
     task: str = typer.Option(
@@ -57,7 +60,7 @@ def run(
         help="chat template variable key=value, e.g. enable_thinking=false (repeatable)",
     ),
     shard: str = typer.Option("0/1", help="i/n: this run's contiguous part of the queries"),
-    batch_queries: int = typer.Option(16, help="queries per backend call"),
+    batch_queries: int = typer.Option(16, min=1, help="queries per backend call"),
     commit_every: float = typer.Option(0.0, help="seconds between committed parts (0: after every batch)"),
     backend_opt: list[str] = typer.Option(
         None, "--backend-opt", help="backend option key=value (repeatable)"
@@ -69,6 +72,7 @@ def run(
     given = dict(temperature=temperature, top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens, n=n, seed=seed)
     gen = {**ROLLOUT_SAMPLING, **{k: v for k, v in given.items() if v is not None}, "stop": list(stop or [])}
     gen["logprobs"] = True
+    gen["top_logprobs"] = top_logprobs
     cfg = build_config(
         RolloutsConfig,
         dict(
@@ -103,7 +107,7 @@ def score(
     tokens: str = typer.Option(
         "retokenize", help="retokenize (as in training) | pool (the pool's token_ids)"
     ),
-    batch_size: int = typer.Option(8),
+    batch_size: int = typer.Option(8, min=1),
     device: str = typer.Option("auto"),
     dtype: str = typer.Option("float32"),
     chat_template: str = typer.Option(None, help="Jinja chat template file for tokenizers without one"),

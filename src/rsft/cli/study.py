@@ -13,6 +13,9 @@ from rsft.cli._common import console, progress_bars, stage_app
 app = stage_app("Run a study (matrix of models × datasets × schedules): train → sweep → analyse → report.")
 
 
+STAGES = ("data", "train", "sweep", "analysis")
+
+
 def _parse_shard(shard: str | None) -> tuple[int, int] | None:
     if shard is None:
         return None
@@ -41,8 +44,12 @@ def run(
     from rsft.study.config import load_study
     from rsft.study.run import run_study
 
+    if stop_after is not None and stop_after not in STAGES:
+        raise RsftError(
+            f"--stop-after {stop_after!r} is not a stage", field="--stop-after", fix=" | ".join(STAGES)
+        )
+    part = _parse_shard(shard)  # options first: a bad option is named before the study file is read
     cfg = load_study(study, overrides)
-    part = _parse_shard(shard)
     if part is not None:
         from rsft.study.matrix import resolve_runs
 

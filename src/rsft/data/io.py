@@ -288,6 +288,8 @@ def _row(rec: dict, label: str, i: int) -> SFTRow:
 
     messages, mfield = _messages(rec, err)
     response = rec.get("response")
+    if response is None and "response" in rec:
+        raise err("the response is null", "response", "fill in the response or drop the row")
     if response is None and messages and messages[-1]["role"] == "assistant":
         response, messages = messages[-1]["content"], messages[:-1]
     if response is None:
@@ -300,6 +302,14 @@ def _row(rec: dict, label: str, i: int) -> SFTRow:
         raise err(f"wrong type: expected a string, got {type(response).__name__}", "response")
     if not response.strip():
         raise err("empty response", "response", "drop the row or fill in the response")
+    for text, where in [(response, "response")] + [(t["content"], mfield) for t in messages]:
+        bad = _lone_surrogate(text)
+        if bad is not None:
+            raise err(
+                f"a lone surrogate character U+{ord(text[bad]):04X} at character {bad} (not valid Unicode text)",
+                where,
+                "re-encode the file as valid UTF-8 (a JSON escape such as \\udc80 without its pair is the usual cause)",
+            )
     weight = _weight(rec, err)
     logprobs = rec.get("teacher_logprobs", rec.get("logprob"))
     scalar_logprob = None
@@ -328,6 +338,15 @@ def _row(rec: dict, label: str, i: int) -> SFTRow:
     )
 
 
+def _lone_surrogate(text: str) -> int | None:
+    """Index of the first lone surrogate in ``text`` (JSON can carry one; no tokenizer or UTF-8 writer can)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return e.start
+    return None
+
+
 def _messages(rec: dict, err: Any) -> tuple[list[dict[str, str]], str]:
     field = (
         "messages"
@@ -349,11 +368,17 @@ def _messages(rec: dict, err: Any) -> tuple[list[dict[str, str]], str]:
         if not value.strip():
             raise err("empty prompt", field)
         return [{"role": "user", "content": value}], field
-    if isinstance(value, str) and value[:1] == "[":
+    if isinstance(value, str) and value.lstrip()[:1] == "[":
         try:
             value = json.loads(value)
-        except json.JSONDecodeError:
-            pass
+        except json.JSONDecodeError as e:
+            if field != "messages":  # a plain-text prompt may start with '['
+                return [{"role": "user", "content": value}], field
+            raise err(
+                f"not valid JSON ({e.msg} at character {e.pos})",
+                field,
+                "write the cell as a JSON list of {role, content} turns (in CSV, double every quote inside)",
+            ) from None
     if not isinstance(value, list):
         raise err(
             f"messages not a list: got {type(value).__name__}", field, "write a list of {role, content} turns"

@@ -100,8 +100,16 @@ class BackendSettings(StrictModel):
     concurrency: int = Field(8, ge=1, description="openai: requests in flight")
     timeout_s: float = Field(120.0, gt=0)
     max_retries: int = Field(4, ge=0)
-    tensor_parallel_size: int = Field(1, ge=1, description="vllm")
-    gpu_memory_utilization: float = Field(0.85, gt=0, le=1, description="vllm")
+    tensor_parallel_size: int = Field(1, ge=1, description="vllm: GPUs per engine")
+    gpu_memory_utilization: float = Field(0.85, gt=0, le=1, description="vllm: share of GPU memory")
+    max_model_len: int | None = Field(
+        None, ge=1, description="vllm: prompt + generation tokens per sequence (None = the model's limit)"
+    )
+    max_logprobs: int = Field(20, ge=-1, description="vllm: cap on top_logprobs (-1 = whole vocabulary)")
+    enable_prefix_caching: bool = Field(True, description="vllm: a prompt's k samples share its KV blocks")
+    weight_swap: Literal["auto", "reload", "rpc", "rebuild"] = Field(
+        "auto", description="vllm: how a checkpoint switch loads weights (auto: in place, else rebuild)"
+    )
 
     @field_validator("kind")
     @classmethod

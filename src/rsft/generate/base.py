@@ -66,7 +66,8 @@ class Completion:
         finish_reason: "stop" (EOS or stop string), "length" (max_new_tokens reached) or "error".
         logprobs: chosen-token log-probabilities, when asked.
         entropies: next-token entropies, when asked; ``entropy_kind`` says how they were computed.
-        entropy_kind: "full" (whole vocabulary), "topk" (over returned top-k only) or None.
+        entropy_kind: "full" (whole vocabulary), "topk:K" (over the K returned top log-probs only, renormalised;
+            never comparable with, nor averaged into, full entropies) or None.
         prompt_tokens: prompt length in tokens.
         seconds: wall time attributed to this sample (batch time split evenly).
         error: error text when finish_reason is "error".
@@ -77,7 +78,7 @@ class Completion:
     finish_reason: Literal["stop", "length", "error"] = "stop"
     logprobs: list[float] | None = None
     entropies: list[float] | None = None
-    entropy_kind: Literal["full", "topk"] | None = None
+    entropy_kind: str | None = None  # "full" | "topk:K" | None
     prompt_tokens: int = 0
     seconds: float = 0.0
     error: str | None = None

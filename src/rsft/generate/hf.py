@@ -20,6 +20,7 @@ from typing import Any
 
 from rsft._util.errors import OfflineError, RsftError
 from rsft._util.hashing import hash_file, weights_hash
+from rsft._util.model_folder import check_model_folder
 from rsft.chat import PromptFormat, render_prompt, resolve_format
 from rsft.generate.base import (
     Completion,
@@ -234,6 +235,7 @@ class HFBackend:
     def load(self, model: str | Path) -> None:
         """Point the backend at ``model``: the tokenizer now, the weights at the first :meth:`generate`."""
         model_dir = resolve_model_dir(model)
+        check_model_folder(model_dir)
         sig = _tokenizer_signature(model_dir)
         if self.tokenizer is None or sig != self._tok_sig:
             from transformers import AutoTokenizer

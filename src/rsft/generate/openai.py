@@ -5,11 +5,18 @@ Each sample is one HTTP request (``n=1``) carrying its own seed (:func:`~rsft.ge
 a thread pool of ``concurrency`` workers over one ``httpx`` client. Connection errors, timeouts, 408/409/429 and 5xx
 answers are retried with exponential backoff (``backoff_s * 2**attempt``, capped at 30 s); after ``max_retries``
 retries — or at once for other 4xx answers — the sample becomes ``Completion(finish_reason="error", error=...)``
-and the sweep goes on.
+and the sweep goes on. A server that cannot be reached at all (connection refused, reset, timed out) after the
+retries is not a property of the sample: ``generate`` raises :class:`ServerUnreachableError` and stores nothing for
+that batch, so a sweep rerun after the server is back generates exactly the rows it is missing.
+
+On ``load`` the backend asks the server which models it serves (``GET /models``) and fails at once, naming them,
+when the requested name is not among them; with a local model folder it also compares the server's tokenization
+of a probe text (vLLM's ``POST /tokenize``) with the folder's tokenizer, since rows are keyed by that folder's
+weights. Servers without these endpoints are not checked.
 
 Log-probabilities: the chosen token's log-prob from the server; the entropy is the server's full-vocabulary value
 when it sends one (``rsft serve`` does, ``entropy_kind="full"``), else computed over the returned top-k
-(``entropy_kind="topk"``). Servers that split reasoning into ``reasoning_content`` get it put back as
+(``entropy_kind="topk:K"``, K = ``top_logprobs``, at least 1). Servers that split reasoning into ``reasoning_content`` get it put back as
 ``<think>…</think>`` before the answer, so scoring sees the same text as with in-process backends.
 """
 
@@ -28,6 +35,11 @@ from rsft.generate.base import Completion, GenerateConfig, Request, sample_seed
 from rsft.generate.vllm import topk_entropy
 
 RETRY_STATUS = {408, 409, 429}
+_TOKENIZE_PROBE = "Compute 12+34-5. <think>Sort 5 3 9 1</think> <answer>41</answer>"
+
+
+class ServerUnreachableError(RsftError):
+    """The server stopped answering (or never did): the sweep stops; what it stored so far is kept."""
 
 
 class OpenAIBackend:
@@ -100,6 +112,43 @@ class OpenAIBackend:
             from transformers import AutoTokenizer
 
             self.tokenizer = AutoTokenizer.from_pretrained(self.model)
+        self._check_served()
+
+    def _check_served(self) -> None:
+        """A clear error now rather than a store full of error rows: the model name must be served, and a local
+        folder's tokenizer must tokenize like the server's."""
+        try:
+            r = self.client.get(self.base_url + "/models", timeout=min(self.timeout_s, 10.0))
+            served = [m.get("id") for m in r.json().get("data", [])] if r.status_code == 200 else []
+        except Exception:  # noqa: BLE001 - unreachable or not OpenAI-shaped: requests will say so
+            return
+        if served and self.model not in served:
+            raise RsftError(
+                f"the server at {self.base_url} serves {served}, not '{self.model}'",
+                field="model",
+                fix="pass one of the served names, or start the server with --served-model-name NAME",
+            )
+        if self.tokenizer is None:
+            return
+        root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+        try:
+            r = self.client.post(
+                root + "/tokenize",
+                json={"model": self.model, "prompt": _TOKENIZE_PROBE, "add_special_tokens": False},
+                timeout=min(self.timeout_s, 10.0),
+            )
+            theirs = r.json().get("tokens") if r.status_code == 200 else None
+        except Exception:  # noqa: BLE001 - no tokenize endpoint: nothing to compare
+            return
+        ours = self.tokenizer(_TOKENIZE_PROBE, add_special_tokens=False)["input_ids"]
+        if theirs is not None and list(theirs) != list(ours):
+            raise RsftError(
+                f"the server at {self.base_url} tokenizes differently from the tokenizer in {self.model} "
+                f"(a probe text gives {len(theirs)} tokens there, {len(ours)} here): it serves other weights "
+                "than the ones the stored rows would be keyed by",
+                field="model",
+                fix="serve this folder (vllm serve FOLDER), or pass the folder the server was started with",
+            )
 
     def render(self, request: Request) -> str:
         """Chat: the messages' canonical JSON (the server applies its template); completions: the prompt text."""
@@ -136,10 +185,19 @@ class OpenAIBackend:
     def generate(self, requests: list[Request], config: GenerateConfig) -> list[list[Completion]]:
         jobs = [(i, j) for i in range(len(requests)) for j in range(config.n)]
         results: list[list[Completion | None]] = [[None] * config.n for _ in requests]
+        unreachable = []
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             done = pool.map(lambda ij: self._one(requests[ij[0]], ij[1], config), jobs)
-            for (i, j), c in zip(jobs, done, strict=True):
+            for (i, j), (c, transport) in zip(jobs, done, strict=True):
                 results[i][j] = c
+                if transport:
+                    unreachable.append(c.error)
+        if unreachable:
+            raise ServerUnreachableError(
+                f"{len(unreachable)} of {len(jobs)} requests got no answer from the server ({unreachable[0]})",
+                fix="start (or restart) the server and rerun the same command: stored rows are reused, "
+                "nothing of this batch was stored",
+            )
         return results  # type: ignore[return-value]
 
     def _payload(self, request: Request, config: GenerateConfig, seed: int) -> tuple[str, dict[str, Any]]:
@@ -174,10 +232,11 @@ class OpenAIBackend:
             body["logprobs"] = max(config.top_logprobs, 1)
         return "/completions", body
 
-    def _one(self, request: Request, j: int, config: GenerateConfig) -> Completion:
+    def _one(self, request: Request, j: int, config: GenerateConfig) -> tuple[Completion, bool]:
+        """One sample, and whether it failed because no server answered (transport errors only)."""
         seed = sample_seed(config, request, j)
         path, body = self._payload(request, config, seed)
-        last = "no attempt"
+        last, transport = "no attempt", False
         t0 = time.perf_counter()
         for attempt in range(self.max_retries + 1):
             if attempt:
@@ -185,8 +244,9 @@ class OpenAIBackend:
             try:
                 r = self.client.post(self.base_url + path, json=body)
             except Exception as e:  # noqa: BLE001 - transport errors of any kind are retried
-                last = f"{type(e).__name__}: {e}"
+                last, transport = f"{type(e).__name__}: {e}", True
                 continue
+            transport = False
             if r.status_code == 200:
                 try:
                     c = self._parse(r.json(), path)
@@ -194,7 +254,9 @@ class OpenAIBackend:
                     last = f"unreadable response: {type(e).__name__}: {e}"
                     continue
                 c.seconds, c.seed = time.perf_counter() - t0, seed
-                return c
+                if c.entropy_kind == "topk":
+                    c.entropy_kind = f"topk:{max(config.top_logprobs, 1)}"
+                return c, False
             last = f"HTTP {r.status_code}: {r.text[:300]}"
             if r.status_code < 500 and r.status_code not in RETRY_STATUS:
                 break
@@ -204,7 +266,7 @@ class OpenAIBackend:
             error=f"{self.base_url}{path} failed after {attempt + 1} attempt(s): {last}",
             seconds=time.perf_counter() - t0,
             seed=seed,
-        )
+        ), transport
 
     @staticmethod
     def _parse(data: dict[str, Any], path: str) -> Completion:

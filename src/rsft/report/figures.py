@@ -224,7 +224,7 @@ def _gain_dots(analysis: dict, runs: list[str], domains, title: str) -> plt.Figu
     for ax, dom in zip(axes, domains, strict=True):
         for i, run in enumerate(runs):
             c = cells.get((run, f"[{dom}]"))
-            if not c or c["gain"].get("est") is None:
+            if not c or any(c["gain"].get(k) is None for k in ("est", "lo", "hi")):
                 continue
             g = c["gain"]
             if g.get("lo") is None or g.get("hi") is None:  # no interval (too few items): the point alone
@@ -343,12 +343,19 @@ def behaviour_figure(analysis: dict) -> dict[str, plt.Figure]:
     if keys:
         fig3, axes3 = _grid(len(keys), width=3.8, height=2.7)
         fig3.set_size_inches(fig3.get_size_inches()[0] + 2.0, fig3.get_size_inches()[1])
+        # full and top-k entropies are different quantities: the kind goes in the title, or beside each run
+        kinds = {rec.get("entropy_kind") or "kind unknown" for rec in beh}
         for ax, key in zip(axes3, keys, strict=False):
             for rec in beh:
                 s = rec[key]
-                _band(ax, rec["step"], s["est"], s["lo"], s["hi"], label=labels.get(rec["run"], rec["run"]),
-                      color=colors.get(rec["run"]))  # fmt: skip
-            ax.set_title(key.replace("_", " ") + " of generated tokens", fontsize=9)
+                label = labels.get(rec["run"], rec["run"])
+                if key == "entropy_mean" and len(kinds) > 1:
+                    label += f" [{rec.get('entropy_kind') or 'kind unknown'}]"
+                _band(ax, rec["step"], s["est"], s["lo"], s["hi"], label=label, color=colors.get(rec["run"]))
+            title = key.replace("_", " ") + " of generated tokens"
+            if key == "entropy_mean" and len(kinds) == 1:
+                title += f" ({next(iter(kinds))})"
+            ax.set_title(title, fontsize=9)
             ax.set_xlabel("step", fontsize=8)
             ax.tick_params(labelsize=7)
         _finish(fig3, title=False, legend=True)

@@ -27,7 +27,7 @@ COLUMN_DOCS = {
     "token_ids": "generated token ids (teacher tokenizer), EOS included when generated",
     "logprobs": "chosen-token log-probabilities under the teacher's untempered distribution (float32)",
     "entropies": "next-token entropies (float32); entropy_kind says over what",
-    "entropy_kind": "full = whole vocabulary, topk = returned top-k only",
+    "entropy_kind": "full = whole vocabulary, topk:K = the K returned top log-probs only",
     "finish_reason": "stop | length | error",
     "n_tokens": "len(token_ids)",
     "prompt_tokens": "prompt length in tokens",

@@ -46,7 +46,7 @@ POOL_SCHEMA = pa.schema(
             pa.list_(pa.float32()),
         ),  # chosen-token log-probabilities; null when the backend gave none
         ("entropies", pa.list_(pa.float32())),  # next-token entropies; null when the backend gave none
-        ("entropy_kind", pa.string()),  # "full" (whole vocabulary), "topk", or null
+        ("entropy_kind", pa.string()),  # "full" (whole vocabulary), "topk:K", or null
         ("finish_reason", pa.string()),  # "stop" | "length" | "error"
         ("n_tokens", pa.int32()),
         ("prompt_tokens", pa.int32()),

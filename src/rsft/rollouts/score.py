@@ -9,7 +9,9 @@ the backend's returned log-probabilities are checked.
 Rows are streamed: read in batches, sorted by length within a batch, right-padded, scored with the LM head applied
 in chunks of response positions (full-vocabulary logits for a whole long-CoT batch would not fit), and committed as
 parts (resume skips committed rows); the finished output is one Parquet file: the input columns plus
-``score_logprobs`` (list<float32>), ``score_n_tokens``, ``score_logprob_sum``, ``score_model``.
+``score_logprobs`` (list<float32>), ``score_n_tokens``, ``score_logprob_sum``, ``score_model``, and
+``score_entropies`` (list<float32>): the full-vocabulary next-token entropy at each response token
+(``score_entropy_kind = "full"``), which backends that return only top-k log-probs (vLLM, API servers) cannot give.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ SCORE_FIELDS = [
     pa.field("score_n_tokens", pa.int32()),
     pa.field("score_logprob_sum", pa.float64()),
     pa.field("score_model", pa.string()),
+    pa.field("score_entropies", pa.list_(pa.float32())),
+    pa.field("score_entropy_kind", pa.string()),
 ]
 
 
@@ -121,7 +125,15 @@ def _load(cfg: ScoreConfig) -> tuple[Any, Any, Any]:
 def teacher_forced_logprobs(
     model: Any, prompts: list[list[int]], responses: list[list[int]], *, chunk: int = 1024
 ) -> list[list[float]]:
-    """``log p(response[t] | prompt, response[:t])`` for every response token, per row (fp32 log-softmax).
+    """``log p(response[t] | prompt, response[:t])`` for every response token, per row (fp32 log-softmax)."""
+    return teacher_forced(model, prompts, responses, chunk=chunk)[0]
+
+
+def teacher_forced(
+    model: Any, prompts: list[list[int]], responses: list[list[int]], *, chunk: int = 1024
+) -> tuple[list[list[float]], list[list[float]]]:
+    """Per row: the log-prob of every response token given its prefix, and the full-vocabulary entropy of the
+    next-token distribution it was drawn from (fp32 log-softmax; untempered).
 
     Args:
         model: a causal LM (``transformers`` ``*ForCausalLM``).
@@ -142,18 +154,21 @@ def teacher_forced_logprobs(
     base = getattr(model, model.base_model_prefix)
     head = model.get_output_embeddings()
     out: list[list[float]] = []
+    ents: list[list[float]] = []
     with torch.no_grad():
         hidden = base(input_ids=ids, attention_mask=mask).last_hidden_state
         for k, (p, r) in enumerate(zip(prompts, responses, strict=True)):
             target = torch.tensor(r, device=device)
-            vals = []
+            vals, hs = [], []
             # position t predicts token t+1: the response tokens are predicted from positions len(p)-1 ...
             for a in range(0, len(r), chunk):
                 h = hidden[k, len(p) - 1 + a : len(p) - 1 + min(a + chunk, len(r))]
                 logp = torch.log_softmax(head(h).float(), dim=-1)
                 vals.append(logp.gather(-1, target[a : a + chunk, None])[:, 0])
+                hs.append(-(logp.exp() * logp).nan_to_num().sum(-1))
             out.append(torch.cat(vals).tolist())
-    return out
+            ents.append(torch.cat(hs).tolist())
+    return out, ents
 
 
 def _score_batch(cfg: ScoreConfig, model: Any, tok: Any, batch: pa.RecordBatch, first_row: int) -> pa.Table:
@@ -180,19 +195,22 @@ def _score_batch(cfg: ScoreConfig, model: Any, tok: Any, batch: pa.RecordBatch, 
             responses.append(tok(row["response"], add_special_tokens=False)["input_ids"] + [tok.eos_token_id])
     order = sorted(range(len(rows)), key=lambda k: len(prompts[k]) + len(responses[k]))
     scores: list[list[float] | None] = [None] * len(rows)
+    entropies: list[list[float] | None] = [None] * len(rows)
     for a in range(0, len(order), cfg.batch_size):
         idx = order[a : a + cfg.batch_size]
-        res = teacher_forced_logprobs(
+        res, ent = teacher_forced(
             model, [prompts[k] for k in idx], [responses[k] for k in idx], chunk=cfg.lm_head_chunk
         )
-        for k, v in zip(idx, res, strict=True):
-            scores[k] = v
+        for k, v, e in zip(idx, res, ent, strict=True):
+            scores[k], entropies[k] = v, e
     table = pa.Table.from_batches([batch])
     add = {
         "score_logprobs": pa.array(scores, pa.list_(pa.float32())),
         "score_n_tokens": pa.array([len(s or []) for s in scores], pa.int32()),
         "score_logprob_sum": pa.array([float(sum(s or [])) for s in scores], pa.float64()),
         "score_model": pa.array([cfg.model] * len(rows), pa.string()),
+        "score_entropies": pa.array(entropies, pa.list_(pa.float32())),
+        "score_entropy_kind": pa.array(["full"] * len(rows), pa.string()),
     }
     for name, arr in add.items():
         if name in table.column_names:

@@ -1,13 +1,15 @@
 """``rsft demo``: the whole loop on a CPU in minutes — the embedded default.
 
 Two tiny Qwen3 bases ship with rsft (``src/rsft/toy/bases``: a weak ~0.18M-parameter one and a strong ~0.85M one,
-pretrained by ``scripts/build_toy_bases.py`` on the toy domain mixture — refusals of harmful toy requests and a
-share of toy Countdown included — so there is a base capability, an in-domain skill and a safety behaviour to
-gain or lose; their measured accuracies are in each ``build.json``). The demo fine-tunes them on toy Countdown long-CoT,
-on its no-CoT variant and on a low-quality variant (wrong answers, cut reasoning), sweeps every checkpoint on every
-toy domain (in-domain Countdown, arithmetic, sorting, multiple choice, instruction following, safety), analyses
-the store and writes the HTML report. It is an ordinary study: the study file it runs is written beside the
-results, and ``rsft study rsft-demo/study.yaml`` reruns (or continues) it.
+pretrained by ``scripts/build_toy_bases.py`` on the same toy mixture for the same steps — arithmetic, sorting,
+multiple choice, instruction following, refusals of harmful toy requests — and never on Countdown solving; their
+measured accuracies are in each ``build.json``). The demo fine-tunes the strong base on toy Countdown long-CoT, on
+its no-CoT variant and on a low-quality variant (wrong answers, cut reasoning), and the weak base on long-CoT; it
+sweeps every checkpoint on every toy domain of the packaged ``toy`` suite (in-domain Countdown, arithmetic,
+sorting, multiple choice, instruction following, safety with seen and held-out phrasings), analyses the store
+and writes the HTML report, whose first screen answers the paper's four questions. It is an ordinary study: the
+study file it runs is written beside the results, and ``rsft study rsft-demo/full/study.yaml`` reruns (or
+continues) it.
 """
 
 from __future__ import annotations
@@ -21,28 +23,24 @@ from rsft._util.progress import Progress, Say, quiet
 
 BASES_DIR = Path(__file__).resolve().parents[1] / "toy" / "bases"
 
-
-def toy_suite(items: int) -> dict[str, Any]:
-    """The packaged toy suite (``rsft/suites/toy.yaml``, the one home of its benchmarks and sampling) with
-    ``items`` items per benchmark, on the CPU in float32 (bitwise-reproducible)."""
-    from rsft.config import read_yaml
-    from rsft.eval.config import resolve_suite
-
-    suite = read_yaml(resolve_suite("toy"))
-    suite["name"] = "demo"
-    for bench in suite["benchmarks"]:
-        bench.setdefault("options", {})["n_items"] = items
-    suite["backend"] = {**suite.get("backend", {}), "device": "cpu", "dtype": "float32"}
-    return suite
+# (full, quick): the measurement sizes. Items per domain and checkpoints decide the intervals' width; see
+# docs/performance.md for where the demo's time goes.
+ITEMS = {"full": 160, "quick": 64}
+STEPS = {"full": 150, "quick": 60}
+CHECKPOINTS = {"full": [10, 25, 50, 100], "quick": [10, 20, 40]}
+LR = 4e-4
 
 
 def demo_study(out_dir: Path, *, quick: bool) -> dict[str, Any]:
-    """The demo's study config as a dict (written to ``out_dir/study.yaml``)."""
-    bases = ["small"] if quick else ["small", "large"]
-    variants = ["cot", "nocot"] if quick else ["cot", "nocot", "lowq"]
-    steps = 60 if quick else 120
-    n_rows = 2000
-    items = 40 if quick else 64
+    """The demo's study config as a dict (written to ``out_dir/study.yaml``).
+
+    The matrix asks the four questions with as few runs as they need: the strong base on the three data kinds
+    (which data transfers; safety), the weak base on long-CoT (procedure or verbosity). ``--quick`` runs the weak
+    base on long-CoT and no-CoT only.
+    """
+    size = "quick" if quick else "full"
+    items = ITEMS[size]
+    n_rows = 2400
     datasets = {
         "countdown-cot": {"build": {"task": "countdown", "n": n_rows, "seed": 1, "style": "cot"},
                           "quality": "verified-long-cot"},
@@ -53,9 +51,19 @@ def demo_study(out_dir: Path, *, quick: bool) -> dict[str, Any]:
                                      "variant_options": {"wrong_rate": 0.5, "truncate_rate": 0.5}},
                            "quality": "low-quality"},
     }  # fmt: skip
-    suite = toy_suite(items)
+    if quick:
+        matrix = [{"finding": "data", "models": ["small"], "datasets": ["countdown-cot", "countdown-nocot"]}]
+    else:
+        matrix = [
+            {"finding": "data", "models": ["large"], "datasets": ["countdown-cot", "countdown-nocot", "countdown-lowq"]},
+            {"finding": "capability", "models": ["small"], "datasets": ["countdown-cot"]},
+        ]  # fmt: skip
+    bases = sorted({m for entry in matrix for m in entry["models"]})
+    used = sorted({d for entry in matrix for d in entry["datasets"]})
+    # the packaged toy suite (rsft/suites/toy.yaml), sized for the demo; safety on seen and held-out phrasings
+    suite_overrides = [f"benchmarks.{b}.options.n_items={items}" for b in TOY_BENCHMARKS]
+    suite_overrides += ["benchmarks.toy_safety.options.settings={phrasings: all}", "backend.batch_size=160"]
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "suite.yaml").write_text(yaml.safe_dump(suite, sort_keys=False))
     return {
         "study": {"name": "study", "output_dir": str(out_dir.parent if out_dir.name == "study" else out_dir),
                   "seed": 0, "description": "rsft demo: toy Countdown SFT on tiny Qwen3 bases"},
@@ -64,19 +72,23 @@ def demo_study(out_dir: Path, *, quick: bool) -> dict[str, Any]:
                 "params_b": _params(b)}
             for b in bases
         },
-        "datasets": {f"countdown-{v}": datasets[f"countdown-{v}"] for v in variants},
+        "datasets": {d: datasets[d] for d in used},
         "train": {
             "model": {"dtype": "float32"},
-            "data": {"max_length": 256},
-            "schedule": {"lr": 6e-4, "scheduler": "cosine", "warmup_ratio": 0.1, "max_steps": steps,
+            "data": {"max_length": 320},
+            "packing": True,
+            "schedule": {"lr": LR, "scheduler": "cosine", "warmup_ratio": 0.1, "max_steps": STEPS[size],
                          "global_batch": 16, "micro_batch": 16, "shuffle": False, "seed": 0},
-            "checkpoints": {"steps": [5, 10, 20, 40, 80] if not quick else [5, 10, 20, 40], "keep": "all"},
+            "checkpoints": {"steps": CHECKPOINTS[size], "keep": "all"},
         },
-        "matrix": [{"finding": "data", "models": bases, "datasets": [f"countdown-{v}" for v in variants]}],
-        "eval": {"suite": str(out_dir / "suite.yaml"), "steps": "all"},
+        "matrix": matrix,
+        "eval": {"suite": "toy", "suite_overrides": suite_overrides, "steps": "all"},
         "analysis": {"in_domain": ["toy_countdown"], "seed": 0},
         "budget": {"gpus_per_run": 1, "train_tokens_per_gpu_s": 5000, "gen_tokens_per_gpu_s": 5000},
     }  # fmt: skip
+
+
+TOY_BENCHMARKS = ("toy_countdown", "toy_arith", "toy_sort", "toy_mcq", "toy_instruct", "toy_safety")
 
 
 def _params(base: str) -> float | None:
@@ -91,7 +103,17 @@ def _params(base: str) -> float | None:
 def run_demo(
     out_dir: Path, *, quick: bool, say: Say | None = None, progress: Progress | None = None
 ) -> Any:
-    """Write the demo study (and its suite) into ``out_dir`` and run it; returns the StudyResult."""
+    """Write the demo study into ``out_dir/{quick,full}`` and run it stage by stage; returns the StudyResult.
+
+    Each stage is timed (wall and this process's CPU seconds, which a busy machine inflates less) and the
+    machine's load average is recorded before and after, in ``demo.json`` beside the study: where the demo's time
+    goes, measured on every run.
+    """
+    import json
+    import os
+    import resource
+    import time
+
     from rsft._util.errors import RsftError
     from rsft.config import build_config
     from rsft.study.config import StudyConfig
@@ -109,40 +131,155 @@ def run_demo(
     data["study"]["name"] = out_dir.name
     (out_dir / "study.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     cfg = build_config(StudyConfig, data, source=str(out_dir / "study.yaml"))
-    return run_study(cfg, say=say or quiet, progress=progress)
+
+    def cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    marks: list[tuple[str, float, float]] = []
+    say = say or quiet
+
+    def said(msg: str) -> None:
+        if msg in ("analysing the store", "rendering the report"):
+            marks.append((msg.split()[0], time.perf_counter(), cpu()))
+        say(msg)
+
+    import torch
+
+    timing: dict[str, dict[str, float]] = {}
+    load0 = os.getloadavg()[0]
+    result = None
+    # One intra-op thread: sub-million-parameter models gain nothing from a second one, and on a shared machine
+    # two threads make every small op wait for a descheduled peer (20-70x slower; docs/performance.md, Threads).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for stage in ("data", "train", "sweep", None):
+            t0, c0 = time.perf_counter(), cpu()
+            result = run_study(cfg, say=said, progress=progress, stop_after=stage)
+            timing[stage or "analysis+report"] = {"wall_s": time.perf_counter() - t0, "cpu_s": cpu() - c0}
+    finally:
+        torch.set_num_threads(threads)
+    if len(marks) == 2:  # split the last stage at "rendering the report"
+        (_, ta, ca), (_, tr, cr) = marks
+        end = timing["analysis+report"]
+        timing["analysis"] = {"wall_s": tr - ta, "cpu_s": cr - ca}
+        timing["report"] = {"wall_s": end["wall_s"] - (tr - ta), "cpu_s": end["cpu_s"] - (cr - ca)}
+        del timing["analysis+report"]
+    info = {
+        "mode": "quick" if quick else "full",
+        "stages": {k: {m: round(x, 1) for m, x in v.items()} for k, v in timing.items()},
+        "wall_s": round(sum(v["wall_s"] for v in timing.values()), 1),
+        "cpu_s": round(sum(v["cpu_s"] for v in timing.values()), 1),
+        "load_avg_1min": {"start": round(load0, 2), "end": round(os.getloadavg()[0], 2)},
+        "cores": os.cpu_count(),
+    }
+    (out_dir / "demo.json").write_text(json.dumps(info, indent=2))
+    return result
 
 
-def _fmt(iv: dict[str, Any] | None) -> str:
-    if not iv or iv.get("est") is None:
-        return "n/a"
-    lo, hi = iv.get("lo"), iv.get("hi")
-    ci = f" [{lo:+.2f}, {hi:+.2f}]" if lo is not None and hi is not None else ""
-    return f"{iv['est']:+.2f}{ci}"
-
-
-def summary_lines(result: Any) -> list[str]:
-    """A few lines for the terminal, read from the analysis (the report has everything, with methods)."""
+def timing_lines(result: Any) -> list[str]:
+    """Where the demo's time went (from ``demo.json``)."""
     import json
+
+    path = Path(result.study_dir) / "demo.json"
+    if not path.is_file():
+        return []
+    info = json.loads(path.read_text())
+    parts = ", ".join(f"{k} {v['wall_s']:.0f} s" for k, v in info["stages"].items())
+    load = info["load_avg_1min"]
+    return [
+        f"time: {info['wall_s']:.0f} s wall ({parts}); {info['cpu_s']:.0f} s CPU in this process; "
+        f"load average {load['start']:.1f} → {load['end']:.1f} on {info['cores']} cores"
+    ]
+
+
+def findings_of(result: Any) -> list[Any]:
+    """The four findings (:func:`rsft.report.findings.four_findings`) of a finished demo's analysis."""
+    import json
+
+    from rsft.report.findings import four_findings
 
     if result.analysis_dir is None:
         return []
-    a = json.loads((Path(result.analysis_dir) / "analysis.json").read_text())
-    spec = a.get("spec", {})
+    return four_findings(json.loads((Path(result.analysis_dir) / "analysis.json").read_text()))
+
+
+def summary_lines(result: Any) -> list[str]:
+    """The terminal summary: which of the paper's four findings this run reproduced, with its numbers."""
+    out = ["[bold]the paper's four findings, as measured in this run[/] (final − base, 95% intervals):"]
+    color = {"reproduced": "green", "partly": "yellow", "not reproduced": "red"}
+    for i, f in enumerate(findings_of(result), 1):
+        c = color.get(f.verdict, "dim")
+        out.append(f"  {i}. {f.question} [{c}]{f.verdict}[/]")
+        out.append("     " + f.text.replace("[", "\\["))  # intervals are text, not console markup
+    return out
+
+
+README_START = "<!-- rsft-demo-findings:start (written by scripts/update_readme_demo.py; do not edit) -->"
+README_END = "<!-- rsft-demo-findings:end -->"
+
+
+def findings_record(study_dir: Path) -> dict[str, Any]:
+    """What a finished demo found, for the README: the four findings, the timing and where they came from."""
+    import json
+    from dataclasses import asdict
+
+    from rsft.report.findings import four_findings
+
+    study_dir = Path(study_dir)
+    analysis = json.loads((study_dir / "analysis" / "analysis.json").read_text())
+    timing = json.loads((study_dir / "demo.json").read_text())
+    return {
+        "findings": [asdict(f) for f in four_findings(analysis)],
+        "timing": timing,
+        "runs": sorted(analysis["runs"]),
+        "spec": analysis["spec"],
+        "created_at": analysis["created_at"],
+        "git": analysis.get("git"),
+        "rsft_version": analysis.get("rsft_version"),
+    }
+
+
+def readme_block(record: dict[str, Any]) -> str:
+    """The README's demo-findings block (Markdown between the markers) from :func:`findings_record`."""
+    t, spec = record["timing"], record["spec"]
+    git = record.get("git") or {}
+    commit = (git.get("commit") or "unknown")[:10] + (" + uncommitted changes" if git.get("dirty") else "")
+    stages = ", ".join(f"{k} {v['wall_s']:.0f} s" for k, v in t["stages"].items())
     lines = [
-        f"[bold]what happened[/] (final checkpoint − base, 95% interval; {spec.get('method', 'bootstrap')}, "
-        f"B={spec.get('B')}, seed={spec.get('seed')}):"
+        README_START,
+        f"What the last full `rsft demo` measured ({len(record['runs'])} runs; analysis of {record['created_at']}, "
+        f"commit `{commit}`; {t['wall_s']:.0f} s wall on {t['cores']} cores at load average "
+        f"{t['load_avg_1min']['start']:.1f}–{t['load_avg_1min']['end']:.1f}: {stages}). Intervals: final − base, "
+        f"{spec['level']:.0%} bootstrap (B={spec['B']}, seed={spec['seed']}); n items, k samples per item.",
+        "",
+        "| the paper's finding | this demo | as measured |",
+        "|---|---|---|",
     ]
-    by_run: dict[str, dict[str, dict]] = {}
-    for d in a.get("domain_curves", []):
-        by_run.setdefault(d["run"], {})[d["domain"]] = d
-    for run, domains in by_run.items():
-        parts = []
-        for name in ("in-domain", "out-of-domain", "general", "safety"):
-            det = (domains.get(name) or {}).get("detector") or {}
-            if det:
-                parts.append(f"{name} {_fmt(det.get('final_gain'))} ({det.get('class')})")
-        lines.append(f"  {run}: " + "; ".join(parts))
-    for w in a.get("early_warnings", [])[:3]:
-        if w.get("verdict") != w.get("final_verdict"):
-            lines.append(f"  [yellow]early checkpoint[/] {w['run']} {w['name']}: {w['text']}")
-    return lines
+    for f in record["findings"]:
+        lines.append(f"| {f['claim']} | **{f['verdict']}** | {f['text'].replace('|', '/')} |")
+    lines.append(README_END)
+    return "\n".join(lines)
+
+
+def rewrite_readme(readme: Path, record: dict[str, Any]) -> str:
+    """Replace the block between the markers in ``readme`` with :func:`readme_block`; returns the new text.
+
+    Raises:
+        RsftError: the README has no (or a broken) findings block.
+    """
+    from rsft._util.errors import RsftError
+
+    text = Path(readme).read_text()
+    if text.count(README_START) != 1 or text.count(README_END) != 1:
+        raise RsftError(
+            "the README has no demo findings block",
+            file=str(readme),
+            fix=f"add {README_START} ... {README_END}",
+        )
+    head, rest = text.split(README_START)
+    _, tail = rest.split(README_END)
+    new = head + readme_block(record) + tail
+    Path(readme).write_text(new)
+    return new

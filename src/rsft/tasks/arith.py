@@ -1,6 +1,6 @@
-"""toy_arith: multi-step addition and subtraction of 2–3 digit numbers (the toy stand-in for math).
+"""toy_arith: multi-step addition and subtraction of 1–2 digit numbers (the toy stand-in for math).
 
-Prompt ``Compute 12+345-67.``; reference ``<think>`` trace: one line per step (``12+345=357``); answer
+Prompt ``Compute 12+45-7.``; reference ``<think>`` trace: one line per step (``12+345=357``); answer
 ``<answer>290</answer>``. Running values never go below zero, so every step is a plain non-negative sum or
 difference. Scored by exact integer match.
 """
@@ -17,11 +17,15 @@ _INT = re.compile(r"-?\d+")
 
 
 class ArithTask(ToyTask):
-    """Add/subtract chains; settings ``min_terms``/``max_terms`` (2–3 steps by default) and ``min_digits``/``max_digits``."""
+    """Add/subtract chains; settings ``min_terms``/``max_terms`` (1–2 steps by default) and ``min_digits``/``max_digits``.
+
+    Version 2: 1–2 digit terms, 2–3 terms (version 1's three 2–3 digit terms left sub-million-parameter toy bases
+    at 0% after pretraining: a floor no fine-tuning effect can be measured against).
+    """
 
     name = "toy_arith"
-    version = 1
-    defaults = {"min_terms": 3, "max_terms": 3, "min_digits": 2, "max_digits": 3}
+    version = 2
+    defaults = {"min_terms": 2, "max_terms": 3, "min_digits": 1, "max_digits": 2}
 
     def _make(self, rng: Any, s: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         def term() -> int:

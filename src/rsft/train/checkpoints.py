@@ -98,11 +98,44 @@ def commit_dir(tmp: Path, final: Path) -> None:
         os.replace(tmp, final)
 
 
+_DISK_FULL = ("No space left on device", "os error 28", "Disk quota exceeded", "os error 122")
+
+
+@contextmanager
+def disk_full_errors(folder: Path) -> Iterator[None]:
+    """Turn a full disk while writing ``folder`` into one :class:`RsftError` naming it.
+
+    safetensors and torch report a full disk as their own exception types, so the OS error is recognised by
+    its text as well as by its errno.
+    """
+    import errno
+
+    try:
+        yield
+    except Exception as e:
+        full = (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)) or any(
+            t in str(e) for t in _DISK_FULL
+        )
+        if not full:
+            raise
+        raise RsftError(
+            f"the disk is full (no space left on device) while writing {folder.name}",
+            file=str(folder.parent),
+            fix="free space or choose another output_dir, then rerun with --resume (complete checkpoints are kept)",
+        ) from None
+
+
 @contextmanager
 def atomic_dir(final: Path) -> Iterator[Path]:
-    """Yield a fresh temporary folder beside ``final``; on success, rename it to ``final``."""
+    """Yield a fresh temporary folder beside ``final``; on success, rename it to ``final``. A failed write
+    removes the temporary folder (it frees the space a full disk needs) and re-raises."""
     tmp = fresh_tmp_dir(final)
-    yield tmp
+    try:
+        with disk_full_errors(final):
+            yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     commit_dir(tmp, final)
 
 

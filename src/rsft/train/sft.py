@@ -278,11 +278,13 @@ def save_state(r: _Run, step: int, position: dict[str, Any]) -> None:
     if acc.is_main_process:
         ck.fresh_tmp_dir(final)
     acc.wait_for_everyone()
-    acc.save_state(str(tmp), safe_serialization=False)
-    acc.wait_for_everyone()
+    with ck.disk_full_errors(final):
+        acc.save_state(str(tmp), safe_serialization=False)
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            ck.write_json(tmp / "position.json", position)
+            (tmp / ck.COMPLETE_MARKER).write_text("")
     if acc.is_main_process:
-        ck.write_json(tmp / "position.json", position)
-        (tmp / ck.COMPLETE_MARKER).write_text("")
         ck.commit_dir(tmp, final)
         ck.prune(r.run_dir / "train_state", 1, protect=())
     acc.wait_for_everyone()
@@ -440,6 +442,23 @@ def run(
 # --------------------------------------------------------------------------------------------------- entry point
 
 
+def check_inputs(cfg: TrainConfig) -> None:
+    """Fail on a bad model folder or a bad local data file before anything is written.
+
+    Raises:
+        RsftError: the model folder is incomplete or inconsistent; DataError: a data file or row is bad.
+    """
+    from rsft._util.model_folder import check_model_folder, check_output_folder, looks_local, weights_bytes
+    from rsft.data.io import read_sft
+
+    check_model_folder(cfg.model.path, field="model.path")
+    check_output_folder(cfg.run_dir(), need_bytes=weights_bytes(cfg.model.path), field="output_dir")
+    d = cfg.data
+    if looks_local(d.path):  # a local file is cheap to read twice; a hub dataset is read once, later
+        rows = read_sft(d.path, split=d.split, column_map=d.column_map or None, on_unclosed=d.unclosed_think)
+        plan_schedule(len(rows), cfg.schedule, int(os.environ.get("WORLD_SIZE", "1")))  # batch arithmetic
+
+
 def train(
     cfg: TrainConfig,
     *,
@@ -469,6 +488,9 @@ def train(
         RsftError: bad config, data or model; occupied output folder; ``TrainingDiverged`` on a non-finite loss.
     """
     run_dir = cfg.run_dir()
+    if resume and overwrite:
+        raise RsftError("--resume and --overwrite exclude each other", fix="choose one")
+    check_inputs(cfg)  # before the run folder exists: bad input leaves nothing behind
     fresh = not run_dir.exists()
     if (
         os.environ.get("RANK", "0") == "0"
