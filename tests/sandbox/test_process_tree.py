@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -136,7 +137,14 @@ def test_groups_left_by_a_dead_process_are_removed():
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     stale = [b / f"rsft-sbx-{dead.pid}-0" for b in bases.values()]
-    for d in stale:
+    live = [b / f"rsft-sbx-{os.getpid()}-999999" for b in bases.values()]
+    for d in stale + live:
         d.mkdir()
-    removed = _cgroup.remove_stale(bases)
-    assert sorted(removed) == sorted(str(d) for d in stale) and not any(d.exists() for d in stale)
+    try:
+        removed = _cgroup.remove_stale(bases)
+        # the cgroup tree is machine-wide: groups other dead rsft processes left are rightly removed too
+        assert {str(d) for d in stale} <= set(removed) and not any(d.exists() for d in stale)
+        assert not {str(d) for d in live} & set(removed) and all(d.exists() for d in live)
+    finally:
+        for d in live:
+            d.rmdir()
