@@ -77,6 +77,14 @@ def test_train_and_eval_prompts_agree(family, tmp_path):
     # what training saves next to a checkpoint; the backend reads it back with the tokenizer
     tok.save_pretrained(tmp_path)
     write_prompt_format(tmp_path, fmt)
+    # the backend checks a complete model folder at load (config, weights, vocab fits); weights are never read here
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama", "vocab_size": len(tok)}))
+    save_file({"unused": torch.zeros(1)}, str(tmp_path / "model.safetensors"))
     backend = HFBackend(threads=None)
     backend.load(tmp_path)
     assert backend.prompt_format == fmt
