@@ -23,12 +23,15 @@ def looks_local(path: str | Path) -> bool:
     return Path(s).exists() or s.startswith(("/", ".", "~")) or s.count("/") > 1 or "\\" in s
 
 
-def check_model_folder(path: str | Path, *, field: str | None = None, tokenizer: bool = True) -> None:
+def check_model_folder(
+    path: str | Path, *, field: str | None = None, tokenizer: bool = True, weights: bool = True
+) -> None:
     """Raise a one-line :class:`RsftError` unless ``path`` (when local) is a loadable model folder.
 
     Hub ids are left to the loader. Checks: the folder exists; ``config.json`` parses and names a ``model_type``;
-    weights exist and every safetensors file's header and data are complete; tokenizer files exist (when
-    ``tokenizer``); the tokenizer's largest id fits the embedding (``vocab_size``).
+    weights exist and every safetensors file's header and data are complete (when ``weights``: a backend that
+    reads the tokenizer first checks the weights when it loads them); tokenizer files exist (when ``tokenizer``);
+    the tokenizer's largest id fits the embedding (``vocab_size``).
     """
     if not looks_local(path):
         return
@@ -41,7 +44,8 @@ def check_model_folder(path: str | Path, *, field: str | None = None, tokenizer:
     if not p.is_dir():
         raise RsftError("a file, not a model folder", file=str(p), field=field, fix=fix_path)
     config = _config(p, field)
-    _check_weights(p, field)
+    if weights:
+        _check_weights(p, field)
     if tokenizer:
         if not any((p / f).is_file() for f in TOKENIZER_FILES):
             raise RsftError(

@@ -55,12 +55,16 @@ class SafetyBenchmark(Benchmark):
         return self.score_many([(sample, text)])[0]
 
     def score_many(self, pairs: list[tuple[Sample, str]]) -> list[ScoreRecord]:
-        verdicts = self.judge.judge(
-            [JudgeItem(s.metadata.get("judge_prompt", s.prompt), t) for s, t in pairs]
-        )
+        judge = getattr(self.judge, "name", type(self.judge).__name__)
+        try:
+            verdicts = self.judge.judge(
+                [JudgeItem(s.metadata.get("judge_prompt", s.prompt), t) for s, t in pairs]
+            )
+        except Exception as e:  # the judge's backend failed (e.g. its server is unreachable): error rows naming it
+            why = f"{type(e).__name__}: {e}"
+            return [ScoreRecord(math.nan, None, "judge_error", {"judge": judge, "judge_error": why}) for _ in pairs]
         out = []
         for v in verdicts:
-            judge = getattr(self.judge, "name", type(self.judge).__name__)
             meta = {"judge": judge, **v.metadata, "harm_score": v.score, "judge_output": v.raw[-1000:]}
             if v.harmful is None:
                 out.append(ScoreRecord(math.nan, None, "judge_unparsed", {**meta, "attack_success": None}))

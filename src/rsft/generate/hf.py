@@ -235,7 +235,7 @@ class HFBackend:
     def load(self, model: str | Path) -> None:
         """Point the backend at ``model``: the tokenizer now, the weights at the first :meth:`generate`."""
         model_dir = resolve_model_dir(model)
-        check_model_folder(model_dir)
+        check_model_folder(model_dir, weights=False)  # the weights are checked when they are loaded
         sig = _tokenizer_signature(model_dir)
         if self.tokenizer is None or sig != self._tok_sig:
             from transformers import AutoTokenizer
@@ -267,6 +267,7 @@ class HFBackend:
         """Load the weights of the current model folder, in place when the architecture matches."""
         if self.model_dir is None:
             raise RsftError("no model loaded", fix="call load(MODEL_DIR) first")
+        check_model_folder(self.model_dir, tokenizer=False)
         # identity by content, not path: new weights written at the same path are loaded
         ident = weights_hash(self.model_dir)
         if self._loaded_weights == ident:

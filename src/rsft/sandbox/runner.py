@@ -227,7 +227,11 @@ class Sandbox:
         self._reveal = (
             _hidden_ancestors([self.python, sys.prefix, sys.base_prefix, _LAUNCHER]) if self._mountns else []
         )
-        self._rebind = _under_tmpfs([str(Path(self.python).parent.parent), sys.prefix, sys.base_prefix])
+        # the harness is started by path after the fresh /tmp is mounted: a checkout under /tmp (a CI clone)
+        # needs its folder bound back too
+        self._rebind = _under_tmpfs(
+            [str(Path(self.python).parent.parent), sys.prefix, sys.base_prefix, str(Path(_HARNESS).parent)]
+        )
 
     def run(self, source: str, stdin: str = "", *, wall_s: float | None = None) -> ExecResult:
         """Run one Python program and return what it did (never raises for anything the program does)."""
