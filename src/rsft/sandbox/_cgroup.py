@@ -157,16 +157,7 @@ class Group:
 
     def kill_all(self, rounds: int = 100) -> None:
         """SIGKILL every process in the group until it is empty."""
-        for _ in range(rounds):
-            pids = {int(p) for d in self.dirs.values() for p in _lines(d / "cgroup.procs")}
-            if not pids:
-                return
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.01)
+        kill_until_empty(lambda: {int(p) for d in self.dirs.values() for p in _lines(d / "cgroup.procs")}, rounds)
 
     def remove(self) -> None:
         """Kill what is left and delete the directories (retrying while the kernel finishes the exits)."""
@@ -180,6 +171,21 @@ class Group:
                     break
                 except OSError:
                     time.sleep(0.01)
+
+
+def kill_until_empty(list_pids, rounds: int = 100) -> None:
+    """SIGKILL what ``list_pids()`` returns, round after round, until it returns nothing (a process forked in
+    between is seen in the next round)."""
+    for _ in range(rounds):
+        pids = list_pids()
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)
 
 
 def _lines(path: Path) -> list[str]:

@@ -490,13 +490,4 @@ def _kill_uid(uid: int, rounds: int = 50) -> None:
     Each round kills what it sees; a process forked in between is seen in the next round, and ``RLIMIT_NPROC``
     bounds how many there can be.
     """
-    for _ in range(rounds):
-        pids = _uid_pids(uid)
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.01)
+    _cgroup.kill_until_empty(lambda: _uid_pids(uid), rounds)
