@@ -177,6 +177,7 @@ class Store:
         if not meta.is_file():
             self._write_meta()
         self._keys: dict[str, set[str | None]] | None = None
+        self._indexed: set[str] = set()  # part names already in the key index
         self.quarantined: list[dict[str, str]] = quarantine_damaged(self.path)
 
     def _write_meta(self) -> None:
@@ -190,20 +191,39 @@ class Store:
         self._version = SCHEMA_VERSION
 
     def refresh(self) -> None:
-        """Forget the cached key index, so rows other processes appended since are seen."""
-        self._keys = None
+        """See rows other processes appended since the key index was read.
+
+        Parts are immutable once renamed into place, so only parts not indexed yet are read; when a part the index
+        holds has gone (another process compacted the store or dropped a run's rows), the index is rebuilt.
+        """
+        if self._keys is None:
+            return
+        names = {p.name for p in self.parts()}
+        if not self._indexed <= names:
+            self._keys, self._indexed = None, set()
+            return
+        for name in sorted(names - self._indexed):
+            self._read_part_keys(self.rows_dir / name, self._keys)
 
     def parts(self) -> list[Path]:
         return sorted(self.rows_dir.glob("*.parquet"))
+
+    def _read_part_keys(self, part: Path, index: dict[str, set[str | None]]) -> None:
+        try:
+            t = pq.read_table(part, columns=["key", "run"])
+        except FileNotFoundError:  # removed by another process's compaction since it was listed
+            return
+        for k, r in zip(t.column("key").to_pylist(), t.column("run").to_pylist(), strict=True):
+            index.setdefault(k, set()).add(r)
+        self._indexed.add(part.name)
 
     def _index(self) -> dict[str, set[str | None]]:
         """key -> runs holding it (read once from the parts' key and run columns, then kept up to date)."""
         if self._keys is None:
             index: dict[str, set[str | None]] = {}
+            self._indexed = set()
             for part in self.parts():
-                t = pq.read_table(part, columns=["key", "run"])
-                for k, r in zip(t.column("key").to_pylist(), t.column("run").to_pylist(), strict=True):
-                    index.setdefault(k, set()).add(r)
+                self._read_part_keys(part, index)
             self._keys = index
         return self._keys
 
@@ -245,6 +265,7 @@ class Store:
         if self._keys is not None:
             for r in rows:
                 self._keys.setdefault(r["key"], set()).add(r.get("run"))
+            self._indexed.add(name)
         return final
 
     def connect(self) -> Any:
@@ -310,7 +331,7 @@ class Store:
         quoted = ",".join("'" + h.replace("'", "''") + "'" for h in sorted(current)) or "''"
         run_sql = run.replace("'", "''")
         self._replace_parts(self.table(where=f"NOT (run = '{run_sql}' AND weights_hash NOT IN ({quoted}))"))
-        self._keys = None  # rows left: the key index is rebuilt on next use
+        self._keys, self._indexed = None, set()  # rows left: the key index is rebuilt on next use
         return stale
 
     def _replace_parts(self, table: pa.Table) -> Path:

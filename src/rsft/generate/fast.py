@@ -558,7 +558,7 @@ def fast_generate(backend: Any, requests: list[Request], config: GenerateConfig,
     if gen is None or gen.model is not backend.model:
         options.setdefault("max_batch", backend.batch_size)
         gen = backend._fast = FastGenerator(backend.model, backend.tokenizer, **options)
-    tok = backend.tokenizer
-    prompts = [tok(backend.render(r), add_special_tokens=False)["input_ids"] for r in requests]
+    ids = getattr(backend, "_ids", None) or (lambda t: backend.tokenizer(t, add_special_tokens=False)["input_ids"])
+    prompts = [list(ids(backend.render(r))) for r in requests]
     seeds = [[sample_seed(config, r, j) for j in range(config.n)] for r in requests]
     return gen.generate(prompts, config, seeds=seeds)

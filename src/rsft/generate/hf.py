@@ -32,6 +32,8 @@ from rsft.generate.base import (
 )
 
 # config.json keys that do not change the computation graph (ignored when deciding to reload in place)
+# rendered prompts (and their token ids) kept per tokenizer before the cache starts over
+_CACHE_ROWS = 200_000
 _CONFIG_NOISE = {"_name_or_path", "transformers_version", "torch_dtype", "dtype", "architectures"}
 _TOKENIZER_FILES = (
     "tokenizer.json",
@@ -227,6 +229,10 @@ class HFBackend:
         self._tok_sig: list[str] | None = None
         self.last_load: dict[str, Any] = {}
         self._names: tuple[dict[str, Any], dict[str, Any]] | None = None  # parameters and buffers by name
+        # rendered prompts and prompt token ids of the current tokenizer and prompt format: a sweep renders the
+        # same items for every checkpoint of a run (cleared when either changes)
+        self._rendered: dict[str, str] = {}
+        self._prompt_ids: dict[str, list[int]] = {}
         if model is not None:
             self.load(model)
 
@@ -246,7 +252,11 @@ class HFBackend:
             if self.chat_template:
                 self.tokenizer.chat_template = self.chat_template
             self._tok_sig = sig
-        self.prompt_format = resolve_format(model_dir, self.system_prompt, self.template_kwargs)
+            self._rendered, self._prompt_ids = {}, {}
+        fmt = resolve_format(model_dir, self.system_prompt, self.template_kwargs)
+        if fmt != self.prompt_format:
+            self._rendered = {}
+        self.prompt_format = fmt
         self.model_dir = model_dir
 
     def _device(self) -> Any:
@@ -341,10 +351,30 @@ class HFBackend:
             return request.prompt
         if request.messages is None:
             raise RsftError("a request needs messages or prompt", field="request")
-        return render_prompt(self.tokenizer, request.messages, self.prompt_format)
+        key = json.dumps(request.messages, sort_keys=True)
+        text = self._rendered.get(key)
+        if text is None:
+            if len(self._rendered) >= _CACHE_ROWS:
+                self._rendered.clear()
+            text = self._rendered[key] = render_prompt(self.tokenizer, request.messages, self.prompt_format)
+        return text
+
+    def _ids(self, text: str) -> list[int]:
+        """The prompt's token ids (cached per tokenizer: the same prompts recur at every checkpoint)."""
+        ids = self._prompt_ids.get(text)
+        if ids is None:
+            if len(self._prompt_ids) >= _CACHE_ROWS:
+                self._prompt_ids.clear()
+            ids = self._prompt_ids[text] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return ids
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+        if not text:
+            return 0
+        ids = self._prompt_ids.get(text)
+        if ids is None:
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return len(ids)
 
     # -- generation -------------------------------------------------------------------------------------------
 
@@ -388,7 +418,7 @@ class HFBackend:
     def _generate(self, requests: list[Request], config: GenerateConfig) -> list[list[Completion]]:
         rows: list[_Row] = []
         for i, req in enumerate(requests):
-            ids = self.tokenizer(self.render(req), add_special_tokens=False)["input_ids"]
+            ids = self._ids(self.render(req))
             for j in range(config.n):
                 rows.append(
                     _Row(
