@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -72,39 +73,90 @@ def _write(dirpath: Path, model: Path) -> Path:
     return dirpath / "study.yaml"
 
 
-def _cmd() -> list[str]:
-    return [sys.executable, "-m", "rsft.cli.main", "study", "study.yaml", "--no-progress"]
+def _cmd(*extra: str) -> list[str]:
+    return [sys.executable, "-m", "rsft.cli.main", "study", "study.yaml", "--no-progress", *extra]
 
 
 def _env(**extra: str) -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", **extra}
 
 
-def _run(cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(_cmd(), cwd=cwd, env=_env(**env), capture_output=True, text=True, timeout=600)
+def _run(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(_cmd(*args), cwd=cwd, env=_env(**env), capture_output=True, text=True, timeout=600)
 
 
-def _kill_when(cwd: Path, ready, timeout: float = 300) -> None:
-    p = subprocess.Popen(_cmd(), cwd=cwd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                out.append(int(d.name))
+    return out
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (an orphan's parent may never reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _kill_when(cwd: Path, ready, *args: str, timeout: float = 300) -> list[int]:
+    """Start the study, SIGKILL it once ``ready()``; returns the pids of its child processes at that moment."""
+    p = subprocess.Popen(_cmd(*args), cwd=cwd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     t0 = time.time()
     try:
         while not ready():
             assert p.poll() is None, "the study finished before the kill point"
             assert time.time() - t0 < timeout
             time.sleep(0.02)
+        children = _children(p.pid)
         p.send_signal(signal.SIGKILL)
     finally:
         p.wait()
+    return children
 
 
 @pytest.mark.timeout(900)
 def test_killed_study_resumes_to_the_same_report(tmp_path, tiny_model_dir):
-    ref, crash = tmp_path / "ref", tmp_path / "crash"
+    ref, crash, par = tmp_path / "ref", tmp_path / "crash", tmp_path / "par"
     _write(ref, tiny_model_dir)
     _write(crash, tiny_model_dir)
+    _write(par, tiny_model_dir)
 
     r = _run(ref)
     assert r.returncode == 0, r.stderr[-3000:]
+    # two worker processes (rsft.study.parallel), killed while training, resumed: the same analysis and report,
+    # every sample generated once
+    par_runs = par / "out" / "tiny" / "runs"
+    workers = _kill_when(par, lambda: any(par_runs.glob("*/checkpoints/step_000004/COMPLETE")), "--jobs", "2")
+    assert workers, "no worker processes"
+    t0 = time.time()  # the workers notice that their parent died and exit
+    while any(_running(w) for w in workers) and time.time() - t0 < 60:
+        time.sleep(0.2)
+    assert not [w for w in workers if _running(w)], "orphaned workers still running a minute after the kill"
+    # they stopped at once, not after finishing their runs (the kill came halfway through both)
+    assert not all((d / "DONE").is_file() for d in par_runs.iterdir())
+    import duckdb
+
+    before = 0  # samples a worker stored before the kill (keys: copies of the shared base's rows count once)
+    if list((par / "out" / "tiny" / "store" / "rows").glob("*.parquet")):
+        rows_glob = f"{par}/out/tiny/store/rows/*.parquet"
+        before = duckdb.sql(f"SELECT count(DISTINCT key) FROM read_parquet('{rows_glob}')").fetchone()[0]
+    r = _run(par, "--jobs", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "2 runs in 2 worker processes" in r.stderr
+    generated = [int(g) for g in re.findall(r"(\d+) generated", r.stderr.replace("\n", " "))]
+    # 5 distinct checkpoints (the base is shared) x 3 benchmarks x 8 items: the base's samples once, not per worker
+    assert sum(generated) == 5 * 3 * 8 - before, r.stderr
+    assert _analysis(par / "out" / "tiny" / "analysis") == _analysis(ref / "out" / "tiny" / "analysis")
+    assert _report(par) == _report(ref)
 
     runs = crash / "out" / "tiny" / "runs"
     # 1. during training: the first run has a checkpoint past the base but is not finished
@@ -129,12 +181,13 @@ def test_killed_study_resumes_to_the_same_report(tmp_path, tiny_model_dir):
     import duckdb
 
     con = duckdb.connect()
-    n, distinct = con.execute(
-        f"SELECT count(*), count(DISTINCT (run, key)) FROM read_parquet('{crash}/out/tiny/store/rows/*.parquet')"
-    ).fetchone()
-    # 2 runs x 3 checkpoints (steps 0, 4, 8) x 3 benchmarks x 8 items x 1 sample; a run's rows are its own
-    # (the base's samples are generated once and copied to the second run)
-    assert n == distinct == 2 * 3 * 3 * 8
+    for folder in (crash, par):
+        n, distinct = con.execute(
+            f"SELECT count(*), count(DISTINCT (run, key)) FROM read_parquet('{folder}/out/tiny/store/rows/*.parquet')"
+        ).fetchone()
+        # 2 runs x 3 checkpoints (steps 0, 4, 8) x 3 benchmarks x 8 items x 1 sample; a run's rows are its own
+        # (the base's samples are generated once and copied to the second run)
+        assert n == distinct == 2 * 3 * 3 * 8, folder
     # a rerun of a finished study skips every stage
     r = _run(crash)
     assert r.returncode == 0 and "train skipped" in r.stderr and "analysis skipped" in r.stderr, r.stderr

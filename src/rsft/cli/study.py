@@ -38,6 +38,12 @@ def run(
         help="i/n: this worker trains and sweeps every n-th run starting at i (all workers share the store); "
         "run once more without --shard to analyse and report",
     ),
+    jobs: int = typer.Option(
+        1,
+        "--jobs",
+        "-j",
+        help="train and sweep runs in this many worker processes on this machine (CPU cores; same results)",
+    ),
     no_progress: bool = typer.Option(False, "--no-progress", help="no live progress bars"),
 ) -> None:
     """Run (or continue) a study; every finished stage with the same identity is skipped."""
@@ -48,6 +54,8 @@ def run(
         raise RsftError(
             f"--stop-after {stop_after!r} is not a stage", field="--stop-after", fix=" | ".join(STAGES)
         )
+    if jobs < 1:
+        raise RsftError(f"--jobs must be 1 or more (got {jobs})", field="--jobs")
     part = _parse_shard(shard)  # options first: a bad option is named before the study file is read
     cfg = load_study(study, overrides)
     if part is not None:
@@ -58,7 +66,9 @@ def run(
     else:
         keep = None
     with progress_bars(not no_progress) as bars:
-        result = run_study(cfg, say=console.print, progress=bars, stop_after=stop_after, only_runs=keep)
+        result = run_study(
+            cfg, say=console.print, progress=bars, stop_after=stop_after, only_runs=keep, jobs=jobs
+        )
     stages = ", ".join(f"{k} {v}" for k, v in result.stages.items())
     console.print(f"[green]study {cfg.study.name}[/]: {stages}")
     console.print(f"  study folder: {result.study_dir}")

@@ -77,6 +77,7 @@ class SweepReport:
     errors: int = 0
     targets: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    deferred: int = 0  # units left to another process's lease (sweep_target(defer=True)); not summed
 
     def add(self, other: SweepReport) -> None:
         for f in ("planned", "reused", "generated", "rescored", "missing", "errors", "seconds"):
@@ -262,15 +263,21 @@ def sweep_target(
     rescore: bool = False,
     progress: Progress | None = None,
     lease_ttl_s: float = DEFAULT_TTL_S,
+    defer: bool = False,
 ) -> SweepReport:
     """Evaluate one target on the loaded benchmarks (see the module docstring).
 
     Work is claimed per checkpoint x benchmark through leases in the store (:mod:`rsft.eval.lease`), so several
-    processes sweeping one store generate each row once; ``lease_ttl_s=0`` turns leases off."""
+    processes sweeping one store generate each row once; ``lease_ttl_s=0`` turns leases off. A unit another
+    process holds is waited for, or with ``defer`` left for later (``report.deferred`` counts such units: sweep the
+    target again after the others). Rows another process generated for the same weights under another run are
+    copied to this target's run, whenever they appear."""
     rep = SweepReport(targets=[f"{target.run}@{target.step}" if target.step is not None else target.run])
     t0 = time.perf_counter()
     backend.load(target.model)
     planned = list(expand(target, loaded, backend.render))
+    if lease_ttl_s:
+        store.refresh()  # rows other workers stored since this process last looked
     have, mine = store.keys(), store.keys(target.run)
     todo = [p for p in planned if p.key not in have]
     rep.planned, rep.reused = len(planned), len(planned) - len(todo)
@@ -307,6 +314,9 @@ def sweep_target(
                 rep.generated += written
                 rep.errors += errors
             pending = []
+            if waiting and defer:
+                rep.deferred = len(waiting)
+                break
             if waiting:
                 store.refresh()
                 have = store.keys()
@@ -314,6 +324,10 @@ def sweep_target(
                 if pending:
                     time.sleep(min(5.0, max(0.2, lease_ttl_s / 4)))
         rep.reused = rep.planned - rep.generated  # rows other workers generated count as reused
+        if book is not None:  # rows of shared weights that other workers stored under their run meanwhile
+            store.refresh()
+            have, mine = store.keys(), store.keys(target.run)
+            _copy_for_run(target, [p for p in planned if p.key in have and p.key not in mine], store)
     rep.seconds = time.perf_counter() - t0
     return rep
 
@@ -352,13 +366,28 @@ def run_sweep(
     backend = backend or build_backend(plan.suite.backend)
     loaded = load_benchmarks(plan.suite)
     report = SweepReport()
+    later: list[tuple[Target, SweepReport]] = []
     try:
         for target in plan.targets:
-            report.add(
-                sweep_target(
-                    target, loaded, store, backend, rescore=rescore, progress=progress, lease_ttl_s=lease_ttl_s
-                )
+            # a unit another process holds (a base checkpoint several runs share) is left until the other
+            # targets are done, instead of waiting for it
+            rep = sweep_target(
+                target, loaded, store, backend, rescore=rescore, progress=progress, lease_ttl_s=lease_ttl_s,
+                defer=len(plan.targets) > 1,
+            )  # fmt: skip
+            if rep.deferred:
+                later.append((target, rep))
+            else:
+                report.add(rep)
+        for target, first in later:
+            rep = sweep_target(
+                target, loaded, store, backend, rescore=rescore, progress=progress, lease_ttl_s=lease_ttl_s
             )
+            rep.generated += first.generated
+            rep.errors += first.errors
+            rep.seconds += first.seconds
+            rep.reused = rep.planned - rep.generated
+            report.add(rep)
     finally:
         if own:
             backend.close()

@@ -282,6 +282,8 @@ def run_study(
     progress: Progress | None = None,
     stop_after: str | None = None,
     only_runs: set[str] | None = None,
+    jobs: int = 1,
+    threads: int | None = None,
 ) -> StudyResult:
     """Run (or continue) a whole study.
 
@@ -290,6 +292,9 @@ def run_study(
         progress: receives the training and sweep progress (see ``rsft._util.progress``).
         stop_after: "data", "train" or "sweep" stops after that stage.
         only_runs: train and sweep only these runs (a shard of the study); analysis needs all runs.
+        jobs: train and sweep the runs in this many worker processes (:mod:`rsft.study.parallel`); the results
+            are the same as with one.
+        threads: torch intra-op threads per worker when ``jobs > 1`` (default: the cores divided among them).
     """
     study_dir = cfg.study_dir
     study_dir.mkdir(parents=True, exist_ok=True)
@@ -308,14 +313,25 @@ def run_study(
     result.stages["data"] = "done" if built else "skipped"
     if stop_after == "data":
         return result
-    outcomes = [train_run(cfg, r, say, progress) for r in runs]
-    result.stages["train"] = "skipped" if all(o == "skipped" for o in outcomes) else "done"
-    if stop_after == "train":
-        return result
     store_dir = Path(cfg.eval.store or study_dir / "store")
-    totals = sweep_runs(cfg, runs, store_dir, say, progress)
-    result.stages["sweep"] = "done" if totals["generated"] else "skipped"
-    if stop_after == "sweep":
+    if jobs > 1 and len(runs) > 1:
+        from rsft.study.parallel import train_and_sweep
+
+        stages = train_and_sweep(
+            run_study, cfg, runs, jobs, stop_after=stop_after, say=say, progress=progress, threads=threads
+        )
+        result.stages.update(stages)
+        if cfg.eval.hub_runs and stop_after != "train":  # released checkpoints: one download at a time, here
+            totals = sweep_runs(cfg, [], store_dir, say, progress)
+            if totals["generated"]:
+                result.stages["sweep"] = "done"
+    else:
+        outcomes = [train_run(cfg, r, say, progress) for r in runs]
+        result.stages["train"] = "skipped" if all(o == "skipped" for o in outcomes) else "done"
+        if stop_after != "train":
+            totals = sweep_runs(cfg, runs, store_dir, say, progress)
+            result.stages["sweep"] = "done" if totals["generated"] else "skipped"
+    if stop_after in ("train", "sweep"):
         return result
     result.analysis_dir, result.report, stages = analyze_and_report(cfg, runs, store_dir, say)
     result.stages.update(stages)
