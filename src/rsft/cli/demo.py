@@ -15,15 +15,27 @@ def demo(
         False, "--quick", help="the weak base on two data variants, fewer steps and items (≈1 minute)"
     ),
     out: Path = typer.Option(Path("rsft-demo"), "--out", help="where the study, runs, store and report go"),
+    jobs: int = typer.Option(
+        0,
+        "--jobs",
+        "-j",
+        help="worker processes for training and sweeps (0: one per core, at most one per run)",
+    ),
     no_progress: bool = typer.Option(False, "--no-progress", help="no live progress bars"),
 ) -> None:
     """Run the whole loop on CPU: tiny bases → toy Countdown SFT (CoT / no-CoT / low-quality) → sweeps → report."""
+    from rsft._util.errors import RsftError
     from rsft.study.demo import run_demo, summary_lines, timing_lines
+
+    if jobs < 0:
+        raise RsftError(f"--jobs must be 0 (automatic) or more (got {jobs})", field="--jobs")
 
     t0 = time.time()
     console.print(f"[bold]rsft demo[/] ({'quick' if quick else 'full'}) → {out}/")
     with progress_bars(not no_progress) as bars:
-        result = run_demo(out, quick=quick, say=lambda s: console.print(f"  {s}"), progress=bars)
+        result = run_demo(
+            out, quick=quick, say=lambda s: console.print(f"  {s}"), progress=bars, jobs=jobs or None
+        )
     for line in summary_lines(result):
         console.print(line)
     for line in timing_lines(result):

@@ -24,8 +24,11 @@ from rsft._util.progress import Progress, Say, quiet
 BASES_DIR = Path(__file__).resolve().parents[1] / "toy" / "bases"
 
 # (full, quick): the measurement sizes. Items per domain and checkpoints decide the intervals' width; see
-# docs/performance.md for where the demo's time goes.
+# docs/performance.md for where the demo's time goes. Safety gets three times the items in the full demo: it is one
+# benchmark (out of domain pools four), its answers are short (cheap to generate), and at 160 items its final − base
+# interval was ±0.13, too wide for effects of 0.1.
 ITEMS = {"full": 160, "quick": 64}
+SAFETY_ITEMS = {"full": 480, "quick": 64}
 STEPS = {"full": 150, "quick": 60}
 CHECKPOINTS = {"full": [10, 25, 50, 100], "quick": [10, 20, 40]}
 LR = 4e-4
@@ -61,7 +64,8 @@ def demo_study(out_dir: Path, *, quick: bool) -> dict[str, Any]:
     bases = sorted({m for entry in matrix for m in entry["models"]})
     used = sorted({d for entry in matrix for d in entry["datasets"]})
     # the packaged toy suite (rsft/suites/toy.yaml), sized for the demo; safety on seen and held-out phrasings
-    suite_overrides = [f"benchmarks.{b}.options.n_items={items}" for b in TOY_BENCHMARKS]
+    sizes = {b: SAFETY_ITEMS[size] if b == "toy_safety" else items for b in TOY_BENCHMARKS}
+    suite_overrides = [f"benchmarks.{b}.options.n_items={n}" for b, n in sizes.items()]
     suite_overrides += ["benchmarks.toy_safety.options.settings={phrasings: all}", "backend.batch_size=160"]
     out_dir.mkdir(parents=True, exist_ok=True)
     return {
@@ -101,13 +105,20 @@ def _params(base: str) -> float | None:
 
 
 def run_demo(
-    out_dir: Path, *, quick: bool, say: Say | None = None, progress: Progress | None = None
+    out_dir: Path,
+    *,
+    quick: bool,
+    say: Say | None = None,
+    progress: Progress | None = None,
+    jobs: int | None = None,
 ) -> Any:
     """Write the demo study into ``out_dir/{quick,full}`` and run it stage by stage; returns the StudyResult.
 
-    Each stage is timed (wall and this process's CPU seconds, which a busy machine inflates less) and the
-    machine's load average is recorded before and after, in ``demo.json`` beside the study: where the demo's time
-    goes, measured on every run.
+    Training and sweeps run in ``jobs`` worker processes of one intra-op thread each (default: one per core, at
+    most one per run; :mod:`rsft.study.parallel`; the results do not depend on it). Each stage is timed (wall, and
+    CPU seconds of this process and its workers, which a busy machine inflates less) and the machine's load
+    average is recorded before and after, in ``demo.json`` beside the study: where the demo's time goes, measured
+    on every run.
     """
     import json
     import os
@@ -132,9 +143,11 @@ def run_demo(
     (out_dir / "study.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     cfg = build_config(StudyConfig, data, source=str(out_dir / "study.yaml"))
 
-    def cpu() -> float:
-        r = resource.getrusage(resource.RUSAGE_SELF)
-        return r.ru_utime + r.ru_stime
+    def cpu() -> float:  # this process and its finished workers
+        return sum(
+            r.ru_utime + r.ru_stime
+            for r in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+        )
 
     marks: list[tuple[str, float, float]] = []
     say = say or quiet
@@ -146,6 +159,9 @@ def run_demo(
 
     import torch
 
+    from rsft.study.matrix import resolve_runs
+
+    jobs = jobs or max(1, min(os.cpu_count() or 1, len(resolve_runs(cfg))))
     timing: dict[str, dict[str, float]] = {}
     load0 = os.getloadavg()[0]
     result = None
@@ -156,7 +172,9 @@ def run_demo(
     try:
         for stage in ("data", "train", "sweep", None):
             t0, c0 = time.perf_counter(), cpu()
-            result = run_study(cfg, say=said, progress=progress, stop_after=stage)
+            # the last stage (analysis, report) only checks the finished sweeps: no workers to start
+            result = run_study(cfg, say=said, progress=progress, stop_after=stage, jobs=jobs if stage else 1,
+                               threads=1)  # fmt: skip
             timing[stage or "analysis+report"] = {"wall_s": time.perf_counter() - t0, "cpu_s": cpu() - c0}
     finally:
         torch.set_num_threads(threads)
@@ -173,6 +191,7 @@ def run_demo(
         "cpu_s": round(sum(v["cpu_s"] for v in timing.values()), 1),
         "load_avg_1min": {"start": round(load0, 2), "end": round(os.getloadavg()[0], 2)},
         "cores": os.cpu_count(),
+        "jobs": jobs,
     }
     (out_dir / "demo.json").write_text(json.dumps(info, indent=2))
     return result
@@ -189,8 +208,9 @@ def timing_lines(result: Any) -> list[str]:
     parts = ", ".join(f"{k} {v['wall_s']:.0f} s" for k, v in info["stages"].items())
     load = info["load_avg_1min"]
     return [
-        f"time: {info['wall_s']:.0f} s wall ({parts}); {info['cpu_s']:.0f} s CPU in this process; "
-        f"load average {load['start']:.1f} → {load['end']:.1f} on {info['cores']} cores"
+        f"time: {info['wall_s']:.0f} s wall ({parts}); {info['cpu_s']:.0f} s CPU in this process and its "
+        f"{info.get('jobs', 1)} worker{'s' * (info.get('jobs', 1) != 1)}; load average {load['start']:.1f} → "
+        f"{load['end']:.1f} on {info['cores']} cores"
     ]
 
 
