@@ -77,3 +77,23 @@ def test_simultaneous_intervals_are_wider_than_pointwise():
     lo, hi, q = simultaneous_ci(np.zeros(10), boot, 0.95)
     assert q > 1.96 + 0.5
     assert np.all(hi - lo > 2 * 1.96 * 0.99)
+
+
+def test_items_always_right_or_wrong_have_no_within_item_noise():
+    # k = 1 (or any item with all samples equal): the exact binomial within-item draw is deterministic, so the
+    # replicates are those of the plain item bootstrap (the same item draws, no within term) ...
+    rng = np.random.default_rng(7)
+    n, S = 300, 4
+    x = (rng.random((n, S)) < 0.6).astype(float)
+    cnt = np.ones((n, S))
+    spec = BootSpec(B=400, seed=2)
+    exact = bootstrap_means(cnt, x, x, spec, spec.rng("k1"), binary=True)
+    plain = bootstrap_means(cnt, x, x, spec, spec.rng("k1"), binary=False)  # within term sqrt(0) * z = 0
+    np.testing.assert_array_equal(exact.boot, plain.boot)
+    # ... while one item with mixed samples (k = 2, one right) brings the within-item draw back
+    cnt2, x2 = cnt * 2, x * 2
+    cnt2[0, :], x2[0, :] = 2, 1
+    mixed = bootstrap_means(cnt2, x2, x2, spec, spec.rng("k1"), binary=True)
+    no_within = bootstrap_means(cnt2, x2, x2**2 / cnt2, spec, spec.rng("k1"), binary=False)  # variance 0
+    assert not np.array_equal(mixed.boot, no_within.boot)
+    np.testing.assert_allclose(mixed.boot.mean(0), no_within.boot.mean(0), atol=0.01)

@@ -119,9 +119,13 @@ def bootstrap_means(
     with np.errstate(invalid="ignore", divide="ignore"):
         item_dev = (W @ dev) / wn
         boot = est + np.nan_to_num(item_dev) @ shrink.T
-        if binary and spec.B * n * S <= spec.exact_limit:
+        p = np.clip(m, 0.0, 1.0)
+        if binary and not ((p > 0.0) & (p < 1.0) & present).any():
+            # every item always right or always wrong (k = 1, say): the binomial draws are deterministic
+            # (hits = trials * p), so the within-item term is exactly 0; drawing it is a waste of B x n x S draws
+            within = np.zeros((spec.B, S))
+        elif binary and spec.B * n * S <= spec.exact_limit:
             trials = (W[:, :, None] * safe[None] * pres[None]).astype(np.int64)
-            p = np.clip(m, 0.0, 1.0)
             hits = rng.binomial(trials, p[None])
             within = ((hits - trials * p[None]) / safe[None]).sum(axis=1)
         else:
