@@ -89,32 +89,31 @@ def train_and_sweep(
         )
         for i in range(jobs)
     ]
-    stages: dict[str, set[str]] = {"train": set(), "sweep": set()}
+    stages: dict[str, set[str]] = {}
     failed: list[tuple[str, str]] = []
     say(f"{len(names)} runs in {jobs} worker processes ({threads} thread{'s' * (threads > 1)} each)")
     try:
         for p in procs:
             p.start()
         while True:
+            # read before the queue: a worker's last events are in the queue before it exits
+            finished = not any(p.is_alive() for p in procs)
             try:
                 event = events.get(timeout=_POLL_S)
             except queue_mod.Empty:
-                if all(not p.is_alive() for p in procs):
+                if finished:
                     break
                 continue
-            kind = event[0]
-            if kind == "say":
+            if event[0] == "say":
                 say(event[1])
-            elif kind == "progress" and progress is not None:
+            elif event[0] == "progress" and progress is not None:
                 progress(*event[1:])
-            elif kind == "stages":
+            elif event[0] == "stages":
                 for stage, outcome in event[2].items():
-                    if stage in stages:
-                        stages[stage].add(outcome)
-            elif kind == "error":
+                    stages.setdefault(stage, set()).add(outcome)
+            elif event[0] == "error":
                 failed.append((event[1], event[2]))
                 stop.set()
-        _drain(events, say, progress, stages, failed)
     except BaseException:
         stop.set()
         for p in procs:
@@ -137,26 +136,7 @@ def train_and_sweep(
             f"a worker process died without reporting an error ({codes}; out of memory?)",
             fix="rerun the same command (it continues), with fewer --jobs",
         )
-    return {k: "done" if "done" in v else "skipped" for k, v in stages.items() if v}
-
-
-def _drain(events: Any, say: Say, progress: Progress | None, stages: dict, failed: list) -> None:
-    """Events still queued after the last worker exited."""
-    while True:
-        try:
-            event = events.get(timeout=_POLL_S)
-        except queue_mod.Empty:
-            return
-        if event[0] == "say":
-            say(event[1])
-        elif event[0] == "progress" and progress is not None:
-            progress(*event[1:])
-        elif event[0] == "stages":
-            for stage, outcome in event[2].items():
-                if stage in stages:
-                    stages[stage].add(outcome)
-        elif event[0] == "error":
-            failed.append((event[1], event[2]))
+    return {k: "done" if "done" in v else "skipped" for k, v in stages.items() if k in ("train", "sweep")}
 
 
 def _worker(
