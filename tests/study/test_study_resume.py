@@ -148,7 +148,8 @@ def test_killed_study_resumes_to_the_same_report(tmp_path, tiny_model_dir):
     before = 0  # samples a worker stored before the kill (keys: copies of the shared base's rows count once)
     if list((par / "out" / "tiny" / "store" / "rows").glob("*.parquet")):
         rows_glob = f"{par}/out/tiny/store/rows/*.parquet"
-        before = duckdb.sql(f"SELECT count(DISTINCT key) FROM read_parquet('{rows_glob}')").fetchone()[0]
+        sql = f"SELECT count(DISTINCT key) FROM read_parquet('{rows_glob}')"
+        before = duckdb.connect().execute(sql).fetchone()[0]
     r = _run(par, "--jobs", "2")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "2 runs in 2 worker processes" in r.stderr
