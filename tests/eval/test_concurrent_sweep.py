@@ -131,3 +131,54 @@ def test_a_dead_local_owner_is_not_waited_out(tmp_path):
     book = LeaseBook(tmp_path, ttl_s=3600)
     assert book.holder("u") is not None  # the dead owner's lease has not expired
     assert book.acquire("u") is not None
+
+
+def test_a_unit_held_elsewhere_is_deferred_and_its_rows_copied_when_they_appear(tmp_path, tiny_tokenizer):
+    """Two runs share a base checkpoint. While another worker holds the lease on the base's unit, this sweep does
+    its other checkpoints first (not waiting); when the other worker has stored the base's rows under its own run,
+    this sweep copies them under its run instead of generating them again."""
+    import json
+    import shutil
+    import threading
+
+    from rsft.eval.config import load_suite
+    from rsft.eval.lease import unit_id
+    from rsft.eval.plan import discover_checkpoints
+    from rsft.eval.runner import build_backend, load_benchmarks, run_sweep
+    from rsft.eval.store import Store
+
+    base = write_checkpoint(tmp_path / "runA", 0, tiny_tokenizer, seed=0)
+    run_b = tmp_path / "runB"
+    (run_b / "checkpoints").mkdir(parents=True)
+    shutil.copytree(base, run_b / "checkpoints" / "step_000000")  # the same weights: a shared base
+    write_checkpoint(run_b, 10, tiny_tokenizer, seed=1)
+    suite_path = tmp_path / "suite.yaml"
+    suite_path.write_text(SUITE)
+    suite = load_suite(str(suite_path))
+    suite.benchmarks = [b for b in suite.benchmarks if b.name == "toy_arith"]  # 3 items x 4 samples
+    store = Store(tmp_path / "store")
+    targets_a, _ = discover_checkpoints(tmp_path / "runA")
+    targets_b, _ = discover_checkpoints(run_b)
+    assert targets_a[0].weights_hash == targets_b[0].weights_hash
+    # "another worker" (on another host, so never judged dead) holds the base's unit for the next 4 seconds
+    version = load_benchmarks(suite)[0].benchmark.version
+    unit = unit_id(targets_b[0].weights_hash, "toy_arith", version)
+    leases = tmp_path / "store" / "leases"
+    leases.mkdir(parents=True, exist_ok=True)
+    held = {"owner": "elsewhere:1:x", "unit": unit, "expires": time.time() + 4}
+    (leases / f"{unit}.1").write_text(json.dumps(held))
+
+    def other_worker() -> None:  # stores the base's rows under run A while holding the lease, then lets go
+        time.sleep(1.0)
+        run_sweep(suite, Store(tmp_path / "store"), targets=targets_a, lease_ttl_s=0)
+        (leases / f"{unit}.1").write_text(json.dumps({**held, "expires": 0.0}))
+
+    t = threading.Thread(target=other_worker)
+    t.start()
+    rep = run_sweep(suite, store, build_backend(suite.backend), targets=targets_b)
+    t.join()
+    rows = store.table().to_pylist()
+    mine = sorted((r for r in rows if r["run"] == targets_b[0].run), key=lambda r: r["created_at"])
+    assert [r["step"] for r in mine][:12] == [10] * 12  # its own checkpoint first, while the base was held
+    assert sorted(r["step"] for r in mine) == [0] * 12 + [10] * 12  # and the base's rows, copied
+    assert rep.generated == 12 and rep.reused == 12 and rep.planned == 24
