@@ -52,6 +52,14 @@ def test_most_expensive_runs_are_handed_out_first(tmp_path, tiny_model_dir):
 def fake_run_study(cfg, *, say, progress, stop_after, only_runs):
     """Stands in for rsft.study.run.run_study in the workers (module level: spawned workers import it)."""
     (name,) = only_runs
+    # a barrier: no run starts until both workers hold one, however slowly the second one spawns on a loaded box
+    # (without it the first worker may take both big runs before the second has imported torch)
+    out = Path(cfg.study.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"ready-{os.getpid()}").touch()
+    deadline = time.monotonic() + 120
+    while len(list(out.glob("ready-*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
     say(f"worker {os.getpid()} on {name}")
     progress(name, 1, 1, "")
     if "d2" in name and name.startswith("big"):
