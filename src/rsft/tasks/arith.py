@@ -1,7 +1,7 @@
-"""toy_arith: multi-step addition and subtraction of 1–2 digit numbers (the toy stand-in for math).
+"""toy_arith: multi-step addition and subtraction of one-digit numbers (the toy stand-in for math).
 
-Prompt ``Compute 12+45-7.``; reference ``<think>`` trace: one line per step (``12+345=357``); answer
-``<answer>290</answer>``. Running values never go below zero, so every step is a plain non-negative sum or
+Prompt ``Compute 7+5-3.``; reference ``<think>`` trace: one line per step (``7+5=12``, ``12-3=9``); answer
+``<answer>9</answer>``. Running values never go below zero, so every step is a plain non-negative sum or
 difference. Scored by exact integer match.
 """
 
@@ -19,13 +19,15 @@ _INT = re.compile(r"-?\d+")
 class ArithTask(ToyTask):
     """Add/subtract chains; settings ``min_terms``/``max_terms`` (1–2 steps by default) and ``min_digits``/``max_digits``.
 
-    Version 2: 1–2 digit terms, 2–3 terms (version 1's three 2–3 digit terms left sub-million-parameter toy bases
-    at 0% after pretraining: a floor no fine-tuning effect can be measured against).
+    Version 3: one-digit terms, 2–3 terms. Version 1 (three 2–3 digit terms) left sub-million-parameter toy bases at
+    0% after pretraining, version 2 (1–2 digit terms) at about 5%: writing a multi-digit sum most significant digit
+    first is out of their reach in a short pretraining (0.14 after 450 steps of arithmetic alone), while chains of
+    one-digit terms are learnable (0.94 on the same budget; ``docs/performance.md``), so the domain starts off its floor.
     """
 
     name = "toy_arith"
-    version = 2
-    defaults = {"min_terms": 2, "max_terms": 3, "min_digits": 1, "max_digits": 2}
+    version = 3
+    defaults = {"min_terms": 2, "max_terms": 3, "min_digits": 1, "max_digits": 1}
 
     def _make(self, rng: Any, s: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         def term() -> int:

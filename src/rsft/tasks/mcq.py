@@ -1,8 +1,8 @@
 """toy_mcq: which of four options equals an expression (the toy stand-in for multiple-choice knowledge).
 
-Prompt ``Which equals 14+8? A)12 B)6 C)22 D)30``. A bare letter is not learnable by a 1M-parameter model (see
+Prompt ``Which equals 4+8? A)2 B)6 C)12 D)20``. A bare letter is not learnable by a 1M-parameter model (see
 ``shared/notes/toy-world.md``), so the reference ``<think>`` trace computes the value and walks the options in order
-until one matches (``14+8=22;A)12;B)6;C)22``); the answer is the letter, ``<answer>C</answer>``.
+until one matches (``4+8=12;A)2;B)6;C)12``); the answer is the letter, ``<answer>C</answer>``.
 """
 
 from __future__ import annotations
@@ -17,11 +17,15 @@ LETTERS = "ABCD"
 
 
 class McqTask(ToyTask):
-    """Settings: ``max_operand`` (two-digit operands by default) and ``ops`` (``+``, ``-``, ``*``)."""
+    """Settings: ``max_operand`` (one-digit operands by default) and ``ops`` (``+``, ``-``, ``*``).
+
+    Version 2: one-digit operands. Version 1's operands up to 30 left the toy bases at chance (0.25): they could not
+    compute the value the walk over the options needs (see :class:`rsft.tasks.arith.ArithTask`).
+    """
 
     name = "toy_mcq"
-    version = 1
-    defaults = {"max_operand": 30, "ops": ("+", "-", "*")}
+    version = 2
+    defaults = {"max_operand": 9, "ops": ("+", "-", "*")}
 
     def _make(self, rng: Any, s: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         op = rng.choice(list(s["ops"]))
