@@ -2,7 +2,9 @@
 
 Items are a pure function of the options ``n_items`` and ``seed`` (the task generator's contract), so the same
 options give the same items on every machine. The seed defaults to a value distinct from the training data seeds
-used by the toy world (held-out items); the item text is part of every row's prompt hash anyway.
+used by the toy world (held-out draws; where a task's item space is small, as one-digit ``toy_arith``'s is, most
+draws repeat items the bases were pretrained on: ``docs/performance.md``); the item text is part of every row's
+prompt hash anyway.
 """
 
 from __future__ import annotations
