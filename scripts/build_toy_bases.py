@@ -2,6 +2,13 @@
 
 Run from the repository root:  python scripts/build_toy_bases.py [--steps 1000] [--only small|large]
 
+Probes (what `docs/performance.md` reports as tried and not shipped) write elsewhere with ``--out DIR`` and change the
+mixture with ``--rows TASK=N`` (that task's row count; 0 drops it) and ``--setting TASK.KEY=VALUE`` (a task generator
+setting, YAML-parsed), e.g. arithmetic alone on version 2's 1–2 digit terms:
+
+    python scripts/build_toy_bases.py --only large --out /tmp/probe --rows toy_sort=0 --rows toy_mcq=0 \
+        --rows toy_instruct=0 --rows toy_safety=0 --setting toy_arith.max_digits=2
+
 What it does, reproducibly (seeds fixed, recorded in each base's build.json):
 1. trains the toy tokenizer on ``rsft.tasks.toyworld.tokenizer_corpus(seed=0)`` (Countdown text included, so the
    vocabulary covers it; the tokenizer teaches no skill);
@@ -28,7 +35,7 @@ from pathlib import Path
 
 from rsft._util.provenance import provenance
 from rsft.data.io import write_sft
-from rsft.tasks.toyworld import TOY_TASKS, tokenizer_corpus, toy_mixture
+from rsft.tasks.toyworld import TOY_TASKS, task_rows, tokenizer_corpus, toy_mixture
 from rsft.toy import build_tokenizer, tiny_qwen3
 from rsft.train.config import TrainConfig
 from rsft.train.sft import train
@@ -44,7 +51,16 @@ SHAPES = {
 }  # fmt: skip
 
 
-def build(name: str, steps: int, n_per_task: int, work: Path, tok, data_path: Path) -> dict:
+def build(
+    name: str,
+    steps: int,
+    n_per_task: int,
+    work: Path,
+    tok,
+    data_path: Path,
+    out: Path = OUT,
+    mixture: dict | None = None,
+) -> dict:
     init_dir = work / f"init-{name}"
     model = tiny_qwen3(tok, "micro", seed=0, out_dir=init_dir, **SHAPES[name])
     params = sum(p.numel() for p in model.parameters())
@@ -63,7 +79,7 @@ def build(name: str, steps: int, n_per_task: int, work: Path, tok, data_path: Pa
     t0 = time.time()
     result = train(cfg, overwrite=True)
     seconds = time.time() - t0
-    dest = OUT / name
+    dest = out / name
     if dest.exists():
         shutil.rmtree(dest)
     final = result.checkpoints[-1][1]
@@ -81,6 +97,8 @@ def build(name: str, steps: int, n_per_task: int, work: Path, tok, data_path: Pa
         "built_by": "scripts/build_toy_bases.py",
         "provenance": provenance(),
     }  # fmt: skip
+    if mixture:  # a probe's --rows/--setting overrides
+        info["pretraining"]["mixture"] = mixture
     (dest / "build.json").write_text(json.dumps(info, indent=2))
     return info
 
@@ -122,12 +140,45 @@ def evaluate_base(dest: Path, n_items: int = 100) -> dict:
     return acc
 
 
+def probe_mixture(n_per_task: int, rows: list[str], settings: list[str]) -> tuple[list, dict]:
+    """The mixture with ``--rows``/``--setting`` overrides: per-task rows, interleaved round-robin like ``toy_mixture``."""
+    import yaml
+
+    counts = {t: n_per_task for t in BASE_TASKS}
+    for item in rows:
+        task, _, n = item.partition("=")
+        if task not in counts or not n.isdigit():
+            raise SystemExit(f"--rows {item!r}: expected TASK=N with TASK one of {', '.join(BASE_TASKS)}")
+        counts[task] = int(n)
+    per_settings: dict[str, dict] = {}
+    for item in settings:
+        key, _, value = item.partition("=")
+        task, _, name = key.partition(".")
+        if task not in counts or not name or not value:
+            raise SystemExit(
+                f"--setting {item!r}: expected TASK.KEY=VALUE with TASK one of {', '.join(BASE_TASKS)}"
+            )
+        per_settings.setdefault(task, {})[name] = yaml.safe_load(value)
+    per_task = [task_rows(t, n, 0, style="cot", **per_settings.get(t, {})) for t, n in counts.items() if n]
+    mixed = [r[i] for i in range(max(counts.values())) for r in per_task if i < len(r)]
+    return mixed, {"rows": {t: n for t, n in counts.items()}, "settings": per_settings}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=450, help="pretraining steps, the same for both bases")
     ap.add_argument("--rows-per-task", type=int, default=16000)
     ap.add_argument("--only", choices=["small", "large"], default=None)
     ap.add_argument("--eval-only", action="store_true", help="only (re)measure the built bases' accuracies")
+    ap.add_argument(
+        "--out", type=Path, default=OUT, help="where the bases go (default: the package's; probes elsewhere)"
+    )
+    ap.add_argument(
+        "--rows", action="append", default=[], metavar="TASK=N", help="probe: one task's row count"
+    )
+    ap.add_argument(
+        "--setting", action="append", default=[], metavar="TASK.KEY=VALUE", help="probe: a task setting"
+    )
     args = ap.parse_args()
     import torch
 
@@ -135,18 +186,25 @@ def main() -> None:
     if args.eval_only:
         for name in ("small", "large"):
             if args.only in (None, name):
-                print(name, evaluate_base(OUT / name))
+                print(name, evaluate_base(args.out / name))
         return
+    if (args.rows or args.setting) and args.out.resolve() == OUT.resolve():
+        raise SystemExit(
+            "--rows/--setting build a probe: give it --out DIR (the shipped bases use the plain mixture)"
+        )
     work = Path(tempfile.mkdtemp(prefix="rsft-toybases-"))
     tok = build_tokenizer(tokenizer_corpus(seed=0), vocab_size=VOCAB)
-    rows = toy_mixture(args.rows_per_task, seed=0, tasks=BASE_TASKS)
+    if args.rows or args.setting:
+        rows, card = probe_mixture(args.rows_per_task, args.rows, args.setting)
+    else:
+        rows, card = toy_mixture(args.rows_per_task, seed=0, tasks=BASE_TASKS), {}
     data_path = work / "mixture.jsonl"
-    write_sft(rows, data_path, card={"source": "rsft.tasks.toyworld.toy_mixture", "seed": 0})
+    write_sft(rows, data_path, card={"source": "rsft.tasks.toyworld.toy_mixture", "seed": 0, **card})
     for name in ("small", "large"):
         if args.only and name != args.only:
             continue
-        info = build(name, args.steps, args.rows_per_task, work, tok, data_path)
-        print(json.dumps(info["pretraining"]), evaluate_base(OUT / name))
+        info = build(name, args.steps, args.rows_per_task, work, tok, data_path, out=args.out, mixture=card)
+        print(json.dumps(info["pretraining"]), evaluate_base(args.out / name))
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -20,7 +20,8 @@ class McqTask(ToyTask):
     """Settings: ``max_operand`` (one-digit operands by default) and ``ops`` (``+``, ``-``, ``*``).
 
     Version 2: one-digit operands. Version 1's operands up to 30 left the toy bases at chance (0.25): they could not
-    compute the value the walk over the options needs (see :class:`rsft.tasks.arith.ArithTask`).
+    compute the value the walk over the options needs (see :class:`rsft.tasks.arith.ArithTask`). The walk itself is
+    still hard for them in the mixture (0.35 on the strong base; ``docs/performance.md``).
     """
 
     name = "toy_mcq"
