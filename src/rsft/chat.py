@@ -42,9 +42,6 @@ class PromptFormat(StrictModel):
         default_factory=dict, description="template variables, e.g. {enable_thinking: false}"
     )
 
-    def is_default(self) -> bool:
-        return self.system_prompt == "model_default" and not self.chat_template_kwargs
-
 
 def read_prompt_format(model_dir: str | Path) -> PromptFormat | None:
     """The format recorded next to a checkpoint (``PROMPT_FILE``), or None."""

@@ -168,7 +168,3 @@ def load_config(path: str | Path, cls: type[M], overrides: list[str] | None = No
     """Load ``path`` as ``cls`` with dotted overrides; relative paths stay relative to the caller's cwd."""
     data = apply_overrides(read_yaml(path), overrides)
     return build_config(cls, data, source=str(path))
-
-
-def dump_config(cfg: BaseModel) -> str:
-    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -141,10 +141,14 @@ def test_curate_then_train_and_score_through_the_cli(resumed_pool, countdown_tea
     )  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
     report = json.loads((cur / "report.json").read_text())
-    assert report["rows"] == N_QUERIES * 4 and report["yield"]["selected_rows"] == 4
+    # how many queries have a verified sample depends on the sampled tokens (BLAS, threads): derive it from the pool
+    verified_queries = {r["query_id"] for r in _rows(pool) if r["verified"]}
+    expected = min(4, len(verified_queries))
+    assert expected >= 1  # the pool fixture has verified samples (checked in the resume test)
+    assert report["rows"] == N_QUERIES * 4 and report["yield"]["selected_rows"] == expected
     ids = {v: [json.loads(x)["query_id"] for x in pq.read_table(cur / f"{v}.parquet").column("metadata").to_pylist()]
            for v in ("long_cot", "no_cot", "low_quality")}  # fmt: skip
-    assert ids["long_cot"] == ids["no_cot"] == ids["low_quality"] and len(ids["long_cot"]) == 4
+    assert ids["long_cot"] == ids["no_cot"] == ids["low_quality"] and len(ids["long_cot"]) == expected
 
     config = tmp_path / "train.yaml"
     config.write_text(
@@ -169,7 +173,7 @@ def test_curate_then_train_and_score_through_the_cli(resumed_pool, countdown_tea
     )  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
     scored = pq.read_table(out).to_pylist()
-    assert len(scored) == 4 and not out.with_name(out.name + ".parts").exists()
+    assert len(scored) == expected and not out.with_name(out.name + ".parts").exists()
     pool_lp = {(r["query_id"], r["response"]): r["logprobs"] for r in _rows(pool)}
     for row in scored:
         key = (json.loads(row["metadata"])["query_id"], row["response"])

@@ -82,7 +82,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _run(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(_cmd(*args), cwd=cwd, env=_env(**env), capture_output=True, text=True, timeout=600)
+    return subprocess.run(_cmd(*args), cwd=cwd, env=_env(**env), capture_output=True, text=True, timeout=1800)
 
 
 def _children(pid: int) -> list[int]:
@@ -107,7 +107,7 @@ def _running(pid: int) -> bool:
         return False
 
 
-def _kill_when(cwd: Path, ready, *args: str, timeout: float = 300) -> list[int]:
+def _kill_when(cwd: Path, ready, *args: str, timeout: float = 1200) -> list[int]:
     """Start the study, SIGKILL it once ``ready()``; returns the pids of its child processes at that moment."""
     p = subprocess.Popen(_cmd(*args), cwd=cwd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     t0 = time.time()
@@ -123,15 +123,23 @@ def _kill_when(cwd: Path, ready, *args: str, timeout: float = 300) -> list[int]:
     return children
 
 
-@pytest.mark.timeout(900)
-def test_killed_study_resumes_to_the_same_report(tmp_path, tiny_model_dir):
-    ref, crash, par = tmp_path / "ref", tmp_path / "crash", tmp_path / "par"
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, tiny_model_dir) -> Path:
+    """The same study run once without interruption."""
+    ref = tmp_path_factory.mktemp("ref")
     _write(ref, tiny_model_dir)
-    _write(crash, tiny_model_dir)
-    _write(par, tiny_model_dir)
-
     r = _run(ref)
     assert r.returncode == 0, r.stderr[-3000:]
+    return ref
+
+
+# the slow marker: the cheaper sequential crash test below stays in the default suite (issue 27: the default suite
+# ran past this test's subprocess timeout on a loaded 2-core machine)
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_killed_parallel_study_resumes_to_the_same_report(tmp_path, tiny_model_dir, reference):
+    ref, par = reference, tmp_path / "par"
+    _write(par, tiny_model_dir)
     # two worker processes (rsft.study.parallel), killed while training, resumed: the same analysis and report,
     # every sample generated once
     par_runs = par / "out" / "tiny" / "runs"
@@ -158,7 +166,25 @@ def test_killed_study_resumes_to_the_same_report(tmp_path, tiny_model_dir):
     assert sum(generated) == 5 * 3 * 8 - before, r.stderr
     assert _analysis(par / "out" / "tiny" / "analysis") == _analysis(ref / "out" / "tiny" / "analysis")
     assert _report(par) == _report(ref)
+    _assert_each_sample_once(par)
 
+
+def _assert_each_sample_once(folder: Path) -> None:
+    """The store holds every planned sample exactly once."""
+    import duckdb
+
+    n, distinct = duckdb.connect().execute(
+        f"SELECT count(*), count(DISTINCT (run, key)) FROM read_parquet('{folder}/out/tiny/store/rows/*.parquet')"
+    ).fetchone()
+    # 2 runs x 3 checkpoints (steps 0, 4, 8) x 3 benchmarks x 8 items x 1 sample; a run's rows are its own
+    # (the base's samples are generated once and copied to the second run)
+    assert n == distinct == 2 * 3 * 3 * 8, folder
+
+
+@pytest.mark.timeout(3600)
+def test_killed_study_resumes_to_the_same_report(tmp_path, tiny_model_dir, reference):
+    ref, crash = reference, tmp_path / "crash"
+    _write(crash, tiny_model_dir)
     runs = crash / "out" / "tiny" / "runs"
     # 1. during training: the first run has a checkpoint past the base but is not finished
     _kill_when(crash, lambda: any(runs.glob("*/checkpoints/step_000004/COMPLETE")))
@@ -178,17 +204,7 @@ def test_killed_study_resumes_to_the_same_report(tmp_path, tiny_model_dir):
     assert a_crash == a_ref
     assert _report(crash) == _report(ref)
 
-    # the store holds every planned sample exactly once
-    import duckdb
-
-    con = duckdb.connect()
-    for folder in (crash, par):
-        n, distinct = con.execute(
-            f"SELECT count(*), count(DISTINCT (run, key)) FROM read_parquet('{folder}/out/tiny/store/rows/*.parquet')"
-        ).fetchone()
-        # 2 runs x 3 checkpoints (steps 0, 4, 8) x 3 benchmarks x 8 items x 1 sample; a run's rows are its own
-        # (the base's samples are generated once and copied to the second run)
-        assert n == distinct == 2 * 3 * 3 * 8, folder
+    _assert_each_sample_once(crash)
     # a rerun of a finished study skips every stage
     r = _run(crash)
     assert r.returncode == 0 and "train skipped" in r.stderr and "analysis skipped" in r.stderr, r.stderr

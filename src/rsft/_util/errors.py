@@ -68,10 +68,6 @@ class MissingDependencyError(RsftError):
         super().__init__(f"{feature} needs the package '{package}', which is not installed", fix=hint)
 
 
-class NotImplementedStageError(RsftError):
-    """A CLI stage that does not exist yet says so and exits non-zero; it never pretends."""
-
-
 @dataclass(frozen=True)
 class Problem:
     """One problem in a config file: where (dotted key) and what."""

@@ -52,10 +52,6 @@ class HubStep:
     size: int  # bytes of the folder's files
 
 
-def is_hub_run(spec: str | Path) -> bool:
-    return str(spec).startswith(HUB_PREFIX)
-
-
 def parse_hub_run(spec: str | Path) -> HubRun:
     """``hub:ORG/NAME@REVISION`` -> :class:`HubRun`.
 

@@ -47,14 +47,6 @@ def response_split(text: str, prompt: str | None = None) -> ThinkSplit:
     return split_thinking(text)
 
 
-def text_to_score(benchmark: Any, text: str, prompt: str | None = None) -> str | None:
-    """The text the benchmark's scorer sees for a finished response, or None when it never left its thinking."""
-    split = response_split(text, prompt)
-    if split.truncated:
-        return None
-    return text if benchmark.score_on == "full" else split.answer
-
-
 def _plan(benchmark: Any, text: str, finish: str, prompt: str | None) -> tuple[str, str | None]:
     """(base outcome, text the scorer sees or None for "do not call the scorer") of one finished response."""
     policy = benchmark.outcome_policy

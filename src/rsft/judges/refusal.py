@@ -35,7 +35,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 # --- the grammar of the acts --------------------------------------------------------------------------------
 
@@ -306,10 +306,6 @@ def fit_settings(
         if wins > losses and _mcnemar_p(wins, losses) < alpha and sum(h) > sum(best_hits):
             best, best_hits = s, h
     return best, sum(best_hits) / len(labels)
-
-
-def settings_dict(settings: RefusalSettings) -> dict:
-    return asdict(settings)
 
 
 class RefusalJudge:

@@ -92,10 +92,6 @@ def _sig(gain: dict | None) -> int:
     return 1 if gain["lo"] > 0 else -1 if gain["hi"] < 0 else 0
 
 
-def _word(s: int, up: str = "rose", down: str = "fell", flat: str = "did not change significantly") -> str:
-    return up if s > 0 else down if s < 0 else flat
-
-
 class _Index:
     """Lookups over one analysis dict."""
 

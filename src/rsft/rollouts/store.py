@@ -207,15 +207,6 @@ class ShardWriter:
                 p.unlink()
         return self.parts()
 
-    def abort(self) -> None:
-        """Drop uncommitted rows (used on errors: they will be regenerated on resume)."""
-        if self._writer is not None:
-            self._writer.close()
-            assert self._tmp is not None
-            self._tmp.unlink(missing_ok=True)
-        self._writer, self._tmp, self._buffer, self._buffered, self._part_rows_written = None, None, [], 0, 0
-        self._buffered_bytes = 0
-
     def write_progress(self, **fields: Any) -> None:
         """Rewrite the shard's small progress manifest (parts, rows, caller's fields)."""
         parts = self.parts()
@@ -347,7 +338,3 @@ def iter_pool(
 
 def pool_num_rows(path: str | Path) -> int:
     return sum(pq.ParquetFile(f).metadata.num_rows for f in pool_files(path))
-
-
-def pool_columns(path: str | Path) -> list[str]:
-    return list(pq.ParquetFile(pool_files(path)[0]).schema_arrow.names)
