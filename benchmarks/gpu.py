@@ -24,7 +24,7 @@ Measured in one process, same model shape for both sides (throughput does not de
   (tied head counted once; attention score FLOPs not counted).
 
 Prints a table with ratios and the card's name; writes JSON to ``--out`` (default ``$OUT/gpu_bench.json`` when
-``$OUT`` is set, else ``gpu_bench.json``). Each section is independent: a failure is recorded and the rest runs.
+``$OUT`` is set, else ``benchmarks/out/gpu_bench.json``, a git-ignored folder). Each section is independent: a failure is recorded and the rest runs.
 """
 
 from __future__ import annotations
@@ -427,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--smoke", action="store_true", help="tiny shape on CPU (< 1 minute): checks the code paths"
     )
-    ap.add_argument("--out", default=None, help="JSON path (default $OUT/gpu_bench.json or ./gpu_bench.json)")
+    ap.add_argument("--out", default=None, help="JSON path (default $OUT/gpu_bench.json, else benchmarks/out/gpu_bench.json, git-ignored)")
     ap.add_argument("--skip", nargs="*", default=[], choices=["generation", "training", "trl"])
     ap.add_argument(
         "--compile-decode", action="store_true", help="torch.compile the decode step before capture"
@@ -455,7 +455,9 @@ def main(argv: list[str] | None = None) -> int:
                            "card_specs": {"bandwidth_bytes_s": specs[0], "bf16_flops": specs[1]} if specs else None,
                            "params": {k: v for k, v in p.items()}, "sampling": SAMPLING}  # fmt: skip
     start = time.perf_counter()
-    out_path = Path(args.out or Path(os.environ.get("OUT", ".")) / "gpu_bench.json")
+    default_dir = Path(os.environ["OUT"]) if os.environ.get("OUT") else Path(__file__).resolve().parent / "out"
+    out_path = Path(args.out) if args.out else default_dir / "gpu_bench.json"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
 
     def over() -> bool:
         return time.perf_counter() - start > args.budget_s
