@@ -170,7 +170,7 @@ def test_limits_only_mode_still_scrubs_env_and_caps_memory(monkeypatch):
     assert (
         r.ok
         and "RSFT_TEST_SECRET_TOKEN" not in r.stdout
-        and r.isolation == {"uid": None, "netns": False, "mountns": False, "pidns": False, "cgroup": None}
+        and not any(r.isolation.values())
     )
     assert sb.run("x = bytearray(4 * 1024 ** 3)").status == "memory_limit"
     assert sb.run("import time\ntime.sleep(30)", wall_s=1).status == "timeout"

@@ -5,10 +5,15 @@ Two layouts are supported, tried in this order:
 * **cgroup v2** (``/sys/fs/cgroup/cgroup.controllers`` exists): a child of this process's own cgroup gets
   ``memory.max``, ``memory.swap.max = 0`` and ``pids.max``; this needs the ``memory`` and ``pids`` controllers
   enabled in our cgroup's ``cgroup.subtree_control`` (rsft tries to enable them) and write access (root, or a
-  delegated subtree).
+  delegated subtree). Its ``cpu.stat`` (``usage_usec``, kept by the kernel for every v2 group) is the CPU time
+  of the whole process tree.
 * **cgroup v1** (``/sys/fs/cgroup/memory`` and ``/sys/fs/cgroup/pids`` hierarchies): children of this process's
   memory and pids cgroups get ``memory.limit_in_bytes`` (and ``memory.memsw.limit_in_bytes`` where swap
-  accounting exists) and ``pids.max``.
+  accounting exists) and ``pids.max``; where a ``cpuacct`` hierarchy exists, a child there gives the tree's CPU
+  time (``cpuacct.usage``).
+
+The runner reads :meth:`Group.cpu_seconds` while the program runs and kills the tree once it passes ``cpu_s``:
+the CPU limit holds for all the program's processes together, not per process.
 
 Where neither works, :func:`available` says why and the sandbox falls back to per-process limits (see
 ``runner.py``). The launcher joins the group before it starts anything, so every descendant is counted.
@@ -49,6 +54,12 @@ def _layout() -> tuple[str, dict[str, Path]]:
     for c, b in bases.items():
         if not (b / "cgroup.procs").exists():
             raise OSError(f"no cgroup v1 {c} hierarchy at {b}")
+    try:
+        cpu = _ROOT / "cpuacct" / _own("cpuacct")
+        if (cpu / "cpuacct.usage").exists():
+            bases["cpuacct"] = cpu
+    except OSError:
+        pass  # no cpuacct hierarchy: the CPU limit stays per process (RLIMIT_CPU)
     return "v1", bases
 
 
@@ -135,6 +146,22 @@ class Group:
         except OSError:
             return ""
 
+    @property
+    def counts_cpu(self) -> bool:
+        """Whether :meth:`cpu_seconds` measures the whole tree (v2, or v1 with a cpuacct hierarchy)."""
+        return self.kind == "v2" or "cpuacct" in self.dirs
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) used so far by every process that was ever in the group; None: not counted."""
+        if self.kind == "v2":
+            stat = self._read("cpu", "cpu.stat")
+            usec = next((int(x.split()[1]) for x in stat.splitlines() if x.startswith("usage_usec ")), None)
+            return None if usec is None else usec / 1e6
+        if "cpuacct" not in self.dirs:
+            return None
+        ns = self._read("cpuacct", "cpuacct.usage").strip()
+        return int(ns) / 1e9 if ns.isdigit() else None
+
     def usage(self) -> dict:
         """Peak memory (MiB), OOM kills and refused forks over the group's life."""
         if self.kind == "v2":
@@ -147,7 +174,9 @@ class Group:
         pid_events = self._read("pids", "pids.events")
         forks_refused = next((int(x.split()[1]) for x in pid_events.splitlines() if x.startswith("max ")), 0)
         pids_peak = self._read("pids", "pids.peak").strip()
+        cpu = self.cpu_seconds()
         return {
+            "cpu_s": None if cpu is None else round(cpu, 3),
             "cgroup": self.kind,
             "peak_memory_mb": round(int(peak) / 2**20, 1) if peak.isdigit() else None,
             "oom_kills": oom,

@@ -28,17 +28,23 @@ import signal
 import sys
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_NOSUID = 2
 MS_NODEV = 4
 MS_NOEXEC = 8
+MS_RDONLY = 1
+MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
+MNT_DETACH = 2
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41}.get(os.uname().machine, 155)
+HARNESS_PATH = "/.rsft/harness.py"
 
 LIMITS = {
     "cpu": resource.RLIMIT_CPU,
@@ -67,35 +73,97 @@ def _mount(libc, src, target, fstype, flags, data):
         raise OSError(ctypes.get_errno(), f"mount {src} -> {target}: {os.strerror(ctypes.get_errno())}")
 
 
+def _bind(libc, src, target, readonly=True):
+    """Bind ``src`` (a host path, opened before the view was built) at ``target``, read-only by default."""
+    _mount(libc, src, target, None, MS_BIND | MS_REC, None)
+    if readonly:
+        _mount(libc, None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
+
+
+def _mkdirs(root, path, mode=0o755):
+    """``root + path`` with every missing parent (created ``mode``: the tmpfs root is built before the drop)."""
+    target = root + path
+    os.makedirs(target, mode, exist_ok=True)
+    return target
+
+
 def _isolate_fs(libc, spec):
-    """Private mounts: fresh tmpfs over the world-writable dirs, the work dir bound back in, and every dir on
-    the interpreter's path that the sandbox uid could not traverse overlaid so only that path shows through."""
+    """Build the program's whole filesystem view in a fresh tmpfs and ``pivot_root`` into it.
+
+    The view holds only: the system's library trees (``/usr`` and its ``/bin``, ``/lib*`` links), the
+    interpreter's own trees (``spec["trees"]``: its prefix, a virtual environment), read-only, with rsft's own
+    package folder masked by an empty tmpfs; ``/etc/ld.so.cache`` and ``/etc/localtime``; ``/dev/null``, ``zero``,
+    ``full``, ``random``, ``urandom``; a fresh ``/proc`` (the PID namespace's); and one tmpfs of ``tmpfs_mb``
+    holding ``/tmp`` (the work folder ``/tmp/sandbox`` inside it) and ``/dev/shm``. Everything else of the host
+    (data folders, the project checkout, stores, home folders, the host's ``/tmp``, filesystem sockets) is not in
+    the view at all: after ``pivot_root`` the old root is detached, so no path leads there."""
     _mount(libc, "none", "/", None, MS_REC | MS_PRIVATE, None)
-    keep = []
-    for hidden, child in spec["reveal"]:  # e.g. ("/root", ".pyenv"): /root is 0700
-        keep.append((hidden, child, os.open(os.path.join(hidden, child), os.O_RDONLY | os.O_DIRECTORY)))
-    work_fd = os.open(spec["cwd"], os.O_RDONLY | os.O_DIRECTORY)
-    # the interpreter's own tree may live under a dir that gets a fresh tmpfs (a venv in /tmp): bind it back
-    rebind = [
-        (p, os.open(p, os.O_RDONLY | os.O_DIRECTORY)) for p in spec.get("rebind", ()) if os.path.isdir(p)
-    ]
-    for hidden, child, fd in keep:
-        _mount(libc, "tmpfs", hidden, "tmpfs", 0, "size=1m,mode=0755")
-        os.mkdir(os.path.join(hidden, child))
-        _mount(libc, f"/proc/self/fd/{fd}", os.path.join(hidden, child), None, MS_BIND | MS_REC, None)
-        os.close(fd)
-    for d in spec["tmpfs"]:
-        if os.path.isdir(d):
-            _mount(libc, "tmpfs", d, "tmpfs", 0, f"size={spec['tmpfs_mb']}m,mode=1777")
-    for path, fd in rebind:
-        os.makedirs(path, 0o755, exist_ok=True)
-        _mount(libc, f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC, None)
-        os.close(fd)
-    os.mkdir(spec["mount_cwd"], 0o755)
-    _mount(libc, f"/proc/self/fd/{work_fd}", spec["mount_cwd"], None, MS_BIND, None)
-    os.close(work_fd)
+    root = spec["root_dir"]
+    harness = None
+    if spec["harness"]:
+        with open(spec["harness"]["script"], "rb") as f:
+            harness = f.read()
+    files = {}
+    for name in os.listdir(spec["cwd"]):  # the runner's staging folder: main.py and the extra files, flat
+        with open(os.path.join(spec["cwd"], name), "rb") as f:
+            files[name] = f.read()
+    _mount(libc, "tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
+    for name in spec["system"]:  # /usr, and /bin, /lib, ... as links or binds
+        src = "/" + name
+        if os.path.islink(src):
+            os.symlink(os.readlink(src), root + src)
+        elif os.path.isdir(src):
+            _bind(libc, src, _mkdirs(root, src))
+    _mkdirs(root, "/etc")
+    for name in ("/etc/ld.so.cache", "/etc/localtime"):
+        if os.path.isfile(name):
+            open(root + name, "wb").close()
+            _bind(libc, os.path.realpath(name), root + name)
+    _mkdirs(root, "/dev")
+    for dev in ("null", "zero", "full", "random", "urandom"):
+        if os.path.exists("/dev/" + dev):
+            open(root + "/dev/" + dev, "wb").close()
+            _mount(libc, "/dev/" + dev, root + "/dev/" + dev, None, MS_BIND, None)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                         ("stderr", "/proc/self/fd/2")):  # fmt: skip
+        os.symlink(target, root + "/dev/" + name)
+    scratch = _mkdirs(root, "/tmp")
+    _mount(libc, "tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, f"size={spec['tmpfs_mb']}m,mode=1777")
+    os.mkdir(scratch + "/.shm", 0o1777)
+    os.chmod(scratch + "/.shm", 0o1777)
+    _mount(libc, scratch + "/.shm", _mkdirs(root, "/dev/shm"), None, MS_BIND, None)
+    for tree in spec["trees"]:  # after /tmp: an interpreter under the host's /tmp (a CI clone's venv) shows
+        if os.path.isdir(tree):
+            _bind(libc, tree, _mkdirs(root, tree))
+    for hidden in spec["mask"]:  # rsft's own package inside a bound tree: an empty, read-only folder
+        if os.path.isdir(root + hidden):
+            _mount(libc, "tmpfs", root + hidden, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0555")
+    work = root + spec["mount_cwd"]
+    os.mkdir(work, 0o755)
+    uid = spec["uid"]
+    for name, data in files.items():
+        with open(os.path.join(work, name), "wb") as f:
+            f.write(data)
+        if uid is not None:
+            os.chown(os.path.join(work, name), uid, uid)
+    if uid is not None:
+        os.chown(work, uid, uid)
+    if harness is not None:
+        _mkdirs(root, "/.rsft")
+        with open(root + HARNESS_PATH, "wb") as f:
+            f.write(harness)
+        spec["harness"]["script"] = HARNESS_PATH
+    _mkdirs(root, "/proc")
+    os.mkdir(root + "/.old")
+    if libc.syscall(SYS_PIVOT_ROOT, root.encode(), (root + "/.old").encode()) != 0:
+        raise OSError(ctypes.get_errno(), f"pivot_root {root}: {os.strerror(ctypes.get_errno())}")
+    os.chdir("/")
+    if libc.umount2(b"/.old", MNT_DETACH) != 0:
+        raise OSError(ctypes.get_errno(), f"umount old root: {os.strerror(ctypes.get_errno())}")
+    os.rmdir("/.old")
     if spec["pidns"]:  # this process is PID 1 of a new namespace: a fresh /proc shows only its descendants
         _mount(libc, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+    _mount(libc, None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
 
 
 def _spawn(libc, spec, uid, argv, keep=(), devnull_stdin=False):
@@ -204,6 +272,7 @@ def main():
         (CLONE_NEWNET if spec["netns"] else 0)
         | (CLONE_NEWNS if spec["mountns"] else 0)
         | (CLONE_NEWPID if spec["pidns"] else 0)
+        | (CLONE_NEWIPC if spec["ipcns"] else 0)
     )
     if flags:
         if libc.unshare(flags) != 0:
