@@ -6,6 +6,7 @@
     rsft eval --run RUN_DIR --suite toy --store STORE --rescore
     rsft eval --run hub:ORG/NAME@REVISION --suite paper --store STORE   # released stepN checkpoints, one at a time
     rsft eval summary STORE            # metrics with bootstrap intervals, from the stored rows
+    rsft eval --adaptive --replay FULL_STORE [--out replay.json]   # the adaptive policy on a past full sweep
 
 Rerunning the same command resumes: rows already in the store are skipped.
 """
@@ -76,8 +77,8 @@ def run(
         None, "--revision", help="hub revision of --model (commit sha or tag; same as --model ID@REVISION)"
     ),
     steps: str = typer.Option(None, "--steps", help="checkpoint steps, e.g. 0,10,20 (default: all)"),
-    suite: str = typer.Option(..., "--suite", help="suite YAML file or suite name (e.g. toy)"),
-    store: Path = typer.Option(..., "--store", help="store folder (created when absent)"),
+    suite: str = typer.Option(None, "--suite", help="suite YAML file or suite name (e.g. toy); required"),
+    store: Path = typer.Option(None, "--store", help="store folder (created when absent); required"),
     backend: str = typer.Option(
         None, "--backend", help="a backend kind, e.g. hf | openai | vllm (overrides the suite's backend.kind)"
     ),
@@ -96,12 +97,34 @@ def run(
         "on one store split the work; a crashed worker's units are taken over after this); 0 = no claims",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
+    adaptive: bool = typer.Option(
+        False, "--adaptive", help="adaptive sweep (docs/adaptive.md); today only with --replay FULL_STORE"
+    ),
+    replay: Path = typer.Option(
+        None, "--replay", help="with --adaptive: run the policy on a full sweep's store, reading its rows"
+    ),
+    out: Path = typer.Option(None, "--out", help="with --replay: write the replay report (JSON) here"),
+    n_boot: int = typer.Option(1000, "--n-boot", help="with --replay: bootstrap replicates (as rsft analyze)"),
+    seed: int = typer.Option(0, "--seed", help="with --replay: bootstrap and item-draw seed"),
 ) -> None:
     """Evaluate a model or a run's checkpoints on a suite; extra key=value arguments override the suite."""
     from rsft.eval.config import load_suite
     from rsft.eval.runner import run_sweep, watch_run
     from rsft.eval.store import Store
 
+    if replay is not None or adaptive:
+        if replay is None:
+            raise RsftError(
+                "--adaptive generates only in replay mode for now",
+                field="--adaptive",
+                fix="add --replay FULL_STORE to measure the policy on a past full sweep; a full sweep is the default",
+            )
+        if not adaptive:
+            raise RsftError("--replay needs --adaptive", field="--replay")
+        _replay(replay, out, n_boot, seed)
+        return
+    if suite is None or store is None:
+        raise RsftError("--suite and --store are required", field="--suite" if suite is None else "--store")
     if (model is None) == (run_dir is None):
         raise RsftError("give exactly one of --model and --run", field="--model/--run")
     if revision is not None:
@@ -173,6 +196,52 @@ def run(
         f"{report.errors} error rows ({report.seconds:.1f}s) -> {store}",
         soft_wrap=True,
     )
+
+
+def _replay(full_store: Path, out: Path | None, n_boot: int, seed: int) -> None:
+    """`rsft eval --adaptive --replay FULL_STORE`: tokens the adaptive policy would have generated, and whether
+    every verdict matches the full analysis of the same store."""
+    import json
+    import math
+
+    from rich.table import Table
+
+    from rsft.analysis.adaptive import replay_store
+    from rsft.analysis.stats import BootSpec
+
+    if n_boot < 100:
+        raise RsftError(f"--n-boot must be at least 100 (got {n_boot})", field="--n-boot", fix="e.g. 1000")
+    rep = replay_store(full_store, spec=BootSpec(B=n_boot, seed=seed))
+    view = Table("run", "benchmark", "full", "adaptive", "agreement", "final−base (full/adaptive)", "checkpoints",
+                 "items at interior", "stopped at look", "rows adaptive/full")  # fmt: skip
+    for c in rep["curves"]:
+        a = c["adaptive"]
+        interior = sorted(set(a["n_items"][1:-1])) or ["-"]
+        view.add_row(
+            c["run"], c["benchmark"], c["full"]["class"], a["class"], c["class_agreement"],
+            f"{c['full']['final_mark'] or '·'} / {a['final_mark'] or '·'}", str(len(a["steps"])),
+            ",".join(map(str, interior)), str(a["stopped_at"]), f"{c['rows']['adaptive']}/{c['rows']['full']}",
+        )  # fmt: skip
+    console.print(view)
+    tok = rep["tokens"]
+    ratio = "n/a" if not math.isfinite(tok["ratio"]) else f"{tok['ratio']:.3f}"
+    console.print(
+        f"tokens: adaptive {tok['adaptive']:.0f} / full {tok['full']:.0f} = {ratio} (stored n_tokens of the rows "
+        f"read, each key once); rows {rep['rows']['adaptive']}/{rep['rows']['full']}", soft_wrap=True
+    )
+    ag = rep["agreement"]
+    for name, d in ag.items():
+        console.print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in d.items()), soft_wrap=True)
+    for c in rep["contradictions"]:
+        console.print(f"[red]contradiction[/]: {c}", soft_wrap=True)
+    console.print(
+        f"joint level {rep['level']:.0%}; each look at {', '.join(f'{x:.4f}' for x in rep['level_per_look'])} "
+        "(Bonferroni over the looks fixed in advance; docs/adaptive.md)", soft_wrap=True
+    )
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(rep, indent=1, default=str))
+        console.print(f"report -> {out}")
 
 
 @app.command("summary")
