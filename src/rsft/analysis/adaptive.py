@@ -119,14 +119,20 @@ def plan_schedule(
     return kept
 
 
-def design_mask(S: int, n: int, k: int, looks: Sequence[Look], pos: np.ndarray, offset: int) -> np.ndarray:
-    """(S, n, k) units evaluated by the time of the last of ``looks`` (cumulative: designs only grow)."""
+def design_mask(
+    S: int, n: int, k: int, looks: Sequence[Look], pos: np.ndarray, offset: int, *, draw: str = "stratified"
+) -> np.ndarray:
+    """(S, n, k) units evaluated by the time of the last of ``looks`` (cumulative: designs only grow).
+
+    ``draw="top"`` is a deliberately wrong control for tests: the share of items with the *best* base outcome
+    (``pos`` then ranks items by base mean, best first), analysed as if drawn at random.
+    """
     m = np.zeros((S, n, k), dtype=bool)
     m[0] = m[S - 1] = True
     for look in looks:
         g = grid_indices(S, look.grid)
         r = 2**look.item_level
-        items = np.flatnonzero(pos % r == offset % r)
+        items = np.flatnonzero(pos < -(-n // r)) if draw == "top" else np.flatnonzero(pos % r == offset % r)
         kk = samples_at(k, look.sample_share)
         m[np.ix_(g, items, np.arange(kk))] = True
     return m
@@ -153,6 +159,7 @@ def run_policy(
     level: float = 0.95,
     schedule: Sequence[Look] = DEFAULT_SCHEDULE,
     budget: float | None = DEFAULT_BUDGET,
+    draw: str = "stratified",
 ) -> dict:
     """Run the adaptive policy on one curve, reading units from an oracle of stored (or simulated) rows.
 
@@ -164,6 +171,7 @@ def run_policy(
         rng: draws the item order and the offset.
         level: the joint level of the whole procedure (``1 - alpha``); each look runs at ``1 - alpha / L``.
         schedule, budget: see :func:`plan_schedule`.
+        draw: ``"stratified"`` (the design); ``"top"`` only as the wrong control of :func:`design_mask`.
 
     Returns:
         ``{"class", "verdict", "extra", "stopped_at", "looks": [...], "level_per_look", "schedule",
@@ -175,10 +183,15 @@ def run_policy(
     L = len(looks)
     per_look = 1.0 - (1.0 - level) / L
     pos = item_order(scores[0], rng)
+    if draw == "top":
+        with np.errstate(invalid="ignore"):
+            base_mean = np.nan_to_num(np.nanmean(scores[0], axis=1), nan=-1.0)
+        pos = np.empty(n, dtype=int)
+        pos[np.argsort(-base_mean, kind="stable")] = np.arange(n)
     offset = int(rng.integers(0, 2 ** max(lk.item_level for lk in looks)))
     history, verdict, extra, read, stopped = [], None, None, None, L
     for li in range(L):
-        read = design_mask(S, n, k, looks[: li + 1], pos, offset) & present
+        read = design_mask(S, n, k, looks[: li + 1], pos, offset, draw=draw) & present
         cnt, s_sum, s_sq = cells(scores, read)
         idx = np.flatnonzero(read.any(axis=(1, 2)))
         verdict, extra = judge(idx, cnt[:, idx], s_sum[:, idx], s_sq[:, idx], per_look)
@@ -267,7 +280,9 @@ def simulate_policy(
     Each run draws fresh items and counts with :func:`rsft.analysis.synthetic.simulate_counts` (as
     :func:`rsft.analysis.detector.simulate` does), spreads each count over its k samples in random order, and runs
     the policy with the simulated rows as its oracle (every row costs one unit: the token ratio is the row ratio).
-    ``method="naive"`` is a deliberately wrong control: every look at the full level ``spec.level`` (no spending).
+    Two controls: ``method="naive"`` runs every look at the full level ``spec.level`` (no spending: invalid under
+    repeated looks in general); ``method="top"`` evaluates interior checkpoints on the items with the best base
+    outcome and analyses them as a random draw (an item draw without known inclusion probabilities: biased).
 
     Returns:
         ``{"n", "k", "steps", "shape", "depth", "sims", "adaptive": {class: count}, "full": {class: count},
@@ -300,7 +315,7 @@ def simulate_policy(
         y = expand_counts(counts, k, rng)
         present = np.ones_like(y, dtype=bool)
         res = run_policy(y, present, present.astype(float), judge, rng, level=level, schedule=schedule,
-                         budget=budget)  # fmt: skip
+                         budget=budget, draw="top" if method == "top" else "stratified")  # fmt: skip
         a = res["class"]
         ad[a] += 1
         bad += a in bad_set
