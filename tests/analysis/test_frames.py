@@ -114,3 +114,25 @@ def test_full_and_topk_entropies_are_never_averaged_together(tmp_path):
     assert "12 responses" in a["entropy_note"] and "never averaged" in a["entropy_note"]
     assert b["entropy_kind"] == "topk:20" and b["entropy_mean"]["est"] == pytest.approx([2.0, 2.0])
     assert "entropy_note" not in b
+
+
+def test_two_generation_configs_in_one_run_and_benchmark_are_refused_with_both_named(tmp_path):
+    """A suite rerun at another temperature adds rows under new keys beside the old ones: analysed together, each
+    item would count k = 2 samples of one model. The analysis refuses, naming both configs."""
+    import pyarrow as pa
+
+    from rsft.eval.schema import ROW_SCHEMA
+
+    store = make_store(tmp_path / "s", steps=[0, 10], items=3, samples=1, seed=1)
+    before = item_frame(store)  # one config: fine
+    assert before.cols["n_rows"].max() == 1
+    rows = pq.read_table(store / "rows" / "part-00000.parquet").to_pylist()
+    for r in rows:
+        r["key"], r["gen_hash"] = r["key"] + "-hot", "g-hot"
+        r["gen_config"] = json.dumps({"temperature": 1.0, "top_p": 1.0, "seed": 7})
+    pq.write_table(pa.Table.from_pylist(rows, schema=ROW_SCHEMA), store / "rows" / "part-00001.parquet")
+    with pytest.raises(DataError, match="2 generation configs") as e:
+        item_frame(store)
+    msg = str(e.value)
+    assert "g0" in msg and "g-hot" in msg and '"temperature": 1.0' in msg and '"seed"' not in msg
+    assert "own --store" in msg

@@ -12,6 +12,7 @@ benchmark) item x step matrices, which is what every bootstrap works on (2 M sam
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from rsft._util.errors import DataError
-from rsft.eval.schema import READABLE_VERSIONS, ROW_SCHEMA, SCHEMA_VERSION, STORE_ROWS_GLOB, select_sql
+from rsft.eval.schema import READABLE_VERSIONS, ROW_SCHEMA, SCHEMA_VERSION, rows_glob_sql, select_sql
 
 MARKER_CATEGORIES_DEFAULT = ("backtracking", "verification", "decomposition")
 
@@ -67,21 +68,26 @@ def _rows_glob(store: Path) -> str:
                 field="schema_version",
                 fix="use the rsft version that wrote the store",
             )
-    return str(store / STORE_ROWS_GLOB)
+    return rows_glob_sql(store)  # a SQL literal: the folder's own name is escaped, never a glob
+
+
+def _shown(glob: str) -> str:
+    """The parts' path as a person reads it (the SQL literal of :func:`_rows_glob` without its escapes)."""
+    return re.sub(r"\[(.)\]", r"\1", glob[1:-1]).replace("''", "'")
 
 
 def _check_columns(con: duckdb.DuckDBPyConnection, glob: str) -> set[str]:
     """The columns the store's parts hold (raises when a required one is missing)."""
     cols = {
         r[0]
-        for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{glob}', union_by_name=true)").fetchall()
+        for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({glob}, union_by_name=true)").fetchall()
     }
     needed = {"key", "run", "step", "benchmark", "item_id", "sample_idx", "score", "group", "outcome"}
     missing = sorted(needed - cols)
     if missing:
         raise DataError(
             f"store rows lack columns {missing}",
-            file=glob,
+            file=_shown(glob),
             field=missing[0],
             fix="the store must follow rsft.eval.schema.ROW_SCHEMA",
         )
@@ -92,7 +98,7 @@ def _census(con: duckdb.DuckDBPyConnection, glob: str) -> tuple[bool, int, int]:
     """(some (run, key) is written twice, rows, rows without a step)."""
     sql = (
         "SELECT count(*) > count(DISTINCT (run, key)), count(*), count(*) FILTER (WHERE step IS NULL) "
-        f"FROM read_parquet('{glob}', union_by_name=true)"
+        f"FROM read_parquet({glob}, union_by_name=true)"
     )
     dup, rows, no_step = con.execute(sql).fetchone()
     return bool(dup), int(rows), int(no_step)
@@ -100,9 +106,9 @@ def _census(con: duckdb.DuckDBPyConnection, glob: str) -> tuple[bool, int, int]:
 
 def _deduped_sql(glob: str, columns: str = "*", *, dedupe: bool = True) -> str:
     if not dedupe:  # the common case: no key was written twice, skip the window
-        return f"SELECT {columns} FROM read_parquet('{glob}', union_by_name=true)"
+        return f"SELECT {columns} FROM read_parquet({glob}, union_by_name=true)"
     return (
-        f"SELECT {columns} FROM read_parquet('{glob}', filename=true, file_row_number=true, union_by_name=true) "
+        f"SELECT {columns} FROM read_parquet({glob}, filename=true, file_row_number=true, union_by_name=true) "
         "QUALIFY row_number() OVER (PARTITION BY run, key ORDER BY filename DESC, file_row_number DESC) = 1"
     )
 
@@ -113,6 +119,48 @@ def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
     if threads:
         con.execute(f"SET threads={int(threads)}")
     return con
+
+
+def _refuse_mixed_generation(con: duckdb.DuckDBPyConnection, rows: str, where: str) -> None:
+    """Raise when one (run, benchmark) holds rows of more than one generation config (``gen_hash``).
+
+    Keys include the config, so a suite rerun at another temperature adds rows beside the old ones instead of
+    replacing them, and each item would be read as k = 2 samples of one model. The configs are named (the seed,
+    which differs per sample, left out) so the user can tell which run wrote which.
+    """
+    sql = (
+        "SELECT run, benchmark, gen_hash, count(*) AS n, any_value(gen_config) AS cfg FROM ("
+        f"{rows}) WHERE step IS NOT NULL GROUP BY run, benchmark, gen_hash ORDER BY run, benchmark, n DESC"
+    )
+    seen: dict[tuple[str, str], list[tuple[str, int, str]]] = {}
+    for run, bench, gh, n, cfg in con.execute(sql).fetchall():
+        seen.setdefault((run, bench), []).append((gh, int(n), cfg))
+    mixed = {rb: gs for rb, gs in seen.items() if len(gs) > 1}
+    if not mixed:
+        return
+    (run, bench), groups = next(iter(mixed.items()))
+    shown = "; ".join(f"gen_hash {gh} ({n} rows): {_config_text(cfg)}" for gh, n, cfg in groups[:3])
+    others = f" ({len(mixed) - 1} more run x benchmark pairs likewise)" if len(mixed) > 1 else ""
+    raise DataError(
+        f"run {run!r}, benchmark {bench!r} holds rows of {len(groups)} generation configs, which would be analysed "
+        f"as extra samples of one model: {shown}{others}",
+        file=where,
+        field="gen_hash",
+        fix="analyse one generation config per store: evaluate each config into its own --store",
+    )
+
+
+def _config_text(cfg: str | None) -> str:
+    import json
+
+    try:
+        d = json.loads(cfg) if cfg else {}
+    except ValueError:
+        return str(cfg)[:200]
+    if not isinstance(d, dict):
+        return str(cfg)[:200]
+    d.pop("seed", None)
+    return json.dumps(d, sort_keys=True)[:300]
 
 
 def sample_frame(store: str | Path, columns: list[str] | None = None) -> pa.Table:
@@ -155,7 +203,7 @@ def judges_used(
         "SELECT benchmark, coalesce(json_extract_string(score_meta, '$.judge'), "
         "CASE WHEN json_extract_string(score_meta, '$.refusal_rule') IS NOT NULL THEN 'refusal-detector' "
         "ELSE 'rule' END) AS judge, count(*) "
-        f"FROM read_parquet('{glob}', union_by_name=true) WHERE \"group\" IN ({wanted}) GROUP BY 1, 2 ORDER BY 1, 2"
+        f"FROM read_parquet({glob}, union_by_name=true) WHERE \"group\" IN ({wanted}) GROUP BY 1, 2 ORDER BY 1, 2"
     )
     out: dict[str, dict[str, int]] = {}
     for bench, judge, n in con.execute(sql).fetchall():
@@ -215,7 +263,7 @@ def item_frame(
     if n_rows and no_step == n_rows:
         raise DataError(
             "no row has a step: this store holds plain-model evaluations, not a checkpoint sweep",
-            file=glob,
+            file=_shown(glob),
             field="step",
             fix="analyse a sweep over RUN_DIR/checkpoints (step 0 = base model)",
         )
@@ -223,6 +271,7 @@ def item_frame(
     for i, terms in enumerate(lex.values()):
         marker_sql.append(f"{duckdb_marker_count('txt', list(terms))} AS mk{i}")
     rows = select_sql(available, f"({_deduped_sql(glob, dedupe=dup)})")
+    _refuse_mixed_generation(con, rows, _shown(glob))
     scoring = _scoring(con, rows)
     rewards = sorted(b for b, sc in scoring.items() if sc["scale"] == "reward")
     if rewards:

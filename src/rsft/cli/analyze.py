@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from rsft.cli._common import console, stage_app
+from rsft.cli._common import console, esc, stage_app
 
 app = stage_app("analyze stage: dynamics with intervals, dip detection, behaviours, safety trade-off")
 
@@ -62,11 +62,11 @@ def run(
     for rec in a["domain_curves"]:
         g = rec["detector"].get("final_gain") or {}
         console.print(
-            f"{rec['run']} · {rec['domain']}: {rec['detector']['class']} "
+            f"{esc(rec['run'])} · {esc(rec['domain'])}: {rec['detector']['class']} "
             f"(final gain {g.get('est', float('nan')):+.3f} [{g.get('lo', float('nan')):+.3f}, "
             f"{g.get('hi', float('nan')):+.3f}], n={rec['stat']['n_items']}, k={rec['stat']['k']:g})"
         )
-    console.print(f"wrote {path / 'analysis.json'} and {path / 'tables'} in {a['seconds']} s")
+    console.print(f"wrote {esc(path / 'analysis.json')} and {esc(path / 'tables')} in {a['seconds']} s")
 
 
 @app.command("power")
@@ -128,4 +128,4 @@ def nll(
     path = write_nll(res, out or Path(run_dir) / "analysis" / "nll.json")
     for s, e, lo, hi in zip(res["step"], res["nll"]["est"], res["nll"]["lo"], res["nll"]["hi"], strict=True):
         typer.echo(f"step {s}: {e:.4f} [{lo:.4f}, {hi:.4f}] nats/token")
-    console.print(f"{res['rows']} rows, {res['tokens']} tokens; wrote {path}")
+    console.print(f"{res['rows']} rows, {res['tokens']} tokens; wrote {esc(path)}")

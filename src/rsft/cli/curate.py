@@ -10,7 +10,7 @@ import json
 
 import typer
 
-from rsft.cli._common import console, stage_app
+from rsft.cli._common import console, esc, stage_app
 from rsft.config import build_config
 
 app = stage_app("curate a rollout pool into SFT variants on the same queries, with a report")
@@ -66,7 +66,7 @@ def run(
         f"{rep['rows']:,} rows / {rep['queries']:,} queries -> {y['selected_rows']:,} selected on "
         f"{y['selected_queries']:,} queries; variants: "
         + ", ".join(f"{k} {v['rows']:,}" for k, v in rep["variants"].items())
-        + f"; report: {out}/report.md"
+        + f"; report: {esc(out)}/report.md"
     )
     print(
         json.dumps({"out": out, "yield": y, "variants": {k: v["rows"] for k, v in rep["variants"].items()}})

@@ -17,7 +17,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rsft._util.errors import RsftError
-from rsft.cli._common import console, stage_app
+from rsft.cli._common import console, esc, stage_app
 
 app = stage_app("data stage: generate Countdown / toy-task SFT data, make variants, verify, describe")
 
@@ -66,7 +66,7 @@ def _write(rows: list, path: Path, card: dict[str, Any]) -> None:
     from rsft.data.io import write_sft
 
     card_file = write_sft(rows, path, card=card)
-    console.print(f"wrote {len(rows)} rows to {path} (card {card_file.name})")
+    console.print(f"wrote {len(rows)} rows to {esc(path)} (card {esc(card_file.name)})")
 
 
 def _generator(task: Any) -> dict[str, Any]:
@@ -246,7 +246,7 @@ def subset(
 
     card = write_subset(src, dst, rows, rule=rule, seed=seed, revision=revision)
     console.print(
-        f"[green]{card['rows']}[/] of {card['source_rows']} rows ({rule}, seed {seed}) -> {dst} "
+        f"[green]{card['rows']}[/] of {card['source_rows']} rows ({rule}, seed {seed}) -> {esc(dst)} "
         f"(sha256 {card['sha256'][:12]})"
     )
 
@@ -254,11 +254,11 @@ def subset(
 def _print_report(report: dict[str, Any]) -> None:
     short = dict(report)
     problems = short.pop("problems", {})
-    console.print(json.dumps(short, indent=1))
+    console.print(esc(json.dumps(short, indent=1)))
     for what, idx in problems.items():
         if idx:
             shown = ", ".join(map(str, idx[:20])) + (" ..." if len(idx) > 20 else "")
-            console.print(f"[yellow]{len(idx)} row(s) {what}[/]: {shown}")
+            console.print(f"[yellow]{len(idx)} row(s) {what}[/]: {esc(shown)}")
 
 
 @app.command("verify")
@@ -273,7 +273,7 @@ def verify(
 
     rows = read_sft(src, on_unclosed="keep")
     kept, report = verify_rows(rows, task_name)
-    console.print(json.dumps(report, indent=1))
+    console.print(esc(json.dumps(report, indent=1)))
     if not kept:
         raise RsftError(
             f"no row of {src} verifies as {task_name}", file=str(src), fix="check --task and the data"
@@ -317,11 +317,12 @@ def stats(
 def _print_stats(src: Path, result: dict[str, Any]) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{src}: {result['rows']} rows, lengths in {result['unit']}")
+    table = Table(title=f"{esc(src)}: {result['rows']} rows, lengths in {result['unit']}")
     for col in ("part", "n", "mean", "min", "p50", "p90", "p99", "max"):
         table.add_column(col, justify="right" if col != "part" else "left")
     for part, s in result["lengths"].items():
-        table.add_row(part, *(str(s.get(k, "")) for k in ("n", "mean", "min", "p50", "p90", "p99", "max")))
+        stats = (str(s.get(k, "")) for k in ("n", "mean", "min", "p50", "p90", "p99", "max"))
+        table.add_row(esc(part), *stats)
     console.print(table)
     th = result["thinking"]
     console.print(f"thinking: {th['rows_with_thinking']} rows with a block, {th['unclosed']} unclosed")
@@ -345,8 +346,9 @@ def fetch(
     cfg = load_suite(suite or "paper") if (suite or not names) else None
     wanted = list(names or []) or [b.name for b in cfg.benchmarks]  # type: ignore[union-attr]
     pins = cfg.data_pins if cfg is not None else {}
-    done = fetch_all(wanted, pins, say=lambda m: console.print(f"[yellow]note[/]: {m}", soft_wrap=True))
+    done = fetch_all(wanted, pins, say=lambda m: console.print(f"[yellow]note[/]: {esc(m)}", soft_wrap=True))
     for f in done:
         hashes = ", ".join(f"{p} {h[:12]}" for p, h in f.hashes.items()) or "present"
-        console.print(f"{f.status:>10}  {f.benchmark}: {f.local.relative_to(benchmark_cache())} ({hashes})")
-    console.print(f"[green]done[/]: {len(done)} file(s) in {benchmark_cache()}")
+        where = esc(f.local.relative_to(benchmark_cache()))
+        console.print(f"{f.status:>10}  {f.benchmark}: {where} ({hashes})")
+    console.print(f"[green]done[/]: {len(done)} file(s) in {esc(benchmark_cache())}")

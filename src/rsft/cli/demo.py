@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from rsft.cli._common import console, progress_bars
+from rsft.cli._common import console, esc, progress_bars
 
 
 def demo(
@@ -31,16 +31,16 @@ def demo(
         raise RsftError(f"--jobs must be 0 (automatic) or more (got {jobs})", field="--jobs")
 
     t0 = time.time()
-    console.print(f"[bold]rsft demo[/] ({'quick' if quick else 'full'}) → {out}/")
+    console.print(f"[bold]rsft demo[/] ({'quick' if quick else 'full'}) → {esc(out)}/")
     with progress_bars(not no_progress) as bars:
         result = run_demo(
-            out, quick=quick, say=lambda s: console.print(f"  {s}"), progress=bars, jobs=jobs or None
+            out, quick=quick, say=lambda s: console.print(f"  {esc(s)}"), progress=bars, jobs=jobs or None
         )
     for line in summary_lines(result):
-        console.print(line)
+        console.print(esc(line))
     for line in timing_lines(result):
-        console.print(f"  {line}")
+        console.print(f"  {esc(line)}")
     console.print(f"[green]done[/] in {time.time() - t0:.0f} s")
-    console.print(f"  report:   {result.report}")
-    console.print(f"  analysis: {result.analysis_dir}")
-    console.print(f"  study:    {result.study_dir / 'study.yaml'} (rerun or extend with `rsft study`)")
+    console.print(f"  report:   {esc(result.report)}")
+    console.print(f"  analysis: {esc(result.analysis_dir)}")
+    console.print(f"  study:    {esc(result.study_dir / 'study.yaml')} (rerun or extend with `rsft study`)")

@@ -13,12 +13,13 @@ Rerunning the same command resumes: rows already in the store are skipped.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
 
 from rsft._util.errors import RsftError
-from rsft.cli._common import console, progress_bars, stage_app
+from rsft.cli._common import console, esc, progress_bars, stage_app
 
 app = stage_app("sweep models or training checkpoints over an evaluation suite (per-sample store, resumable)")
 
@@ -35,14 +36,14 @@ def _targets(model: str | None, run_dir: Path | None, steps: str | None, kind: s
     complete, partial = discover_checkpoints(run_dir)
     for d in partial:
         console.print(
-            f"[yellow]warning[/]: {d} has no COMPLETE marker (half-written): skipped", soft_wrap=True
+            f"[yellow]warning[/]: {esc(d)} has no COMPLETE marker (half-written): skipped", soft_wrap=True
         )
     wanted = parse_steps(steps)
     if wanted is not None:
         have = {t.step for t in complete}
         for s in sorted(set(wanted) - have):
             console.print(
-                f"[yellow]warning[/]: no complete checkpoint for step {s} in {run_dir}", soft_wrap=True
+                f"[yellow]warning[/]: no complete checkpoint for step {s} in {esc(run_dir)}", soft_wrap=True
             )
         complete = [t for t in complete if t.step in wanted]
     if not complete:
@@ -109,6 +110,7 @@ def run(
 ) -> None:
     """Evaluate a model or a run's checkpoints on a suite; extra key=value arguments override the suite."""
     from rsft.eval.config import load_suite
+    from rsft.eval.lease import check_ttl
     from rsft.eval.runner import run_sweep, watch_run
     from rsft.eval.store import Store
 
@@ -138,10 +140,11 @@ def run(
         if backend not in backend_names():
             raise RsftError(f"unknown backend '{backend}'", field="--backend", fix=" | ".join(backend_names()))
         cfg.backend.kind = backend
-    if poll <= 0:
-        raise RsftError(f"--poll must be positive (got {poll})", field="--poll", fix="e.g. --poll 30")
-    if lease_ttl < 0:
-        raise RsftError(f"--lease-ttl must be 0 or positive (got {lease_ttl})", field="--lease-ttl")
+    if not (math.isfinite(poll) and poll > 0):
+        raise RsftError(
+            f"--poll must be a finite positive number (got {poll})", field="--poll", fix="e.g. --poll 30"
+        )
+    lease_ttl = check_ttl(lease_ttl)
     st = Store(store)
     _say_quarantined(st)
     if run_dir is not None and str(run_dir).startswith("hub:"):
@@ -160,12 +163,12 @@ def run(
                 cache_dir=hub_cache or cache_root() / "checkpoints",
                 max_bytes=int(hub_cache_gb * 1e9) if hub_cache_gb else None,
                 progress=bars,
-                say=lambda m: console.print(f"[yellow]note[/]: {m}", soft_wrap=True),
+                say=lambda m: console.print(f"[yellow]note[/]: {esc(m)}", soft_wrap=True),
             )
         console.print(
             f"[green]done[/]: {len(report.targets)} checkpoint(s) ({report.downloads} downloaded), "
             f"{report.planned} planned rows: {report.reused} reused, {report.generated} generated, "
-            f"{report.errors} error rows ({report.seconds:.1f}s) -> {store}",
+            f"{report.errors} error rows ({report.seconds:.1f}s) -> {esc(store)}",
             soft_wrap=True,
         )
         return
@@ -183,7 +186,7 @@ def run(
                 poll_s=poll,
                 until_done=watch_until_done,
                 progress=bars,
-                say=lambda m: console.print(f"[yellow]warning[/]: {m}", soft_wrap=True),
+                say=lambda m: console.print(f"[yellow]warning[/]: {esc(m)}", soft_wrap=True),
                 lease_ttl_s=lease_ttl,
             )
     else:
@@ -193,7 +196,7 @@ def run(
     console.print(
         f"[green]done[/]: {len(report.targets)} model(s), {report.planned} planned rows: {report.reused} reused, "
         f"{report.generated} generated, {report.rescored} rescored, {report.missing} missing, "
-        f"{report.errors} error rows ({report.seconds:.1f}s) -> {store}",
+        f"{report.errors} error rows ({report.seconds:.1f}s) -> {esc(store)}",
         soft_wrap=True,
     )
 
@@ -279,9 +282,9 @@ def summary(
     for r in table.itertuples():
         step = "" if r.step is None or r.step != r.step else str(int(r.step))
         view.add_row(
-            str(r.run),
+            esc(r.run),
             step,
-            str(r.benchmark),
+            esc(r.benchmark),
             r.metric,
             f"{r.value:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]",
             str(r.n_items),
@@ -296,7 +299,7 @@ def summary(
         "are left out of every value and counted; truncated and no-answer rows score as each benchmark's policy says"
     )
     for bench, pol in sorted({(str(r.benchmark), str(r.policy)) for r in table.itertuples()}):
-        console.print(f"  {bench}: {pol}", soft_wrap=True)
+        console.print(f"  {esc(bench)}: {esc(pol)}", soft_wrap=True)
     _print_protocol(store)
 
 
@@ -305,12 +308,12 @@ def _say_quarantined(st) -> None:
     from rsft.eval.store import QUARANTINE
 
     for q in st.quarantined:
-        console.print(f"[yellow]store part moved aside:[/] {q['part']} ({q['why']})")
+        console.print(f"[yellow]store part moved aside:[/] {esc(q['part'])} ({esc(q['why'])})")
     parked = sorted((st.path / QUARANTINE).glob("*.parquet"))
     if parked:
         console.print(
-            f"[yellow]{len(parked)} damaged part(s) moved to {st.path / QUARANTINE}: rows only they held are left "
-            "out of results until `rsft eval` regenerates them (delete the folder once it has).[/]"
+            f"[yellow]{len(parked)} damaged part(s) moved to {esc(st.path / QUARANTINE)}: rows only they held are "
+            "left out of results until `rsft eval` regenerates them (delete the folder once it has).[/]"
         )
 
 
@@ -327,5 +330,7 @@ def _print_protocol(store: Path) -> None:
     for r in records:
         value = "n/a" if r["value"] is None else f"{r['value']:.3f}"
         step = "" if r["step"] is None else str(r["step"])
-        view.add_row(str(r["run"]), step, r["benchmark"], r["metric"], value, str(r["n"]), r["definition"])
+        view.add_row(
+            esc(r["run"]), step, esc(r["benchmark"]), esc(r["metric"]), value, str(r["n"]), esc(r["definition"])
+        )
     console.print(view)

@@ -20,7 +20,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click import ClickException
 
 from rsft._util.errors import RsftError
-from rsft.cli._common import console
+from rsft.cli._common import console, esc
 
 app = typer.Typer(
     help="rsft: does long chain-of-thought SFT generalize beyond its training domain, when, and at what safety cost?",
@@ -87,12 +87,12 @@ def main(argv: list[str] | None = None) -> None:
         if debug or e.errno not in _OS_FIXES:
             raise
         err = os_error(e)
-        console.print(f"[bold red]error:[/] {err.render()}", markup=True, soft_wrap=True)
+        console.print(f"[bold red]error:[/] {esc(err.render())}", markup=True, soft_wrap=True)
         sys.exit(err.exit_code)
     except RsftError as e:
         if debug:
             raise
-        console.print(f"[bold red]error:[/] {e.render()}", markup=True, soft_wrap=True)
+        console.print(f"[bold red]error:[/] {esc(e.render())}", markup=True, soft_wrap=True)
         sys.exit(e.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         console.print("[yellow]interrupted[/]: finished work is saved; rerun the same command to resume")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from rsft.cli._common import console, stage_app
+from rsft.cli._common import console, esc, stage_app
 
 app = stage_app("report stage: one self-contained HTML report with figures and a Markdown summary")
 
@@ -30,4 +30,5 @@ def run(
             source = analyze_store(source, progress=lambda msg: status.update(msg))
     with console.status("rendering"):
         path = render_report(source, out, svg=svg)
-    console.print(f"wrote {path}, {path.with_suffix('.md')} and {path.parent / (path.stem + '_figures')}")
+    figures = path.parent / (path.stem + '_figures')
+    console.print(f"wrote {esc(path)}, {esc(path.with_suffix('.md'))} and {esc(figures)}")

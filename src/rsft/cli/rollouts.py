@@ -17,7 +17,7 @@ from typing import Any
 import typer
 import yaml
 
-from rsft.cli._common import console, progress_bars, stage_app
+from rsft.cli._common import console, esc, progress_bars, stage_app
 from rsft.config import build_config
 
 app = stage_app(
@@ -94,7 +94,7 @@ def run(
         summary = run_rollouts(cfg, progress=progress)
     console.print(
         f"shard {summary['shard']}: {summary['queries']:,} queries ({summary['skipped']:,} already done, "
-        f"{summary['generated']:,} generated); {summary['rows']:,} rows in {summary['pool']}"
+        f"{summary['generated']:,} generated); {summary['rows']:,} rows in {esc(summary['pool'])}"
     )
     print(json.dumps(summary))
 
@@ -131,7 +131,9 @@ def score(
     )
     with progress_bars() as progress:
         summary = score_responses(cfg, progress=progress)
-    console.print(f"scored {summary['rows']:,} rows ({summary['skipped']:,} resumed) -> {summary['out']}")
+    console.print(
+        f"scored {summary['rows']:,} rows ({summary['skipped']:,} resumed) -> {esc(summary['out'])}"
+    )
     print(json.dumps(summary))
 
 
@@ -147,7 +149,9 @@ def import_(
     summary = import_pool(source, mapping, out)
     if summary["dropped_columns"]:
         console.print(
-            f"[yellow]note[/]: columns not in the pool schema left out: {summary['dropped_columns']}"
+            f"[yellow]note[/]: columns not in the pool schema left out: {esc(summary['dropped_columns'])}"
         )
-    console.print(f"imported {summary['rows']:,} rows ({summary['queries']:,} queries) -> {summary['out']}")
+    console.print(
+        f"imported {summary['rows']:,} rows ({summary['queries']:,} queries) -> {esc(summary['out'])}"
+    )
     print(json.dumps(summary))

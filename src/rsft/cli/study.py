@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from rsft._util.errors import RsftError
-from rsft.cli._common import console, progress_bars, stage_app
+from rsft.cli._common import console, esc, progress_bars, say, stage_app
 
 app = stage_app("Run a study (matrix of models × datasets × schedules): train → sweep → analyse → report.")
 
@@ -67,13 +67,13 @@ def run(
         keep = None
     with progress_bars(not no_progress) as bars:
         result = run_study(
-            cfg, say=console.print, progress=bars, stop_after=stop_after, only_runs=keep, jobs=jobs
+            cfg, say=say, progress=bars, stop_after=stop_after, only_runs=keep, jobs=jobs
         )
     stages = ", ".join(f"{k} {v}" for k, v in result.stages.items())
-    console.print(f"[green]study {cfg.study.name}[/]: {stages}")
-    console.print(f"  study folder: {result.study_dir}")
+    console.print(f"[green]study {esc(cfg.study.name)}[/]: {esc(stages)}")
+    console.print(f"  study folder: {esc(result.study_dir)}")
     if result.report:
-        console.print(f"  report: {result.report}")
+        console.print(f"  report: {esc(result.report)}")
 
 
 @app.command("plan")
@@ -92,7 +92,7 @@ def plan(
     if as_json:
         print(p.to_json())
         return
-    t = Table(title=f"study {p.study}: {len(p.runs)} runs", show_lines=False)
+    t = Table(title=f"study {esc(p.study)}: {len(p.runs)} runs", show_lines=False)
     cols = ("#", "run", "finding", "schedule", "steps", "warmup", "ckpts", "states", "disk", "train tok",
             "gen tok/sweep", "GPU-h")  # fmt: skip
     for col in cols:
@@ -100,7 +100,8 @@ def plan(
     for i, r in enumerate(p.runs, 1):
         disk = "?" if r.disk_gb is None else f"{r.disk_gb:,.0f} GB"
         t.add_row(
-            str(i), r.name, r.finding or "", r.schedule, str(r.steps), str(r.warmup), str(r.checkpoints),
+            str(i), esc(r.name), esc(r.finding or ""), esc(r.schedule), str(r.steps), str(r.warmup),
+            str(r.checkpoints),
             str(r.state_saves), disk, f"{r.train_tokens / 1e9:.2f}B", f"{r.gen_tokens_per_sweep / 1e6:.1f}M",
             f"{r.gpu_hours:,.0f}",
         )  # fmt: skip
@@ -108,7 +109,8 @@ def plan(
     out.print(t)
     b = p.budget
     out.print(
-        "sweep per checkpoint: " + ", ".join(f"{s['benchmark']} {s['items']}×{s['samples']}" for s in p.sweep)
+        "sweep per checkpoint: "
+        + ", ".join(f"{esc(s['benchmark'])} {s['items']}×{s['samples']}" for s in p.sweep)
     )
     out.print(
         f"budget: {p.total_gpu_hours:,.0f} GPU-hours in all, at {b['train_tokens_per_gpu_s']:,.0f} training "
@@ -121,4 +123,4 @@ def plan(
         "ckpts = checkpoints incl. step 0, states = resume-state saves)"
     )
     for w in p.warnings:
-        out.print(f"[yellow]warning[/]: {w}")
+        out.print(f"[yellow]warning[/]: {esc(w)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from rsft.cli._common import console
+from rsft.cli._common import console, esc
 
 
 def _summary(path) -> str:  # noqa: ANN001 - a Path
@@ -28,9 +28,9 @@ def suites(
         return
     table = Table("kind", "name", "what", show_lines=False)
     for name, p in packaged_suites().items():
-        table.add_row("suite", name, _summary(p))
+        table.add_row("suite", esc(name), esc(_summary(p)))
     for name, p in packaged_configs().items():
         kind = name.split("/", 1)[0] if "/" in name else "study"
-        table.add_row(kind, name, _summary(p))
+        table.add_row(esc(kind), esc(name), esc(_summary(p)))
     console.print(table)
-    console.print(f"files under {PACKAGE_DIR}/suites and /configs; `rsft suites --path NAME` prints one")
+    console.print(f"files under {esc(PACKAGE_DIR)}/suites and /configs; `rsft suites --path NAME` prints one")

@@ -12,7 +12,7 @@ import os
 
 import typer
 
-from rsft.cli._common import console, progress_bars, stage_app
+from rsft.cli._common import console, esc, progress_bars, say, stage_app
 from rsft.config import apply_overrides, build_config, leaf_keys, read_yaml
 
 app = stage_app("supervised fine-tuning: checkpoints in Hugging Face format, exact resume")
@@ -40,11 +40,11 @@ def run(
     cfg = build_config(TrainConfig, apply_overrides(raw, overrides), source=str(config))
     with progress_bars(progress and os.environ.get("RANK", "0") == "0") as bars:
         result = train(
-            cfg, resume=resume, overwrite=overwrite, progress=bars, sources=sources, say=console.print
+            cfg, resume=resume, overwrite=overwrite, progress=bars, sources=sources, say=say
         )
     if os.environ.get("RANK", "0") != "0":
         return
     console.print(
         f"[green]done[/]: {result.final_step} steps, {len(result.checkpoints)} checkpoints in "
-        f"{result.run_dir / 'checkpoints'}; weights {result.weights_hash}"
+        f"{esc(result.run_dir / 'checkpoints')}; weights {result.weights_hash}"
     )

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from rsft._util.errors import ConfigError, Problem
-from rsft.cli._common import console
+from rsft.cli._common import console, esc
 from rsft.config import apply_overrides, read_yaml
 
 # config kind -> keys whose presence identifies the kind (checked in this order)
@@ -65,4 +65,4 @@ def validate(
             [Problem("<root>", "cannot tell which kind of config this is (pass --kind train|suite|study)")],
             file=str(path),
         )
-    console.print(f"[green]ok[/]: {path} is a valid {check(path, overrides, kind)}")
+    console.print(f"[green]ok[/]: {esc(path)} is a valid {esc(check(path, overrides, kind))}")

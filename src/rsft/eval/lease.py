@@ -17,6 +17,7 @@ within a small fraction of ``ttl_s`` (NTP does this).
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import threading
@@ -25,9 +26,35 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from rsft._util.errors import RsftError
 from rsft._util.hashing import hash_obj
 
 DEFAULT_TTL_S = 300.0
+MAX_TTL_S = 7 * 86400.0  # a week: longer is a stalled worker's unit held for good (and the heartbeat's wait overflows)
+
+
+def check_ttl(ttl_s: object, *, allow_off: bool = True, field: str = "--lease-ttl") -> float:
+    """``ttl_s`` as a lease lifetime: a finite number of seconds in (0, :data:`MAX_TTL_S`], or 0 (no leases) when
+    ``allow_off``. NaN compared false with every expiry (claims were silently off: rows generated twice) and inf
+    overflowed the heartbeat's wait; both are refused here, at the boundary.
+
+    Raises:
+        RsftError: naming ``field``.
+    """
+    try:
+        value = float(ttl_s)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = math.nan
+    if allow_off and value == 0:
+        return 0.0
+    if not (math.isfinite(value) and 0 < value <= MAX_TTL_S):
+        raise RsftError(
+            f"{field} must be a finite number of seconds in (0, {MAX_TTL_S:g}]{' or 0 (no claims)' if allow_off else ''}"
+            f", got {ttl_s!r}",
+            field=field,
+            fix=f"e.g. {field} {DEFAULT_TTL_S:g}",
+        )
+    return value
 
 
 def unit_id(weights_hash: str, benchmark: str, version: int) -> str:
@@ -90,9 +117,9 @@ class LeaseBook:
     """
 
     def __init__(self, store_path: str | Path, ttl_s: float = DEFAULT_TTL_S) -> None:
+        self.ttl_s = check_ttl(ttl_s, allow_off=False, field="ttl_s")
         self.dir = Path(store_path) / "leases"
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.ttl_s = float(ttl_s)
         self.owner = _owner()
 
     def state(self, unit: str) -> tuple[int, dict | None]:

@@ -97,6 +97,28 @@ KEY_COLUMNS = (
 # one part only after a crash between write and compaction: readers keep the last written row per key.
 STORE_ROWS_GLOB = "rows/*.parquet"
 
+_GLOB_CHARS = "[*?"
+
+
+def sql_path(path: object) -> str:
+    """``path`` as a DuckDB string literal naming exactly that file or folder: DuckDB expands ``[...]``, ``*`` and
+    ``?`` in every path it reads (in a list too), so each is written as a one-character class (``[[]``) and a store
+    folder named ``runs[ab]`` never reads ``runsa``'s rows."""
+    text = "".join(f"[{c}]" if c in _GLOB_CHARS else c for c in str(path))
+    return "'" + text.replace("'", "''") + "'"
+
+
+def rows_glob_sql(store: object) -> str:
+    """The SQL literal of every part of the store folder ``store`` (its own name escaped, see :func:`sql_path`)."""
+    from pathlib import Path
+
+    return sql_path(Path(store) / "rows")[:-1] + "/*.parquet'"
+
+
+def parts_sql(parts: list) -> str:
+    """A DuckDB list literal of exactly these part files (glob characters escaped)."""
+    return "[" + ", ".join(sql_path(p) for p in parts) + "]"
+
 
 def select_sql(available: set[str], source: str) -> str:
     """A DuckDB query over ``source`` (a relation with the store's columns) returning every column of ROW_SCHEMA,

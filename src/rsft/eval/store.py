@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rsft._util.errors import DataError
-from rsft.eval.schema import READABLE_VERSIONS, ROW_SCHEMA, SCHEMA_VERSION, STORE_ROWS_GLOB, select_sql
+from rsft.eval.schema import (
+    READABLE_VERSIONS,
+    ROW_SCHEMA,
+    SCHEMA_VERSION,
+    parts_sql,
+    rows_glob_sql,
+    select_sql,
+)
 
 _SEQ = itertools.count()
 
@@ -120,17 +128,18 @@ def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pydict(cols, schema=ROW_SCHEMA)
 
 
-def dedup_sql(store_path: str | Path) -> str:
+def dedup_sql(store_path: str | Path, parts: list[Path] | None = None) -> str:
     """A DuckDB query returning the store's rows, one per (run, key): the last written wins.
 
     A key identifies a computation (weights, prompt, sampling, item, sample); the run says whose trajectory the
     row belongs to. Two runs sharing a checkpoint (the same base model at step 0) each get a row with the same key,
-    generated once and copied for the second run.
+    generated once and copied for the second run. With ``parts``, exactly those files are read (else every part);
+    the folder's name is never a glob (:func:`~rsft.eval.schema.sql_path`).
     """
-    glob = str(Path(store_path) / STORE_ROWS_GLOB).replace("'", "''")
+    source = parts_sql(parts) if parts is not None else rows_glob_sql(store_path)
     return (
         "SELECT * EXCLUDE (filename, file_row_number) FROM read_parquet("
-        f"'{glob}', filename=true, file_row_number=true, union_by_name=true) "
+        f"{source}, filename=true, file_row_number=true, union_by_name=true) "
         "QUALIFY row_number() OVER (PARTITION BY run, key ORDER BY filename DESC, file_row_number DESC) = 1"
     )
 
@@ -181,13 +190,33 @@ class Store:
         self.quarantined: list[dict[str, str]] = quarantine_damaged(self.path)
 
     def _write_meta(self) -> None:
-        """store.json at the current schema version (a readable older store is raised on its first append)."""
+        """store.json at the current schema version (a readable older store is raised on its first append).
+
+        Several processes may create one fresh store at once: each writes its own temporary file (a unique name)
+        and links it into place with an exclusive create, so the first one wins and the others keep its file
+        (raising an older store's version replaces the file atomically instead).
+        """
         from rsft._version import __version__
 
         meta = self.path / "store.json"
-        tmp = meta.with_suffix(".json.tmp")
+        tmp = self.path / f".store.json.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
         tmp.write_text(json.dumps({"schema_version": SCHEMA_VERSION, "created_by": f"rsft {__version__}"}))
-        os.replace(tmp, meta)
+        try:
+            if self._version is None:
+                try:
+                    os.link(tmp, meta)
+                except FileExistsError:  # another process created the store first: its store.json stands
+                    version = read_store_meta(meta).get("schema_version")
+                    if version != SCHEMA_VERSION:
+                        raise DataError(
+                            f"another process created this store at schema version {version}",
+                            file=str(meta),
+                            fix="use another --store folder, or an rsft version matching this store",
+                        ) from None
+            else:
+                os.replace(tmp, meta)
+        finally:
+            tmp.unlink(missing_ok=True)
         self._version = SCHEMA_VERSION
 
     def refresh(self) -> None:
@@ -268,28 +297,27 @@ class Store:
             self._indexed.add(name)
         return final
 
-    def connect(self) -> Any:
-        """A DuckDB connection with a view ``rows`` (deduplicated by key)."""
+    def connect(self, parts: list[Path] | None = None) -> Any:
+        """A DuckDB connection with a view ``rows`` (deduplicated by key) over every part, or exactly ``parts``."""
         import duckdb
 
         con = duckdb.connect()
-        if self.parts():
-            glob = str(self.path / STORE_ROWS_GLOB).replace("'", "''")
+        if parts if parts is not None else self.parts():
+            source = parts_sql(parts) if parts is not None else rows_glob_sql(self.path)
             cols = {
                 r[0]
-                for r in con.execute(
-                    f"DESCRIBE SELECT * FROM read_parquet('{glob}', union_by_name=true)"
-                ).fetchall()
+                for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({source}, union_by_name=true)").fetchall()
             }
-            con.execute(f"CREATE VIEW rows AS {select_sql(cols, f'({dedup_sql(self.path)})')}")
+            con.execute(f"CREATE VIEW rows AS {select_sql(cols, f'({dedup_sql(self.path, parts)})')}")
         else:
             con.register("_empty", ROW_SCHEMA.empty_table())
             con.execute("CREATE VIEW rows AS SELECT * FROM _empty")
         return con
 
-    def table(self, where: str | None = None) -> pa.Table:
-        """The deduplicated rows as a pyarrow table, optionally filtered by a SQL ``where`` clause."""
-        con = self.connect()
+    def table(self, where: str | None = None, parts: list[Path] | None = None) -> pa.Table:
+        """The deduplicated rows as a pyarrow table, optionally filtered by a SQL ``where`` clause (of every part,
+        or of exactly ``parts``)."""
+        con = self.connect(parts)
         try:
             sql = "SELECT * FROM rows" + (f" WHERE {where}" if where else "") + " ORDER BY key"
             rel = con.sql(sql)
@@ -309,16 +337,21 @@ class Store:
         old = self.parts()
         if len(old) <= 1:
             return old[0] if old else None
-        return self._replace_parts(self.table())
+        return self._replace_parts(self.table(parts=old), old)
 
     def drop_replaced(self, run: str, current: set[str]) -> int:
         """Remove ``run``'s rows whose weights hash is not in ``current`` (the weights of its checkpoints now: a
-        retrained run's old checkpoints are gone); other runs' rows stay. Safe to interrupt, as :meth:`compact`.
+        retrained run's old checkpoints are gone); other runs' rows stay. Safe to interrupt, as :meth:`compact`,
+        and safe beside other processes appending: only the parts listed before reading are rewritten and removed,
+        so a part another process renames into place meanwhile stays (``tests/eval/test_store_concurrency.py``).
 
         Returns:
             The number of rows removed.
         """
-        con = self.connect()
+        old = self.parts()
+        if not old:
+            return 0
+        con = self.connect(old)
         try:
             stale = con.execute(
                 "SELECT count(*) FROM rows WHERE run = ? AND NOT list_contains(?, weights_hash)",
@@ -330,17 +363,24 @@ class Store:
             return 0
         quoted = ",".join("'" + h.replace("'", "''") + "'" for h in sorted(current)) or "''"
         run_sql = run.replace("'", "''")
-        self._replace_parts(self.table(where=f"NOT (run = '{run_sql}' AND weights_hash NOT IN ({quoted}))"))
+        where = f"NOT (run = '{run_sql}' AND weights_hash NOT IN ({quoted}))"
+        self._replace_parts(self.table(where=where, parts=old), old)
         self._keys, self._indexed = None, set()  # rows left: the key index is rebuilt on next use
         return stale
 
-    def _replace_parts(self, table: pa.Table) -> Path:
-        """Write ``table`` as one new part, then remove every older part (the new one is complete first)."""
-        old = self.parts()
-        name = f"part-{time.time_ns():020d}-{os.getpid()}-{next(_SEQ):06d}.parquet"
+    def _replace_parts(self, table: pa.Table, old: list[Path]) -> Path:
+        """Write ``table`` (the rows of exactly ``old``) as one new part, then remove ``old`` (the new part is
+        complete first). Parts not in ``old`` (appended since they were listed) are never touched.
+
+        The new part's name sorts right after the newest of ``old`` and before any part named later ("~" sorts
+        after ".parquet" and before the next digit): its rows win over the rows they replace, and a row written
+        meanwhile by another process still wins over them.
+        """
+        base = max(old).name.removesuffix(".parquet").split("~", 1)[0]
+        name = f"{base}~{time.time_ns():020d}-{os.getpid()}-{next(_SEQ):06d}.parquet"
         tmp = self.rows_dir / (name + ".tmp")
         pq.write_table(table.cast(ROW_SCHEMA), tmp)
         os.replace(tmp, self.rows_dir / name)
         for p in old:
-            p.unlink()
+            p.unlink(missing_ok=True)  # another process's drop may have removed it first
         return self.rows_dir / name
