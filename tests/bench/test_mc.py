@@ -12,7 +12,15 @@ import pytest
 from rsft._util.errors import DataError
 from rsft.bench._mc import boxed_letter, letter_from_box, stable_shuffle
 from rsft.bench.gpqa import FIELDS, GpqaDiamond
-from rsft.bench.mmlu_pro import MmluPro, extract_answer
+from rsft.bench.mmlu_pro import (
+    OFFICIAL_AGAIN,
+    OFFICIAL_FINAL,
+    OFFICIAL_FIRST,
+    MmluPro,
+    extract_answer,
+    official_extract,
+)
+from rsft.tasks.base import Sample
 
 
 @pytest.mark.parametrize(
@@ -106,6 +114,43 @@ def test_mmlu_pro_parses_every_row_and_subset_is_stable(shared_benchmarks):
     assert len({s.metadata["category"] for s in sub}) == 14
     s = sub[0]
     assert MmluPro().score(s, f"The answer is ({s.target}).").value == 1.0
+
+
+def test_mmlu_pro_default_is_the_official_chain_without_random_fill():
+    s = Sample("mmlu_pro/1", "", "D", {})
+    # the issue's counterexample: text after the answer must not override it (the `last` rule read "A")
+    text = "The answer is (D). Here is a similar question. ... The answer is A."
+    assert MmluPro().opts.extraction == "official" and MmluPro.version == 2
+    assert MmluPro().score(s, text).value == 1.0
+    assert MmluPro(extraction="last").score(s, text).answer == "A"
+    assert official_extract("Answer: B\nAnswer: C") == "B"  # the first line holding one
+    assert official_extract("Answer: B then Answer: C\nAnswer: D") == "C"  # its last on that line
+    assert official_extract("I pick (E), not F") == "F"  # the last isolated letter
+    assert official_extract("A cat is not an option") == "A"  # as the harness does: "A" is isolated
+    assert official_extract("no letters here") is None
+    rec = MmluPro().score(s, "no idea, sorry.")
+    assert (rec.value, rec.reason) == (0.0, "no_answer")  # not a random letter
+
+
+def _official_reference(text):
+    """The official harness's three functions, regexes as they are (quadratic, fine on short strings)."""
+    for pattern in (OFFICIAL_FIRST, OFFICIAL_AGAIN):
+        m = pattern.search(text)
+        if m:
+            return m.group(1)
+    m = OFFICIAL_FINAL.search(text)
+    return m.group(0) if m else None
+
+
+def test_official_chain_matches_the_harness_regexes_on_random_text():
+    import random
+
+    rng = random.Random(0)
+    pieces = ["answer is (", "answer is ", "Answer:", "answer: ", "\n", " ", "A", "B", "J", "K", "x", "(", ")",
+              "an", ".", "Answer:\n"]  # fmt: skip
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 25)))
+        assert official_extract(text) == _official_reference(text), text
 
 
 def test_mmlu_pro_takes_the_last_statement_not_the_first():

@@ -218,7 +218,8 @@ def test_mmlu_pro_prompt_and_first_match_extraction(suite, tmp_path):
     # the pitfall: a guess inside the reasoning wins over the final boxed answer
     assert b.score(s, "<think>maybe the answer is (A)</think> \\boxed{B}").answer == "A"
     default = get_benchmark("mmlu_pro", path=str(path))
-    assert default.score(s, "<think>maybe the answer is (A)</think> \\boxed{B}").answer == "B"
+    assert default.score_on == "answer"  # the default reads only the post-thinking answer: " \\boxed{B}"
+    assert default.score(s, " \\boxed{B}").answer == "B"
 
 
 def test_ifeval_and_truthfulqa_prompts(suite, tmp_path):

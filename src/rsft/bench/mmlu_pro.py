@@ -1,8 +1,12 @@
-r"""MMLU-Pro (up to 10 options), a seeded 1k subset by default, greedy, the *last* answer statement.
+r"""MMLU-Pro (up to 10 options), a seeded 1k subset by default, greedy, the official harness's extraction.
 
-The paper's regex took the first "answer is (X)" — often a guess inside the reasoning. Here the answer is whichever
-comes last in the response: an "answer is (X)" / "Answer: X" statement or a ``\boxed{X}``. The subset is the
-``subset_size`` questions with the smallest sha256(``subset_seed``, question_id): stable under any file order.
+``extraction: official`` (default) is the chain of the official MMLU-Pro harness (TIGER-AI-Lab/MMLU-Pro,
+``evaluate_from_api.py`` / ``compute_accuracy.py``), read on the post-thinking answer: the first
+``answer is \(?([A-J])\)?``, else ``.*[aA]nswer:\s*([A-J])`` (the last "Answer: X" of the first line holding one),
+else the last isolated letter ``\b[A-J]\b``. The harness then fills an unextracted answer with a random letter;
+here it is ``no_answer`` (0, never a lucky guess). ``extraction: last`` takes whichever "answer is (X)" /
+"Answer: X" statement or ``\boxed{X}`` comes last. The subset is the ``subset_size`` questions with the smallest
+sha256(``subset_seed``, question_id): stable under any file order.
 
 ``extraction: paper`` reproduces the released scorer instead: the *first* match in the whole response (thinking
 included) of ``(?:answer is \(?([ABCDEFGHIJ])\)?|\\boxed\{(?:\\text\{)?([A-Z])(?:\})?\})``, compared
@@ -56,8 +60,36 @@ def paper_prompt(question: str, options: list[str]) -> str:
     return f"Question:\n{question}\nOptions:\n{listed}{PAPER_PROMPT_TAIL}"
 
 
+# the official MMLU-Pro harness (TIGER-AI-Lab/MMLU-Pro @ f418b11, evaluate_from_api.py: extract_answer,
+# extract_again, extract_final), without its random fill
+OFFICIAL_FIRST = re.compile(r"answer is \(?([A-J])\)?")
+OFFICIAL_AGAIN = re.compile(r".*[aA]nswer:\s*([A-J])")
+OFFICIAL_FINAL = re.compile(r"\b[A-J]\b(?!.*\b[A-J]\b)", re.DOTALL)
+_ISOLATED = re.compile(r"\b[A-J]\b")
+_ANSWER_COLON = re.compile(r"(?=[aA]nswer:\s*([A-J]))")  # zero-width: overlapping starts all count
+
+
+def official_extract(text: str) -> str | None:
+    """The official harness's chain: the first "answer is (X)", else "Answer: X", else the last isolated letter
+    A-J; None where the harness would draw a random letter."""
+    m = OFFICIAL_FIRST.search(text)
+    if m:
+        return m.group(1)
+    # OFFICIAL_AGAIN's and OFFICIAL_FINAL's matches, found in linear time (both regexes are quadratic on long
+    # responses). OFFICIAL_AGAIN's ``.*`` stops at a newline: its match is the last "Answer: X" starting on the
+    # first line where one starts. Isolated letters cannot overlap: the one no other follows is the last.
+    statements = list(_ANSWER_COLON.finditer(text))
+    if statements:
+        line_end = text.find("\n", statements[0].start())
+        on_line = [s for s in statements if line_end < 0 or s.start() < line_end]
+        return on_line[-1].group(1)
+    letters = _ISOLATED.findall(text)
+    return letters[-1] if letters else None
+
+
 def extract_answer(text: str) -> str | None:
-    r"""The choice letter of the last answer statement or ``\boxed{}`` in ``text`` (by position), or None."""
+    r"""``extraction: last``: the choice letter of the last answer statement or ``\boxed{}`` in ``text`` (by
+    position), or None."""
     candidates: list[tuple[int, str]] = []
     for m in _STATEMENT.finditer(text):
         if m.group(1).isupper():
@@ -70,19 +102,22 @@ def extract_answer(text: str) -> str | None:
     return max(candidates)[1] if candidates else None
 
 
+EXTRACTIONS = ("official", "last", "paper")
+
+
 class MmluProOptions(SourceOptions):
     subset_size: int | None = Field(1000, ge=1, description="a seeded subset of this many questions; None: all")
     subset_seed: int = 0
     prompt: str = Field("rsft", description="rsft | paper")
-    extraction: str = Field("last", description="last | paper")
+    extraction: str = Field("official", description="official | last | paper")
 
 
 class MmluPro(Benchmark):
     """MMLU-Pro; options: path | hub_id (+revision), subset_size (1000; null = all 12,032), subset_seed (0),
-    prompt (rsft | paper), extraction (last | paper), n_items."""
+    prompt (rsft | paper), extraction (official | last | paper), n_items."""
 
     name = "mmlu_pro"
-    version = 1
+    version = 2  # 2: default extraction = the official harness's chain (was: the last statement)
     group = "knowledge"
     score_on = "answer"
     defaults: ClassVar[dict[str, Any]] = {"n": 1, **GREEDY_SAMPLING}
@@ -90,7 +125,7 @@ class MmluPro(Benchmark):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        for key, allowed in (("prompt", ("rsft", "paper")), ("extraction", ("last", "paper"))):
+        for key, allowed in (("prompt", ("rsft", "paper")), ("extraction", EXTRACTIONS)):
             if getattr(self.opts, key) not in allowed:
                 raise DataError(f"unknown {key} '{self.options[key]}'", field=key, fix=" or ".join(allowed))
         if self.options.get("extraction") == "paper":
@@ -127,7 +162,8 @@ class MmluPro(Benchmark):
         return samples if n is None else samples[: int(n)]
 
     def score(self, sample: Sample, text: str) -> ScoreRecord:
-        letter = paper_extract(text) if self.options.get("extraction") == "paper" else extract_answer(text)
+        extract = {"official": official_extract, "last": extract_answer, "paper": paper_extract}
+        letter = extract[self.opts.extraction](text)
         if letter is None:
             return ScoreRecord(0.0, None, "no_answer")
         ok = letter == sample.target
