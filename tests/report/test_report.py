@@ -98,11 +98,20 @@ def test_first_screen_answers_the_four_questions_before_anything_else(report):
             assert re.search(r"n=\d+ items, k=\d", card), key
     # the fixture's two runs are different models with one data kind each: data and capability are not measurable
     assert dict((k, re.search(r"v-([\w-]+)'", c).group(1)) for k, c in cards)["data"] == "not-measurable-here"
-    # numbers come from the analysis: the safety card quotes each run's safety gain
+    # numbers come from the analysis: the safety card quotes each run's safety gain, with its own pointwise
+    # interval (a pre-specified contrast), which is narrower than the detector's simultaneous one
     for r in a["domain_curves"]:
         if r["domain"] == "safety":
-            g = r["detector"]["final_gain"]
+            g, sim = r["final_change"], r["detector"]["final_gain"]
+            assert g["interval"] == "pointwise" and g["hi"] - g["lo"] < sim["hi"] - sim["lo"]
             assert f"{g['est']:+.2f} [{g['lo']:+.2f}, {g['hi']:+.2f}]" in dict(cards)["safety"]
+    # the first screen says what happened to each domain and what is recommended, and explains its marks
+    lead = re.search(r"<div class='note' id='headline'>(.*?)</div>", first, re.S).group(1)
+    for dom in {r["domain"] for r in a["domain_curves"]}:
+        assert f"<p>{dom[0].upper()}{dom[1:]}: " in lead, dom
+    assert "Recommend" in lead and "dashed horizontal line" in lead and "▲/▼" in lead
+    assert f"This analysis has {len(a['benchmarks']) + len(a['domain_curves'])} curves" in lead
+    assert "simultaneous" not in re.search(r"<p class='meta'>(.*?)</p>", text, re.S).group(1)
 
 
 def test_report_shows_what_the_analysis_says(report):

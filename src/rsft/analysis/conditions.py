@@ -76,15 +76,22 @@ def condition_keys(conditions: dict[str, dict]) -> list[str]:
 
 
 def mark(below: bool, above: bool) -> str:
-    """Significance mark vs the base: '▲' above, '▼' below, '' not distinguishable (simultaneous intervals)."""
+    """Significance mark vs the base: '▲' above, '▼' below, '' not distinguishable."""
     return "▲" if above else "▼" if below else ""
+
+
+def gain_of(rec: dict) -> dict:
+    """A curve's final − base: its own pointwise interval (``final_change``; the detector's simultaneous
+    ``final_gain`` only for records written before it existed)."""
+    return rec.get("final_change") or rec["detector"]["final_gain"]
 
 
 def comparison_rows(
     bench_records: list[dict], domain_records: list[dict], conditions: dict[str, dict]
 ) -> list[dict]:
-    """One row per run: conditions, then per benchmark and domain the final score, its gain over the base with a
-    simultaneous interval, a significance mark and the detector's class."""
+    """One row per run: conditions, then per benchmark and domain the final score, its gain over the base with its
+    own pointwise interval (a pre-specified contrast), a significance mark (▲/▼: that interval excludes 0) and
+    the detector's class."""
     rows = []
     for run in sorted(conditions):
         row: dict = {"run": run, "conditions": conditions[run], "cells": {}}
@@ -95,13 +102,14 @@ def comparison_rows(
             cur, det = rec["curve"], rec["detector"]
             if len(cur["step"]) < 2:
                 continue
+            gain = gain_of(rec)
             row["cells"][name] = {
                 "base": cur["est"][0],
                 "final": cur["est"][-1],
                 "final_lo": cur["lo"][-1],
                 "final_hi": cur["hi"][-1],
-                "gain": det["final_gain"],
-                "mark": mark(det["below"][-1], det["above"][-1]),
+                "gain": gain,
+                "mark": mark(gain["hi"] < 0, gain["lo"] > 0),
                 "class": det["class"],
                 "base_step": det["base_step"],
                 "final_step": det["final_step"],

@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from rsft.analysis.detector import classify, curve_summary, early_warning
+from rsft.analysis.detector import classify, curve_summary
 from rsft.analysis.frames import Cube
-from rsft.analysis.stats import Boot, BootSpec, bootstrap_means, item_weights, percentile_ci
+from rsft.analysis.stats import Boot, BootSpec, bootstrap_means, contrast, item_weights, simultaneous_ci
 
 DOMAINS = ("in-domain", "out-of-domain", "general", "safety", "overrefusal")
 _OOD_GROUPS = ("math", "reasoning", "code", "knowledge")
@@ -91,15 +91,84 @@ def _stat(spec: BootSpec, boot: Boot, **extra) -> dict:
     return {"n_items": n, "k": k, **spec.describe(), **extra}
 
 
+def dof(boot: Boot) -> float:
+    """Degrees of freedom of a curve's standard errors: fewest items at any checkpoint, minus one (>= 1)."""
+    return float(max(int(np.min(boot.n_items)) - 1, 1)) if boot.n_items.size else 1.0
+
+
+def final_change(boot: Boot, level: float) -> dict:
+    """Final − base of one curve with its own pointwise interval and p-value (:func:`rsft.analysis.stats.contrast`).
+
+    A pre-specified contrast: the final checkpoint and the base are fixed before looking at the data, so no
+    family over checkpoints is needed. This is what the report's ▲/▼ marks and the safety, capability and data
+    cards read.
+    """
+    est = float(boot.est[-1] - boot.est[0])
+    return contrast(est, boot.boot[:, -1] - boot.boot[:, 0], level, dof(boot))
+
+
 def _record(steps: np.ndarray, boot: Boot, spec: BootSpec) -> dict:
     cls = classify(steps, boot, spec.level)
     rec = {"curve": curve_summary(steps, boot, spec.level), "detector": cls}
-    rec["early_warning"] = early_warning(steps, boot, cls, spec.level)
+    if len(steps) >= 2:
+        rec["final_change"] = final_change(boot, spec.level)
+        # the simultaneous band over checkpoints, with the small-sample (Student-t) correction
+        d = boot.est[1:] - boot.est[0]
+        slo, shi, _ = simultaneous_ci(d, boot.boot[:, 1:] - boot.boot[:, [0]], spec.level, dof(boot))
+        rec["curve"]["diff_base_sim_lo"] = [0.0, *slo.tolist()]
+        rec["curve"]["diff_base_sim_hi"] = [0.0, *shi.tolist()]
+    rec["early_warning"] = early_warning(steps, boot, cls)
     if steps[0] != 0:
         cls["notes"].append(
             f"no step 0 (base model) in the store: the earliest step {int(steps[0])} is the base"
         )
     return rec
+
+
+def early_warning(steps: np.ndarray, boot: Boot, cls: dict) -> dict | None:
+    """An early checkpoint whose verdict the final contradicts, at the detector's stated error rate (else None).
+
+    The paper's advice ("early checkpoints underestimate generalization") as a claim, built only from claims the
+    detector makes jointly at its error rate (:func:`rsft.analysis.detector.classify`):
+
+    - a dip the curve recovered from: below base at the dip step, a significant rise after it, and the final
+      checkpoint not below base (judged at the dip, the run looks worse than it ends);
+    - the mirror image: above base at a peak, a significant fall after it, the final not above base;
+    - a sign flip: some earlier checkpoint below base and the final above it, or the other way round.
+
+    A steady trend (an early checkpoint not yet distinguishable from base, the final above or below it) is no
+    contradiction and gives no warning: the early verdict "no change yet" is not contradicted by a later change.
+    """
+    below, above = list(cls.get("below") or []), list(cls.get("above") or [])
+    if len(below) < 2:
+        return None
+    st = [int(s) for s in steps[1:]]
+    idx, why = None, ""
+    if cls.get("dip_step") is not None and cls.get("recovery_step") is not None and not below[-1]:
+        idx = st.index(cls["dip_step"])
+        why = f"it rose significantly after (by step {cls['recovery_step']})"
+    elif cls.get("peak_step") is not None and cls.get("fall_step") is not None and not above[-1]:
+        idx = st.index(cls["peak_step"])
+        why = f"it fell significantly after (by step {cls['fall_step']})"
+    elif above[-1] and any(below[:-1]):
+        idx, why = below.index(True), "the final checkpoint is significantly above base"
+    elif below[-1] and any(above[:-1]):
+        idx, why = above.index(True), "the final checkpoint is significantly below base"
+    if idx is None:
+        return None
+
+    def verdict(i: int) -> str:
+        return "below base" if below[i] else "above base" if above[i] else "not distinguishable from base"
+
+    d = boot.est[1:] - boot.est[0]
+    lo, hi = cls["diff_lo"], cls["diff_hi"]
+    text = (
+        f"judged at step {st[idx]} this run looks {verdict(idx)} ({d[idx]:+.3f} [{lo[idx]:+.3f}, {hi[idx]:+.3f}]); "
+        f"{why}; the final checkpoint (step {st[-1]}) says {verdict(-1)} ({d[-1]:+.3f} [{lo[-1]:+.3f}, "
+        f"{hi[-1]:+.3f}]) (simultaneous intervals, false-verdict rate <= {cls.get('error_rate', 0.05):.0%})"
+    )
+    return {"step": st[idx], "verdict": verdict(idx), "final_step": st[-1], "final_verdict": verdict(-1),
+            "text": text}  # fmt: skip
 
 
 def benchmark_dynamics(cube: Cube, spec: BootSpec, domain: str) -> tuple[dict, Boot]:
@@ -172,7 +241,9 @@ def between_runs(
 
     The reference is ``reference`` when given, else the first run (sorted) with the same ``model`` condition.
     Runs evaluated on the same items share the bootstrap's item draws, so their difference is paired (``paired``);
-    otherwise the two runs' draws are independent. Intervals are pointwise (not corrected over the table).
+    otherwise the two runs' draws are independent. Each difference is a pre-specified contrast with its own pointwise
+    interval and p-value (:func:`rsft.analysis.stats.contrast`, Student-t on the fewer items minus one); the
+    report's cards correct across the contrasts they read (Holm).
 
     Args:
         finals: (run, curve name) -> (final estimate, (B,) final replicates, n items, item-set signature).
@@ -191,18 +262,66 @@ def between_runs(
             if r != run or (ref, name) not in finals:
                 continue
             est_ref, boot_ref, n_ref, sig_ref = finals[(ref, name)]
-            lo, hi = percentile_ci((boot - boot_ref)[:, None], spec.level)
-            d = est - est_ref
+            c = contrast(float(est - est_ref), boot - boot_ref, spec.level, float(max(min(n, n_ref) - 1, 1)))
             out.append(
                 {
                     "run": run,
                     "reference": ref,
                     "curve": name,
-                    "diff": {"est": float(d), "lo": float(lo[0]), "hi": float(hi[0])},
-                    "mark": "▲" if lo[0] > 0 else "▼" if hi[0] < 0 else "",
+                    "diff": c,
+                    "mark": "▲" if c["lo"] > 0 else "▼" if c["hi"] < 0 else "",
                     "paired": sig == sig_ref,
                     "n_items": int(n),
                     "n_items_reference": int(n_ref),
                 }
             )
+    return out
+
+
+def gain_differences(
+    curves: Mapping[str, Mapping[str, tuple[np.ndarray, Boot]]],
+    conditions: Mapping[str, Mapping],
+    spec: BootSpec,
+) -> list[dict]:
+    """(final − base of one run) − (final − base of another), per domain, for runs on different base models.
+
+    The capability question compares two bases' gains; a gain significant on one base and not on the other says
+    nothing about their difference, so the difference is tested itself. Each is a pre-specified contrast with its
+    own pointwise interval and p-value (:func:`rsft.analysis.stats.contrast`); runs evaluated on the same items
+    share the bootstrap's item draws (paired), otherwise the draws are independent.
+
+    Args:
+        curves: run -> domain -> (steps, Boot) of the domain curves.
+        conditions: run -> conditions (``model`` says which base a run was trained from).
+        spec: bootstrap spec.
+
+    Returns:
+        ``[{"run", "reference", "curve": "[domain]", "diff": contrast, "n_items", "n_items_reference"}]`` for every
+        pair ``run < reference`` (sorted) whose ``model`` conditions differ.
+    """
+    runs = sorted(curves)
+    out = []
+    for i, a in enumerate(runs):
+        for b in runs[i + 1 :]:
+            ma, mb = (conditions.get(a) or {}).get("model"), (conditions.get(b) or {}).get("model")
+            if ma is None or mb is None or str(ma) == str(mb):
+                continue
+            for dom in sorted(set(curves[a]) & set(curves[b])):
+                (sa, ba), (sb, bb) = curves[a][dom], curves[b][dom]
+                if len(sa) < 2 or len(sb) < 2:
+                    continue
+                ga = ba.boot[:, -1] - ba.boot[:, 0]
+                gb = bb.boot[:, -1] - bb.boot[:, 0]
+                est = float((ba.est[-1] - ba.est[0]) - (bb.est[-1] - bb.est[0]))
+                df = min(dof(ba), dof(bb))
+                out.append(
+                    {
+                        "run": a,
+                        "reference": b,
+                        "curve": f"[{dom}]",
+                        "diff": contrast(est, ga - gb, spec.level, df),
+                        "n_items": int(np.max(ba.n_items)),
+                        "n_items_reference": int(np.max(bb.n_items)),
+                    }
+                )
     return out

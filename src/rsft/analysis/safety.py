@@ -10,6 +10,12 @@ is >= ``-tolerance``: with that confidence it lost at most ``tolerance`` safety 
 eligible. The recommended checkpoint is the eligible one with the highest weighted score (earliest on ties); its
 score, gain and safety change come with intervals, plus the share of bootstrap replicates in which it is the best
 eligible checkpoint. Without a safety benchmark every checkpoint is eligible and the result says so.
+
+**Selection.** The recommended checkpoint is chosen *because* it scored best, so its pointwise interval would be
+too optimistic (under an all-flat truth the best of many checkpoints' gains excludes 0 far more often than the
+nominal rate). Its reasoning gain and safety change therefore carry the simultaneous interval over every
+checkpoint after the base (max-|t|, Student-t corrected on the fewest items minus one): the interval of whichever
+checkpoint is chosen covers its true value with probability >= ``level``, whatever the choice.
 """
 
 from __future__ import annotations
@@ -70,6 +76,7 @@ def tradeoff(
         idx = np.searchsorted(s, steps)
         return b.est[idx], b.boot[:, idx]
 
+    df = float(max(min(int(np.min(curves[d][1].n_items)) for d in used) - 1, 1))
     total = sum(weights.values())
     w_est = sum(weights[d] * at(d)[0] for d in weights) / total
     w_boot = sum(weights[d] * at(d)[1] for d in weights) / total
@@ -80,7 +87,8 @@ def tradeoff(
         "tolerance": tolerance,
         "stat": {
             **spec.describe(),
-            "intervals": "pointwise percentile; eligibility uses simultaneous bounds",
+            "intervals": "per checkpoint: pointwise percentile; eligibility and the recommended checkpoint's "
+            "gain and safety change: simultaneous over the checkpoints (selection-aware)",
         },
         "weighted_score": _series(w_est, w_boot, spec.level),
         "reasoning_gain": _series(w_est - w_est[0], w_boot - w_boot[:, [0]], spec.level),
@@ -93,7 +101,7 @@ def tradeoff(
         e, b = at(d)
         out[f"{d}_change"] = _series(e - e[0], b - b[:, [0]], spec.level)
         if d == "safety" and steps.size > 1:
-            lo, hi, _ = simultaneous_ci(e[1:] - e[0], b[:, 1:] - b[:, [0]], spec.level)
+            lo, hi, _ = simultaneous_ci(e[1:] - e[0], b[:, 1:] - b[:, [0]], spec.level, df)
             out["safety_change"]["sim_lo"] = [0.0, *lo.tolist()]
             out["safety_change"]["sim_hi"] = [0.0, *hi.tolist()]
             eligible[1:] = lo >= -tolerance
@@ -105,16 +113,23 @@ def tradeoff(
     reps = np.where(eligible[None, :], w_boot, -np.inf)
     prob_best = float(np.mean(np.argmax(reps, axis=1) == best))
     wl, wh = percentile_ci(w_boot[:, [best]], spec.level)
-    gl, gh = percentile_ci(w_boot[:, [best]] - w_boot[:, [0]], spec.level)
+    if steps.size > 1:
+        glo, ghi, _ = simultaneous_ci(w_est[1:] - w_est[0], w_boot[:, 1:] - w_boot[:, [0]], spec.level, df)
+        gl, gh = [0.0, *glo.tolist()], [0.0, *ghi.tolist()]
+    else:
+        gl, gh = [0.0], [0.0]
     rec = {
         "step": int(steps[best]),
         "weighted_score": _iv(w_est[best], wl[0], wh[0]),
-        "reasoning_gain": _iv(w_est[best] - w_est[0], gl[0], gh[0]),
+        "reasoning_gain": _iv(w_est[best] - w_est[0], gl[best], gh[best]),
         "prob_best": prob_best,
+        "interval": f"gain and safety change: simultaneous over the {steps.size - 1} checkpoints after the base "
+        "(the choice of the best is inside the family); weighted score: pointwise",
     }
     if "safety_change" in out:
         sc = out["safety_change"]
-        rec["safety_change"] = _iv(sc["est"][best], sc["lo"][best], sc["hi"][best])
+        lo_s, hi_s = sc.get("sim_lo", sc["lo"]), sc.get("sim_hi", sc["hi"])
+        rec["safety_change"] = _iv(sc["est"][best], lo_s[best], hi_s[best])
     if best == 0:
         out["notes"].append(
             "no checkpoint beats the base under the constraint: the base model is recommended"

@@ -60,7 +60,7 @@ def run(
         )
     a = json.loads((path / "analysis.json").read_text())
     for rec in a["domain_curves"]:
-        g = rec["detector"].get("final_gain") or {}
+        g = rec.get("final_change") or rec["detector"].get("final_gain") or {}
         console.print(
             f"{esc(rec['run'])} · {esc(rec['domain'])}: {rec['detector']['class']} "
             f"(final gain {g.get('est', float('nan')):+.3f} [{g.get('lo', float('nan')):+.3f}, "

@@ -212,7 +212,7 @@ def domain_figure(analysis: dict) -> dict[str, plt.Figure]:
 
 
 def _gain_dots(analysis: dict, runs: list[str], domains, title: str) -> plt.Figure | None:
-    """Final − base with its simultaneous interval, one row per run, one panel per domain."""
+    """Final − base with its own pointwise interval, one row per run, one panel per domain."""
     cells = {(row["run"], n): c for row in analysis["comparison"] for n, c in row["cells"].items()}
     domains = [d for d in domains if any((r, f"[{d}]") in cells for r in runs)]
     if not domains or not runs:
@@ -273,8 +273,9 @@ def question_figures(analysis: dict) -> dict[str, plt.Figure]:
         if f.key == "dynamics":
             fig = _domain_panels(analysis, CROSS, f.runs, size=(HEAD_W / 2, 2.6), below=True)
         elif f.key == "data":
+            level = (analysis.get("spec") or {}).get("level", 0.95)
             fig = _gain_dots(analysis, sorted(f.runs), ("in-domain", *CROSS),
-                             "Final − base by data kind (simultaneous 95% intervals)")  # fmt: skip
+                             f"Final − base by data kind (pointwise {level:.0%} intervals)")  # fmt: skip
         elif f.key == "capability":
             dom = next((d for d in CROSS if any(r["domain"] == d and r["run"] in f.runs
                                                 for r in analysis["domain_curves"])), None)  # fmt: skip

@@ -108,7 +108,7 @@ def detector_rows(recs: list[dict]) -> list[list[str]]:
                 esc(d.get("dip_step") if d.get("dip_step") is not None else "—"),
                 iv(d.get("depth")),
                 esc(d.get("recovery_step") if d.get("recovery_step") is not None else "—"),
-                iv(d.get("final_gain")),
+                iv(r.get("final_change") or d.get("final_gain")),
                 f"{st['n_items']}",
                 f"{st['k']:g}",
                 esc("; ".join(d.get("notes", []))),

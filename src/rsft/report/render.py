@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 from rsft._util.errors import DataError
 from rsft.report import html as H
 from rsft.report.figures import all_figures, nll_figure
-from rsft.report.findings import four_findings, run_labels
+from rsft.report.findings import four_findings, gain, headline, run_labels
 
 _SECTIONS = [
     ("dynamics", "1. Dynamics and dip-and-recovery"),
@@ -120,13 +120,15 @@ def _header(a: dict) -> str:
     return (
         "<h1>rsft report: does this reasoning SFT generalize, when, and at what safety cost?</h1>"
         f"<p class='meta'>{len(a['runs'])} runs · {len(a['benchmarks'])} run × benchmark curves · "
-        f"{H.esc(H.spec_line(a['spec']))}. Gains are final − base with simultaneous "
+        f"{H.esc(H.spec_line(a['spec']))}. Gains are final − base with their own pointwise "
         f"{a['spec']['level']:.0%} intervals; n = items, k = samples per item.</p>"
     )
 
 
 def _first_screen(a: dict, uris: dict[str, str]) -> str:
-    """The four questions: one card each (verdict, paragraph, headline figure), then the run key."""
+    """What happened, in plain words (:func:`rsft.report.findings.headline`), then the four questions: one card
+    each (verdict, paragraph, headline figure), then the run key."""
+    lead = "".join(f"<p>{H.esc(s)}</p>" for s in headline(a))
     cards = []
     for i, f in enumerate(four_findings(a), 1):
         fig = (
@@ -140,7 +142,7 @@ def _first_screen(a: dict, uris: dict[str, str]) -> str:
             f"<span class='verdict v-{cls}'>{H.esc(f.verdict)}</span></h2>"
             f"<p class='claim'>Paper: {H.esc(f.claim)}.</p><p>{H.esc(f.text)}</p>{fig}</section>"
         )
-    return f"<div class='cards'>{''.join(cards)}</div>" + _run_key(a)
+    return f"<div class='note' id='headline'>{lead}</div><div class='cards'>{''.join(cards)}</div>" + _run_key(a)
 
 
 def _run_key(a: dict) -> str:
@@ -162,7 +164,7 @@ def _statements(a: dict) -> list[str]:
         d = r["detector"]
         st = r["stat"]
         s = (
-            f"{r['run']} · {r['domain']}: {d['class']}; final gain {H.iv(d.get('final_gain'))} "
+            f"{r['run']} · {r['domain']}: {d['class']}; final gain {H.iv(gain(r))} "
             f"(step {d['base_step']}→{d['final_step']}, n={st['n_items']} items, k={st['k']:g})"
         )
         if d.get("dip_step") is not None:
@@ -177,7 +179,7 @@ def _statements(a: dict) -> list[str]:
         s = f"{t['run']}: recommended checkpoint step {rc['step']} (weighted score {H.iv(rc['weighted_score'], False)}"
         if "safety_change" in rc:
             s += f", safety change {H.iv(rc['safety_change'])}"
-        s += f"; best in {rc['prob_best']:.0%} of replicates)"
+        s += f"; best in {rc['prob_best']:.0%} of replicates; {rc.get('interval', 'pointwise intervals')})"
         out.append(s + ("; " + "; ".join(t["notes"]) if t.get("notes") else ""))
     return out
 
@@ -213,9 +215,13 @@ def _dynamics(a: dict, uris: dict[str, str]) -> str:
             text_cols=(len(H.DETECTOR_HEADER) - 1,),
         )
     )
+    fam = next((r["detector"].get("families", {}).get("vs_base", {}).get("level") for r in a["domain_curves"]), None)
+    fam_txt = f" at the detector's family level {fam:.1%}" if fam else ""
     parts.append(
-        f"<p class='cap'>Depth, final gain: differences vs the base with {a['spec']['level']:.0%} simultaneous intervals "
-        f"(max-|t| over all checkpoints); B={a['spec']['B']}, seed={a['spec']['seed']}; n items, k samples per item.</p>"
+        f"<p class='cap'>Depth: the dip's difference vs the base with its simultaneous interval{fam_txt} (max-|t| over "
+        f"all checkpoints: the dip step is chosen from the data); final gain: final − base with its own pointwise "
+        f"{a['spec']['level']:.0%} interval (a pre-specified contrast); B={a['spec']['B']}, seed={a['spec']['seed']}; "
+        "n items, k samples per item.</p>"
     )
     for name in sorted(k for k in uris if k.startswith("dynamics_")):
         parts.append(
@@ -284,8 +290,8 @@ def _between_table(a: dict) -> str:
 
 def _data(a: dict) -> str:
     cap = (
-        f"Final score (gain over the base [simultaneous {a['spec']['level']:.0%} interval]); ▲/▼: significantly "
-        f"above/below the base; B={a['spec']['B']}, seed={a['spec']['seed']}. Conditions from runs.json or run names."
+        f"Final score (gain over the base [its own pointwise {a['spec']['level']:.0%} interval]); ▲/▼: that interval "
+        f"lies above/below 0; B={a['spec']['B']}, seed={a['spec']['seed']}. Conditions from runs.json or run names."
     )
     return (
         "<h3>Domains</h3>"
@@ -432,6 +438,8 @@ def _safety(a: dict, uris: dict[str, str]) -> str:
         )
     parts.append(
         f"<p class='cap'>Constraint: simultaneous lower bound of the safety change ≥ −{a['tradeoff'][0]['tolerance']}; "
+        "the recommended checkpoint's reasoning gain and safety change carry simultaneous intervals over the "
+        "checkpoints (it was chosen as the best, so a pointwise interval would be too narrow); "
         f"weights {H.esc(a['tradeoff'][0]['weights'])}; {H.esc(H.spec_line(a['spec']))}.</p>"
     )
     if a["power"]:
@@ -513,7 +521,7 @@ def _protocol(a: dict) -> str:
 
 def markdown_summary(a: dict) -> str:
     """The report's summary and detector table as Markdown."""
-    lines = ["# rsft report summary", "", H.spec_line(a["spec"]), "", "## The four questions", ""]
+    lines = ["# rsft report summary", "", H.spec_line(a["spec"]), "", *headline(a), "", "## The four questions", ""]
     for i, f in enumerate(four_findings(a), 1):
         lines += [f"{i}. **{f.question}** ({f.verdict}; paper: {f.claim}) {f.text}", ""]
     lines += ["## Every curve", ""]

@@ -226,8 +226,17 @@ def findings_of(result: Any) -> list[Any]:
 
 
 def summary_lines(result: Any) -> list[str]:
-    """The terminal summary: which of the paper's four findings this run reproduced, with its numbers."""
-    out = ["[bold]the paper's four findings, as measured in this run[/] (final − base, 95% intervals):"]
+    """The terminal summary: what happened to each domain and what is recommended (the report's first lines), then
+    which of the paper's four findings this run reproduced, with its numbers."""
+    import json
+
+    from rsft.report.findings import headline
+
+    out = []
+    if result.analysis_dir is not None:
+        lines = headline(json.loads((Path(result.analysis_dir) / "analysis.json").read_text()))
+        out += ["[bold]what happened[/]:"] + ["  " + s.replace("[", "\\[") for s in lines[:-1]]
+    out += ["[bold]the paper's four findings, as measured in this run[/] (final − base, 95% intervals):"]
     color = {"reproduced": "green", "partly": "yellow", "not reproduced": "red"}
     for i, f in enumerate(findings_of(result), 1):
         c = color.get(f.verdict, "dim")
