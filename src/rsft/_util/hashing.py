@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,8 @@ def weights_hash(model_dir: str | Path, length: int = 16) -> str:
         h.update(entry["sha256"].encode())
     if changed:
         try:
-            tmp = cache_path.with_suffix(".tmp")
+            # a name of this process's own: several processes hash a shared base checkpoint at once
+            tmp = cache_path.with_name(f"{cache_path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
             tmp.write_text(json.dumps(cache))
             os.replace(tmp, cache_path)
         except OSError:

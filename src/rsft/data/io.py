@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import re
+import uuid
 from pathlib import Path
 from typing import Any, Literal
 
@@ -441,7 +442,10 @@ def write_sft(rows: list[SFTRow], path: str | Path, *, card: dict[str, Any]) -> 
     if fmt not in FORMATS:
         raise DataError(f"cannot write '.{fmt}'", file=str(p), fix="use .parquet or .jsonl")
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
+    # temporary names of this process's own: shards of a study (Slurm array tasks) may build one dataset at once;
+    # the same rows give the same bytes, so whichever rename lands last leaves a complete, identical file
+    tag = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
+    tmp = p.with_name(f"{p.name}.{tag}.tmp")
     (_write_parquet if fmt == "parquet" else _write_jsonl)(rows, tmp)
     os.replace(tmp, p)
     doc = {
@@ -455,7 +459,9 @@ def write_sft(rows: list[SFTRow], path: str | Path, *, card: dict[str, Any]) -> 
         **card,
     }
     cp = card_path(p)
-    cp.write_text(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n")
+    ctmp = cp.with_name(f"{cp.name}.{tag}.tmp")
+    ctmp.write_text(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n")
+    os.replace(ctmp, cp)
     return cp
 
 
