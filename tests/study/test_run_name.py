@@ -82,3 +82,38 @@ def test_a_misspelled_key_of_the_train_section_is_named_once_with_a_suggestion(t
     with pytest.raises(ConfigError) as ei:
         load_study(tmp_path / "study.yaml")
     assert "train.schedule.lrr: unknown key; did you mean 'lr'?" in str(ei.value)
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        {"lr": 5e-5, "epochs": 8, "global_batch": 256},
+        {"lr": 1e-4, "epochs": 16, "global_batch": 256, "scheduler": "constant"},
+        {"lr": 1e-5, "epochs": 1, "global_batch": 32},
+        {"lr": 1e-3, "max_steps": 48, "global_batch": 8},  # the demo's runs are named by steps
+        {"lr": 2.5e-6, "max_steps": 640, "global_batch": 32, "scheduler": "constant"},
+    ],
+)
+def test_a_run_name_parses_back_to_the_schedule_it_was_written_from(schedule):
+    """run_name and parse_run_name round-trip, types preserved (lr a float, epochs or max_steps an int)."""
+    from rsft.train.config import parse_run_name
+
+    for model, dataset in (("Qwen3-14B-Base", "Math-CoT-20k"), ("large", "long-cot"), ("micro", "cd-cot")):
+        s = ScheduleConfig(micro_batch=min(4, schedule["global_batch"]), **schedule)
+        name = run_name(model, dataset, s)
+        got = parse_run_name(name)
+        assert got["model"] == model and got["dataset"] == dataset
+        assert isinstance(got["lr"], float) and got["lr"] == pytest.approx(s.lr, rel=1e-12)
+        length = {"max_steps": s.max_steps} if s.max_steps is not None else {"epochs": s.epochs}
+        assert {k: got[k] for k in length} == length and all(isinstance(v, int) for v in length.values())
+        assert got["batch"] == s.global_batch and got["schedule"] == ("constant" if s.scheduler == "constant" else "cosine")
+        again = ScheduleConfig(lr=got["lr"], global_batch=got["batch"], micro_batch=s.micro_batch,
+                               scheduler=s.scheduler, **length)  # fmt: skip
+        assert run_name(got["model"], got["dataset"], again) == name
+
+
+def test_names_not_written_by_run_name_have_no_conditions():
+    from rsft.train.config import parse_run_name
+
+    for name in ("my-run", "a_b_lrX_ep8_bs4", "m_d_lr5e-5_ep8", "m_d_lr5e-5_xx8_bs4"):
+        assert parse_run_name(name) == {}

@@ -2,38 +2,18 @@
 
 Conditions come from, in order: a mapping passed in, ``STORE/runs.json`` (written by the study orchestrator:
 ``{run name: {"model": ..., "dataset": ..., "lr": ..., "epochs": ..., ...}}``), or the run name when it follows the
-paper's pattern ``{Model}_{Dataset}_lr{lr}_ep{epochs}_bs{batch}[_ConstLR]``; otherwise a run has no conditions and its
+paper's pattern (:func:`rsft.train.config.parse_run_name`); otherwise a run has no conditions and its
 name is its only label.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
 from rsft._util.errors import DataError
-
-_NAME = re.compile(
-    r"^(?P<model>[^_]+)_(?P<dataset>.+?)_lr(?P<lr>[0-9.eE+-]+)_ep(?P<epochs>\d+)_bs(?P<batch>\d+)(?P<const>_ConstLR)?$"
-)
-
-
-def parse_run_name(name: str) -> dict:
-    """Conditions read from a run name in the paper's pattern (``{}`` when it does not match)."""
-    m = _NAME.match(name)
-    if not m:
-        return {}
-    d = m.groupdict()
-    return {
-        "model": d["model"],
-        "dataset": d["dataset"],
-        "lr": d["lr"],
-        "epochs": int(d["epochs"]),
-        "batch": int(d["batch"]),
-        "schedule": "constant" if d["const"] else "cosine",
-    }
+from rsft.train.config import parse_run_name
 
 
 def load_conditions(

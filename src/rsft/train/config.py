@@ -6,6 +6,7 @@ clipping 1.0, cosine to 0 with 10% warmup, no shuffling, right truncation, no pa
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -205,3 +206,35 @@ def run_name(model: str, dataset: str, schedule: ScheduleConfig) -> str:
     length = f"st{s.max_steps}" if s.max_steps is not None else f"ep{s.epochs}"
     name = f"{model}_{dataset}_lr{short_number(s.lr)}_{length}_bs{s.global_batch}"
     return name + ("_ConstLR" if s.scheduler == "constant" else "")
+
+
+_RUN_NAME = re.compile(
+    r"^(?P<model>[^_]+)_(?P<dataset>.+?)_lr(?P<lr>[0-9.eE+-]+)_(?:ep(?P<epochs>\d+)|st(?P<steps>\d+))"
+    r"_bs(?P<batch>\d+)(?P<const>_ConstLR)?$"
+)
+
+
+def parse_run_name(name: str) -> dict[str, Any]:
+    """The conditions :func:`run_name` wrote into a name (``{}`` when ``name`` is not of that form).
+
+    Types are those of the schedule: ``lr`` a float, ``epochs`` or ``max_steps`` an int (whichever the name
+    carries), ``batch`` an int, ``schedule`` "constant" or "cosine". ``run_name(parse_run_name(n)...) == n``
+    for every name :func:`run_name` writes (``tests/study/test_run_name.py``).
+    """
+    m = _RUN_NAME.match(name)
+    if not m:
+        return {}
+    d = m.groupdict()
+    try:
+        lr = float(d["lr"])
+    except ValueError:
+        return {}
+    out: dict[str, Any] = {"model": d["model"], "dataset": d["dataset"], "lr": lr}
+    if d["epochs"] is not None:
+        out["epochs"] = int(d["epochs"])
+    else:
+        out["max_steps"] = int(d["steps"])
+    out["batch"] = int(d["batch"])
+    out["schedule"] = "constant" if d["const"] else "cosine"
+    return out
+
