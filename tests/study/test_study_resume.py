@@ -3,7 +3,6 @@ uninterrupted run."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -13,64 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-STUDY = """
-study: {{name: tiny, output_dir: out, seed: 0}}
-models:
-  micro: {{path: {model}, capability: weak}}
-datasets:
-  cd-cot: {{build: {{task: countdown, n: 96, seed: 1, style: cot}}, quality: verified-long-cot}}
-  cd-nocot: {{build: {{task: countdown, n: 96, seed: 1, style: cot, variant: nocot}}, quality: no-cot}}
-train:
-  model: {{dtype: float32}}
-  data: {{max_length: 160}}
-  schedule: {{lr: 1.0e-3, max_steps: 8, global_batch: 8, micro_batch: 8}}
-  checkpoints: {{every: 4}}
-matrix:
-  - {{finding: data, models: [micro], datasets: [cd-cot, cd-nocot]}}
-eval: {{suite: {suite}}}
-analysis: {{in_domain: [toy_countdown], seed: 0}}
-"""
-
-SUITE = """
-name: tiny
-seed: 0
-generation: {max_new_tokens: 24, temperature: 0.0}
-backend: {kind: hf, batch_size: 16, device: cpu, dtype: float32}
-benchmarks:
-  - {name: toy_countdown, options: {n_items: 8}}
-  - {name: toy_arith, options: {n_items: 8}}
-  - {name: toy_safety, options: {n_items: 8}}
-"""
-
-
-VOLATILE = ("store", "created_at", "seconds", "git")  # where and when it ran, not what it found
-
-
-def _analysis(folder: Path) -> dict:
-    data = json.loads((folder / "analysis.json").read_text())
-    return {k: v for k, v in data.items() if k not in VOLATILE}
-
-
-def _report(study: Path) -> str:
-    """The report's text with the run's own folder and provenance lines normalised."""
-    html = (study / "out" / "tiny" / "report.html").read_text()
-    data = json.loads((study / "out" / "tiny" / "analysis" / "analysis.json").read_text())
-    for k in VOLATILE:
-        v = data.get(k)
-        for text in (
-            [v] if isinstance(v, str) else ([] if not isinstance(v, dict) else [str(x) for x in v.values()])
-        ):
-            if text:
-                html = html.replace(text, f"<{k}>")
-    return html.replace(str(study), "<study>")
-
-
-def _write(dirpath: Path, model: Path) -> Path:
-    dirpath.mkdir(parents=True, exist_ok=True)
-    (dirpath / "suite.yaml").write_text(SUITE)
-    (dirpath / "study.yaml").write_text(STUDY.format(model=model, suite="suite.yaml"))
-    return dirpath / "study.yaml"
+from _tiny_study import _analysis, _report, _write
 
 
 def _cmd(*extra: str) -> list[str]:
@@ -123,22 +65,12 @@ def _kill_when(cwd: Path, ready, *args: str, timeout: float = 1200) -> list[int]
     return children
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory, tiny_model_dir) -> Path:
-    """The same study run once without interruption."""
-    ref = tmp_path_factory.mktemp("ref")
-    _write(ref, tiny_model_dir)
-    r = _run(ref)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return ref
-
-
 # the slow marker: the cheaper sequential crash test below stays in the default suite (issue 27: the default suite
 # ran past this test's subprocess timeout on a loaded 2-core machine)
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
-def test_killed_parallel_study_resumes_to_the_same_report(tmp_path, tiny_model_dir, reference):
-    ref, par = reference, tmp_path / "par"
+def test_killed_parallel_study_resumes_to_the_same_report(tmp_path, tiny_model_dir, tiny_study_reference):
+    ref, par = tiny_study_reference, tmp_path / "par"
     _write(par, tiny_model_dir)
     # two worker processes (rsft.study.parallel), killed while training, resumed: the same analysis and report,
     # every sample generated once
@@ -182,8 +114,8 @@ def _assert_each_sample_once(folder: Path) -> None:
 
 
 @pytest.mark.timeout(3600)
-def test_killed_study_resumes_to_the_same_report(tmp_path, tiny_model_dir, reference):
-    ref, crash = reference, tmp_path / "crash"
+def test_killed_study_resumes_to_the_same_report(tmp_path, tiny_model_dir, tiny_study_reference):
+    ref, crash = tiny_study_reference, tmp_path / "crash"
     _write(crash, tiny_model_dir)
     runs = crash / "out" / "tiny" / "runs"
     # 1. during training: the first run has a checkpoint past the base but is not finished

@@ -285,6 +285,9 @@ def run_study(
     only_runs: set[str] | None = None,
     jobs: int = 1,
     threads: int | None = None,
+    executor: str = "local",
+    address: str | None = None,
+    gpus: float | None = None,
 ) -> StudyResult:
     """Run (or continue) a whole study.
 
@@ -296,6 +299,9 @@ def run_study(
         jobs: train and sweep the runs in this many worker processes (:mod:`rsft.study.parallel`); the results
             are the same as with one.
         threads: torch intra-op threads per worker when ``jobs > 1`` (default: the cores divided among them).
+        executor: "local" (this process, or ``jobs`` worker processes) or "ray": every run is a Ray task on the
+            cluster at ``address`` (:mod:`rsft.study.ray_executor`), asking for ``gpus`` GPUs; the results are the
+            same.
     """
     study_dir = cfg.study_dir
     study_dir.mkdir(parents=True, exist_ok=True)
@@ -315,7 +321,18 @@ def run_study(
     if stop_after == "data":
         return result
     store_dir = Path(cfg.eval.store or study_dir / "store")
-    if jobs > 1 and len(runs) > 1:
+    if executor == "ray" and runs:
+        from rsft.study.ray_executor import train_and_sweep_ray
+
+        stages = train_and_sweep_ray(
+            run_study, cfg, runs, address=address, stop_after=stop_after, say=say, gpus=gpus, threads=threads or 1
+        )
+        result.stages.update(stages)
+        if cfg.eval.hub_runs and stop_after != "train":  # released checkpoints: swept here, as with --jobs
+            totals = sweep_runs(cfg, [], store_dir, say, progress)
+            if totals["generated"]:
+                result.stages["sweep"] = "done"
+    elif jobs > 1 and len(runs) > 1:
         from rsft.study.parallel import train_and_sweep
 
         stages = train_and_sweep(

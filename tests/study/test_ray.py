@@ -1,0 +1,133 @@
+"""A study through the Ray executor on a real local Ray cluster (``ray start --head``, 2 CPUs), with a worker killed
+while it trains and sweeps a run: the same analysis and report as `rsft study` in one process, every sample once.
+
+Skips with the reason where ``ray`` is not installed, unless ``RSFT_REQUIRE_RAY=1`` (set by ``.ci/run``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from _tiny_study import _analysis, _report, _write
+
+REQUIRED = os.environ.get("RSFT_REQUIRE_RAY") == "1"
+
+
+def _ray_bin() -> str | None:
+    here = Path(sys.executable).parent / "ray"
+    return str(here) if here.is_file() else shutil.which("ray")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory):
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        if REQUIRED:
+            pytest.fail("RSFT_REQUIRE_RAY=1 but ray is not installed")
+        pytest.skip("ray is not installed (pip install 'rsft[ray]')")
+    ray_bin = _ray_bin()
+    port = _free_port()
+    tmp = tmp_path_factory.mktemp("ray")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0", "HF_HUB_OFFLINE": "1"}
+    r = subprocess.run(
+        [ray_bin, "start", "--head", "--num-cpus", "2", "--num-gpus", "0", "--port", str(port),
+         "--node-ip-address", "127.0.0.1", "--include-dashboard", "false", "--disable-usage-stats",
+         "--temp-dir", str(tmp)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if r.returncode != 0:
+        pytest.fail(f"ray start failed: {r.stderr[-2000:]}")
+    yield f"127.0.0.1:{port}", env
+    subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def _task_workers() -> list[int]:
+    """Pids of Ray worker processes running an rsft study unit (Ray titles them ``ray::_unit``)."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if cmd.startswith("ray::_unit"):
+                pids.append(int(d.name))
+    return pids
+
+
+@pytest.mark.timeout(3000)
+def test_ray_executor_gives_the_local_report_after_a_killed_worker(
+    ray_cluster, tmp_path, tiny_model_dir, tiny_study_reference
+):
+    address, env = ray_cluster
+    study = tmp_path / "ray"
+    _write(study, tiny_model_dir)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "rsft.cli.main", "study", "study.yaml", "--executor", "ray", "--address", address,
+         "--no-progress"],
+        cwd=study, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    runs = study / "out" / "tiny" / "runs"
+    t0, killed = time.time(), None
+    try:
+        # kill a worker mid-unit: once a run has a checkpoint past the base and is not finished
+        while killed is None:
+            assert p.poll() is None, "the study finished before a worker could be killed"
+            assert time.time() - t0 < 1500, "no run got past its base checkpoint"
+            mid = [d for d in runs.glob("*") if (d / "checkpoints" / "step_000004" / "COMPLETE").is_file()
+                   and not (d / "DONE").is_file()] if runs.is_dir() else []  # fmt: skip
+            workers = _task_workers()
+            if mid and workers:
+                killed = workers[0]
+                os.kill(killed, signal.SIGKILL)
+            time.sleep(0.2)
+        out, err = p.communicate(timeout=2400)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, err[-3000:]
+    assert "2 runs as Ray tasks" in err
+    assert _analysis(study / "out" / "tiny" / "analysis") == _analysis(tiny_study_reference / "out" / "tiny" / "analysis")
+    assert _report(study) == _report(tiny_study_reference)
+    import duckdb
+
+    n, distinct = duckdb.connect().execute(
+        f"SELECT count(*), count(DISTINCT (run, key)) FROM read_parquet('{study}/out/tiny/store/rows/*.parquet')"
+    ).fetchone()
+    assert n == distinct == 2 * 3 * 3 * 8  # 2 runs x 3 checkpoints x 3 benchmarks x 8 items, each once
+
+
+def test_ray_executor_names_a_run_that_fails(ray_cluster, tmp_path, tiny_model_dir):
+    """A run whose training raises is named with its error (not retried as a dead worker); exit 2."""
+    address, env = ray_cluster
+    study = tmp_path / "bad"
+    _write(study, tiny_model_dir)
+    # one run's data file does not exist: training that run raises inside its Ray task (the other run trains)
+    text = (study / "study.yaml").read_text()
+    nocot = "cd-nocot: {build: {task: countdown, n: 96, seed: 1, style: cot, variant: nocot}, quality: no-cot}"
+    assert nocot in text
+    (study / "study.yaml").write_text(text.replace(nocot, "cd-nocot: {path: missing/nocot.parquet, quality: no-cot}"))
+    r = subprocess.run(
+        [sys.executable, "-m", "rsft.cli.main", "study", "study.yaml", "--executor", "ray", "--address", address,
+         "--no-progress"],
+        cwd=study, env=env, capture_output=True, text=True, timeout=1200,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr[-3000:]
+    assert "1 of 2 runs failed as Ray tasks" in r.stderr, r.stderr[-3000:]
+    assert "micro_cd-nocot" in r.stderr and "missing/nocot.parquet" in r.stderr, r.stderr[-3000:]
+    assert not (study / "out" / "tiny" / "report.html").exists()
