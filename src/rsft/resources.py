@@ -13,16 +13,19 @@ works from anywhere.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Literal
 
-from rsft._util.errors import ConfigError, Problem
+from rsft._util.errors import RsftError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SUITES_DIR = PACKAGE_DIR / "suites"
 CONFIGS_DIR = PACKAGE_DIR / "configs"
 
-Kind = Literal["suite", "config", "any"]
+Kind = Literal["suite", "config", "study", "train", "any"]
+# which packaged configs are of which kind, by their folder: studies are the rest
+_CONFIG_FOLDERS = {"train": ("train/",), "accelerate": ("accelerate/",)}
 
 
 def packaged_suites() -> dict[str, Path]:
@@ -42,6 +45,18 @@ def packaged_configs() -> dict[str, Path]:
     return dict(sorted(out.items()))
 
 
+def packaged_names(kind: Kind = "any") -> list[str]:
+    """The names a kind can be given by: suites, training configs (``train/...``), studies (the packaged configs
+    outside ``train/`` and ``accelerate/``), every config, or all of them."""
+    suites = list(packaged_suites())
+    configs = list(packaged_configs())
+    train = [n for n in configs if n.startswith(_CONFIG_FOLDERS["train"])]
+    other = tuple(x for v in _CONFIG_FOLDERS.values() for x in v)
+    studies = [n for n in configs if not n.startswith(other)]
+    return {"suite": suites, "config": configs, "study": studies, "train": train,
+            "any": list(dict.fromkeys([*suites, *configs]))}[kind]  # fmt: skip
+
+
 def _strip(name: str, prefix: str) -> str:
     for suffix in (".yaml", ".yml"):
         name = name.removesuffix(suffix)
@@ -55,10 +70,10 @@ def find_packaged(name: str, kind: Kind = "any") -> Path | None:
         hit = packaged_suites().get(_strip(clean, "suites/"))
         if hit is not None:
             return hit
-    if kind in ("config", "any"):
-        hit = packaged_configs().get(_strip(clean, "configs/").rstrip("/"))
-        if hit is not None:
-            return hit
+    if kind != "suite":
+        key = _strip(clean, "configs/").rstrip("/")
+        if key in packaged_names("config" if kind == "any" else kind):
+            return packaged_configs()[key]
     return None
 
 
@@ -66,7 +81,8 @@ def resolve_config(name_or_path: str | Path, kind: Kind = "any") -> Path:
     """An existing file, else the packaged file of that name.
 
     Raises:
-        ConfigError: neither a file nor a packaged name; the message lists the names there are.
+        RsftError: neither a file nor a packaged name of that kind; the message names the closest name ("did you
+            mean") and lists the names there are.
     """
     p = Path(name_or_path)
     if p.is_file():
@@ -74,11 +90,20 @@ def resolve_config(name_or_path: str | Path, kind: Kind = "any") -> Path:
     hit = find_packaged(str(name_or_path), kind)
     if hit is not None:
         return hit
-    names = dict.fromkeys(
-        [*(packaged_suites() if kind != "config" else {}), *(packaged_configs() if kind != "suite" else {})]
-    )
-    what = {"suite": "suite", "config": "config", "any": "config or suite"}[kind]
-    raise ConfigError(
-        [Problem("<file>", f"no such file and no packaged {what} of that name (known: {', '.join(names)})")],
+    names = packaged_names(kind)
+    what = {"suite": "suite", "config": "config", "study": "study", "train": "training config",
+            "any": "config or suite"}[kind]  # fmt: skip
+    key = _strip(str(name_or_path).replace("\\", "/").removeprefix("./"), "configs/")
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    other = None if kind == "any" else find_packaged(str(name_or_path), "any")
+    if other is not None:
+        hint = f"'{name_or_path}' is a packaged file, but not a {what}: {other}"
+    elif close:
+        hint = f"did you mean '{close[0]}'?"
+    else:
+        hint = f"give a file path or a packaged {what} name"
+    raise RsftError(
+        f"no such file, and no packaged {what} of that name (packaged: {', '.join(names)})",
         file=str(name_or_path),
+        fix=hint,
     )

@@ -33,7 +33,7 @@ def run(
     from rsft.train.config import TrainConfig
     from rsft.train.sft import train
 
-    config = str(resolve_config(config, "config"))
+    config = str(resolve_config(config, "train"))
     raw = read_yaml(config)
     sources = dict.fromkeys(leaf_keys(raw), "file")
     sources.update({o.split("=", 1)[0].strip(): "cli" for o in overrides or [] if "=" in o})

@@ -55,9 +55,19 @@ def validate(
     kind: str = typer.Option(None, help="train | suite | study (detected from the keys when omitted)"),
 ) -> None:
     """Validate a config file; print every problem at once."""
-    from rsft.resources import resolve_config
+    from rsft.resources import find_packaged, resolve_config
 
-    path = resolve_config(file, {"suite": "suite", "study": "config", "train": "config"}.get(kind, "any"))
+    if kind is not None and kind not in CONFIG_KINDS:
+        raise ConfigError([Problem("--kind", f"'{kind}' is not a kind (train | suite | study)")], file=file)
+    if kind is None and not Path(file).is_file():
+        # a packaged name can be a suite and a study at once (`paper`): check each kind the name has
+        hits = {k: find_packaged(file, k) for k in ("study", "suite", "train")}
+        hits = {k: p for k, p in hits.items() if p is not None}
+        if len(hits) > 1:
+            for k, p in hits.items():
+                console.print(f"[green]ok[/]: {p} is a valid {check(p, overrides, k)}")
+            return
+    path = resolve_config(file, {"suite": "suite", "study": "study", "train": "train"}.get(kind or "", "any"))
     data = apply_overrides(read_yaml(path), overrides)
     kind = kind or detect_kind(data)
     if kind not in CONFIG_KINDS:

@@ -246,7 +246,7 @@ def _merge_includes(data: dict[str, Any], base: Path, seen: tuple[Path, ...] = (
 def load_study(path: str | Path, overrides: list[str] | None = None) -> StudyConfig:
     """Load a study file or packaged study name (``paper``, ``paper/dynamics``) with its includes and dotted
     overrides; every problem at once."""
-    p = resolve_config(path, "config")
+    p = resolve_config(path, "study")
     data = _merge_includes(read_yaml(p), p.resolve().parent, (p.resolve(),))
     data = apply_overrides(data, overrides)
     cfg = build_config(StudyConfig, data, source=str(p))
