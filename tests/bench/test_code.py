@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from rsft.bench._code import last_python_block
+from rsft.bench._code import defines_function, last_python_block
 from rsft.bench.humaneval import HumanEval
 from rsft.bench.livecodebench import LiveCodeBench, decode_tests, encode_private, outputs_match
 from rsft.bench.mbpp import Mbpp
@@ -192,3 +192,44 @@ def test_outputs_match_tolerates_whitespace_and_float_noise():
     assert outputs_match("0.3333333", "0.33333333")
     assert not outputs_match("3\n5", "3\n4")
     assert not outputs_match("abc", "abd")
+
+
+def test_defines_function_parses_instead_of_matching_substrings():
+    assert defines_function("def count_up_to(n):\n    return []\n", "count_up_to")
+    assert defines_function("async def f():\n    pass\n", "f")
+    # the issue's counterexample: a substring match took `def count_up_to_2` for the entry point
+    assert not defines_function("def count_up_to_2(n):\n    return []\n", "count_up_to")
+    assert not defines_function("# def count_up_to(n) is below\nx = 1\n", "count_up_to")
+    assert not defines_function("class A:\n    def count_up_to(self):\n        pass\n", "count_up_to")
+    assert not defines_function("    return [1]\n", "count_up_to")  # a body: does not compile alone
+
+
+def test_humaneval_body_only_and_near_miss_names_are_graded_as_prompt_plus_completion(shared_benchmarks):
+    """The official harness's program is prompt + completion: a body, or code whose only def is a near-miss
+    name, is completed by the prompt; a failing row keeps a non-empty stderr."""
+    bench = HumanEval(path=str(shared_benchmarks / "humaneval/HumanEval.jsonl"), workers=2)
+    s = next(x for x in bench.load() if x.metadata["entry_point"] == "count_up_to")
+    body = s.metadata["canonical_solution"]
+    helper = "\n\ndef count_up_to_2(n):\n    return count_up_to(n)\n"
+    rows = bench.score_many(
+        [
+            (s, f"```python\n{body}```"),  # the official sample format: the body only
+            (s, f"```python\n{body}{helper}```"),  # body + a helper with a near-miss name
+            (s, "```python\n    return [1]\n```"),  # a wrong body
+            (s, f"```python\n{s.metadata['prompt']}{body}```"),  # the whole function
+        ]
+    )
+    assert [r.value for r in rows] == [1.0, 1.0, 0.0, 1.0], [r.metadata.get("tests") for r in rows]
+    assert [r.metadata["program"] for r in rows] == ["prompt+completion"] * 3 + ["completion"]
+    assert "AssertionError" in rows[2].metadata["stderr_tail"]
+
+
+def test_mbpp_records_missing_functions_by_parsing(shared_benchmarks):
+    bench = Mbpp(path=str(shared_benchmarks / "mbpp/mbpp.jsonl"), n_items=1)
+    s = bench.load()[0]
+    assert s.id == "mbpp/11" and "def remove_Occ(" in s.target
+    wrong = bench.score(s, "```python\ndef remove_Occ_2(*a):\n    return 0\n```")
+    assert wrong.value == 0.0 and wrong.metadata["missing_functions"] == ["remove_Occ"]
+    assert "NameError" in wrong.metadata["stderr_tail"]
+    right = bench.score(s, f"```python\n{s.target}\n```")
+    assert right.value == 1.0 and right.metadata["missing_functions"] == []

@@ -1,7 +1,10 @@
 """HumanEval (Chen et al. 2021): 164 function-completion problems, scored by their unit tests in the sandbox.
 
-The model's last ```python block is the program. When it does not define the entry point (a bare body), the
-problem's prompt is put before it; the prompt's imports are always put first (models often drop them). The
+The model's last ```python block is the program. When it defines the entry point (a top-level ``def`` of exactly
+that name, found by parsing it), it is the program, with the prompt's imports put first (models often drop them).
+Otherwise (a bare body, code that does not compile alone, or no such ``def``) the program is the prompt followed by
+the block, exactly as the official harness builds it (``prompt + completion``); the row's ``program`` says which
+(``completion`` or ``prompt+completion``). The
 problem's ``check(candidate)`` then runs on the entry point in a separate process (the sandbox's tested mode): a
 pass means every assertion ran and held on plain values, whatever the program does to its own process.
 """
@@ -11,7 +14,7 @@ from __future__ import annotations
 import ast
 from typing import Any, ClassVar
 
-from rsft.bench._code import score_programs
+from rsft.bench._code import defines_function, score_programs
 from rsft.bench._loaders import require, rows_for, subset
 from rsft.bench.base import PAPER_SAMPLING, Benchmark, CodeOptions
 from rsft.sandbox import Program
@@ -42,22 +45,28 @@ def _helpers(prompt: str, entry: str) -> str:
     return ast.unparse(ast.Module(body=keep, type_ignores=[])) + "\n"
 
 
-def build_program(sample: Sample, code: str) -> Program:
-    """The tested program for one completion: imports + code (or prompt + body). The tests, in their own
-    process, take only the entry point from it: ``check(entry)`` with the prompt's helpers."""
+def build_program(sample: Sample, code: str) -> tuple[Program, dict[str, str]]:
+    """The tested program for one completion: imports + code when the code defines the entry point, else the
+    official harness's prompt + completion. The tests, in their own process, take only the entry point from it:
+    ``check(entry)`` with the prompt's helpers."""
     meta = sample.metadata
     entry = meta["entry_point"]
-    body = code if f"def {entry}" in code else meta["prompt"] + code
     imports = _imports(meta["prompt"])
+    if defines_function(code, entry):
+        source, how = f"{imports}{code}\n", "completion"
+    else:
+        source, how = f"{meta['prompt']}{code}\n", "prompt+completion"
     tests = f"{imports}{_helpers(meta['prompt'], entry)}{meta['test']}\n\ncheck({entry})\n"
-    return Program(f"{imports}{body}\n", tests=tests, exports=[entry])
+    return Program(source, tests=tests, exports=[entry]), {"program": how}
 
 
 class HumanEval(Benchmark):
     """HumanEval; options: path | hub_id (+revision), n_items, workers, timeout_s (default 10)."""
 
     name = "humaneval"
-    version = 2  # 2: tests run in their own process on plain values (sys.exit(0) no longer passes)
+    # 2: tests run in their own process on plain values (sys.exit(0) no longer passes); 3: the entry point is
+    # found by parsing, and anything else is graded as prompt + completion (the official harness's program)
+    version = 3
     group = "code"
     score_on = "answer"
     defaults: ClassVar[dict[str, Any]] = {"n": 1, **PAPER_SAMPLING}

@@ -10,7 +10,7 @@ import ast
 from typing import Any, ClassVar
 
 from rsft._util.errors import DataError
-from rsft.bench._code import score_programs
+from rsft.bench._code import defines_function, score_programs
 from rsft.bench._loaders import require, rows_for, subset
 from rsft.bench.base import PAPER_SAMPLING, Benchmark, CodeOptions
 from rsft.sandbox import Program
@@ -29,18 +29,22 @@ SPLITS = {
 }
 
 
-def build_program(sample: Sample, code: str) -> Program:
-    """The tested program: the code; tests: set-up code and asserts, run in a separate process."""
+def build_program(sample: Sample, code: str) -> tuple[Program, dict[str, Any]]:
+    """The tested program: the code; tests: set-up code and asserts, run in a separate process. The row records
+    the reference's functions the code does not define (by parsing it, not by substring: ``def min_cost_2`` is
+    not ``min_cost``)."""
     meta = sample.metadata
     tests = "\n".join(meta["test_list"] + meta.get("challenge_test_list", []))
+    exports = _defined(meta["reference_code"])
+    functions = _defined(meta["reference_code"], functions_only=True) or []
+    missing = [f for f in functions if not defines_function(code, f)]
     # setup code may use names the solution defines (tasks 367, 927 build trees of the solution's Node class):
     # they are references into the program's process
-    return Program(
-        f"{code}\n", tests=f"{meta['test_setup_code']}\n{tests}\n", exports=_defined(meta["reference_code"])
-    )
+    program = Program(f"{code}\n", tests=f"{meta['test_setup_code']}\n{tests}\n", exports=exports)
+    return program, {"missing_functions": missing}
 
 
-def _defined(reference: str) -> list[str] | None:
+def _defined(reference: str, *, functions_only: bool = False) -> list[str] | None:
     """The top-level names the reference solution defines: the only names the tests take from a program
     (so a program cannot replace ``set`` or ``sorted`` under them; task 126's function is called ``sum``)."""
     try:
@@ -49,7 +53,11 @@ def _defined(reference: str) -> list[str] | None:
         return None
     names = []
     for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.append(node.name)
+        elif functions_only:
+            continue
+        elif isinstance(node, ast.ClassDef):
             names.append(node.name)
         elif isinstance(node, ast.Assign):
             names += [t.id for t in node.targets if isinstance(t, ast.Name)]
