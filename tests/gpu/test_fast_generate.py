@@ -159,3 +159,31 @@ def test_compiled_step_gives_the_same_greedy_tokens(tiny_lm, prompts):
     compiled = FastGenerator(model, tok, max_batch=3, bucket=16, compile=True, cuda_graphs=False)
     got = compiled.generate(prompts, config)
     assert [c[0].token_ids for c in got] == [c[0].token_ids for c in eager]
+
+
+class _AfterPolls:
+    """An Event-like flag that reads as set from its n-th poll on: a client leaving mid-decode, without timing."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def is_set(self) -> bool:
+        self.n -= 1
+        return self.n < 0
+
+
+def test_a_cancelled_prompt_is_never_prefilled_and_a_cancelled_row_leaves_the_batch(tiny_lm, prompts):
+    """`rsft serve` on CUDA decodes on this path: a client that left must free its slot, as on the plain loop."""
+    import threading
+
+    model, tok = tiny_lm
+    config = GenerateConfig(max_new_tokens=64)
+    plain = FastGenerator(model, tok, max_batch=2, check_every=4, bucket=8).generate(prompts[:3], config)
+    assert len(plain[1][0].token_ids) > 24  # the premise: this row decodes well past the cancel point
+    before = threading.Event()
+    before.set()  # the client left while its request waited
+    gen = FastGenerator(model, tok, max_batch=2, check_every=4, bucket=8)
+    got = gen.generate(prompts[:3], config, cancels=[before, _AfterPolls(2), None])
+    assert got[0][0].token_ids == [] and got[0][0].finish_reason == "length"  # never prefilled
+    assert 0 < len(got[1][0].token_ids) <= 16  # left at the check after the cancel (checks every 4 steps)
+    assert got[2][0].token_ids == plain[2][0].token_ids  # the others are untouched

@@ -87,6 +87,23 @@ class Completion:
     completion_tokens: int | None = None  # generated tokens, when the backend reports a count but no ids
 
 
+TINY_TEMPERATURE = 1e-3
+
+
+def temperature_scores(logits: Any, temperature: float) -> Any:
+    """``logits / temperature`` for sampling (``temperature > 0``), finite for every positive temperature.
+
+    At and above :data:`TINY_TEMPERATURE` this is the plain float32 division. Below it, float32 fails: 1e-40
+    divides to inf (softmax gives NaN) and 1e-300 rounds to a float32 zero; there each row's maximum is subtracted
+    first and the division is done in float64, so the largest logit scores 0 and the draw tends to the argmax (the
+    limit the temperature goes to), never a traceback (``tests/generate/test_serve_cli.py``).
+    """
+    if temperature >= TINY_TEMPERATURE:
+        return logits.float() / temperature
+    wide = logits.double()
+    return (wide - wide.amax(-1, keepdim=True)) / temperature
+
+
 def sample_seed(config: GenerateConfig, request: Request, j: int) -> int:
     """The seed of sample ``j`` of ``request``: a pure function of (seed, request, j), never of the batch.
 

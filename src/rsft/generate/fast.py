@@ -34,7 +34,14 @@ import torch.nn.functional as F
 
 from rsft._util.errors import RsftError
 from rsft._util.seeding import derive_seed
-from rsft.generate.base import Completion, GenerateConfig, Request, row_completion, sample_seed
+from rsft.generate.base import (
+    Completion,
+    GenerateConfig,
+    Request,
+    row_completion,
+    sample_seed,
+    temperature_scores,
+)
 
 SUPPORTED_MODEL_TYPES = ("qwen3", "qwen2", "llama")
 _M32 = 0xFFFFFFFF
@@ -92,7 +99,7 @@ def sample_tokens(
     """
     if temperature == 0.0:
         return logits.argmax(-1)
-    scores = logits.float() / temperature
+    scores = temperature_scores(logits, temperature)
     ids = None
     if top_k > 0:
         scores, ids = torch.topk(scores, min(top_k, scores.shape[-1]), dim=-1)
@@ -100,7 +107,9 @@ def sample_tokens(
         scores, ids = scores.sort(dim=-1, descending=True)
     probs = torch.softmax(scores, dim=-1)
     if top_p < 1.0:
-        probs = probs.masked_fill((probs.cumsum(-1) - probs) >= top_p, 0.0)
+        drop = (probs.cumsum(-1) - probs) >= top_p
+        drop[..., 0] = False  # the most likely token always stays (a top_p of 1e-300 rounds to a float32 0)
+        probs = probs.masked_fill(drop, 0.0)
     cum = probs.cumsum(-1)
     x = uniform[:, None].to(cum.dtype) * cum[:, -1:]
     j = torch.searchsorted(cum, x, right=True)
@@ -226,6 +235,10 @@ class _Row:
     logprobs: list[float] | None = None
     entropies: list[float] | None = None
     tops: list[dict[int, float]] | None = None
+    cancel: Any = None  # an Event set when nobody waits for this row any more (rsft serve: the client left)
+
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
 
 
 @dataclass(frozen=True)
@@ -393,7 +406,12 @@ class FastGenerator:
         return tuple(sorted(ids))
 
     def generate(
-        self, prompt_ids: list[list[int]], config: GenerateConfig, *, seeds: list[list[int]] | None = None
+        self,
+        prompt_ids: list[list[int]],
+        config: GenerateConfig,
+        *,
+        seeds: list[list[int]] | None = None,
+        cancels: list[Any] | None = None,
     ) -> list[list[Completion]]:
         """``config.n`` completions per prompt, in order.
 
@@ -401,6 +419,8 @@ class FastGenerator:
             prompt_ids: token ids of each prompt (already rendered and tokenized).
             config: sampling settings.
             seeds: ``seeds[i][j]`` is the seed of sample j of prompt i; default: derived from ``config.seed``, i, j.
+            cancels: per prompt, None or an Event: once set, the prompt's rows are not prefilled, or leave the
+                batch at the next check (their results are cut short and meant to be discarded).
 
         Raises:
             RsftError: an empty prompt, or a prompt plus ``max_new_tokens`` longer than ``max_len``.
@@ -411,7 +431,7 @@ class FastGenerator:
                 raise RsftError(f"prompt {i} is empty", field="prompt_ids")
             for j in range(config.n):
                 s = seeds[i][j] if seeds is not None else derive_seed(config.seed, i, j)
-                rows.append(_Row(ids=list(ids), seed=s, out=(i, j)))
+                rows.append(_Row(ids=list(ids), seed=s, out=(i, j), cancel=cancels[i] if cancels else None))
         t0 = time.perf_counter()
         with torch.inference_mode():
             self._generate_rows(rows, config)
@@ -447,6 +467,12 @@ class FastGenerator:
         cap = np.zeros(slots, dtype=np.int64)
         self.stats = {"steps": 0, "prefills": 0, "graphs": 0}
         while pending or any(o is not None for o in owner):
+            for r in pending:
+                if rows[r].cancelled():
+                    rows[r].finish = "length"  # never prefilled
+            pending = [r for r in pending if rows[r].finish is None]
+            if not pending and all(o is None for o in owner):
+                break
             free = [s for s in range(slots) if owner[s] is None]
             if pending and free:
                 take, pending = pending[: len(free)], pending[len(free) :]
@@ -503,6 +529,9 @@ class FastGenerator:
             row = rows[r]
             if toks is not None and self._hit_stop(row, toks[s][: nstep[s]], config.stop):
                 nstep[s], done[s] = len(row.gen), True
+                self.done[s] = True
+            elif not done[s] and row.cancelled():
+                row.finish, done[s] = "length", True  # the client left: free the slot now
                 self.done[s] = True
             if done[s]:
                 self._collect(row, s, nstep[s], plan)
@@ -561,4 +590,5 @@ def fast_generate(backend: Any, requests: list[Request], config: GenerateConfig,
     ids = getattr(backend, "_ids", None) or (lambda t: backend.tokenizer(t, add_special_tokens=False)["input_ids"])
     prompts = [list(ids(backend.render(r))) for r in requests]
     seeds = [[sample_seed(config, r, j) for j in range(config.n)] for r in requests]
-    return gen.generate(prompts, config, seeds=seeds)
+    cancels = [r.metadata.get("cancel") for r in requests]
+    return gen.generate(prompts, config, seeds=seeds, cancels=cancels if any(cancels) else None)

@@ -29,6 +29,7 @@ from rsft.generate.base import (
     apply_penalties,
     row_completion,
     sample_seed,
+    temperature_scores,
 )
 
 # config.json keys that do not change the computation graph (ignored when deciding to reload in place)
@@ -434,7 +435,12 @@ class HFBackend:
         for start in range(0, len(order), self.batch_size):
             batch = [rows[r] for r in order[start : start + self.batch_size]]
             t0 = time.perf_counter()
-            self._decode(batch, config)
+            live = [r for r in batch if r.cancel is None or not r.cancel.is_set()]
+            for row in batch:
+                if row.cancel is not None and row.cancel.is_set():
+                    row.finish = "length"  # cancelled before its prefill: never computed, result discarded
+            if live:
+                self._decode(live, config)
             per = (time.perf_counter() - t0) / len(batch)
             for row in batch:
                 i, j = row.out
@@ -516,7 +522,7 @@ class HFBackend:
 
         if config.temperature == 0.0:
             return logits.argmax(-1).tolist()
-        scores = logits.float() / config.temperature
+        scores = temperature_scores(logits, config.temperature)
         if config.top_k > 0:
             kth = torch.topk(scores, min(config.top_k, scores.shape[-1]), dim=-1).values[:, -1:]
             scores = scores.masked_fill(scores < kth, float("-inf"))
@@ -525,6 +531,7 @@ class HFBackend:
             sorted_p, idx = probs.sort(dim=-1, descending=True)
             # keep the smallest prefix whose mass reaches top_p (the first token is always kept)
             drop = (sorted_p.cumsum(-1) - sorted_p) >= config.top_p
+            drop[..., 0] = False  # a top_p below float32's range (1e-300) rounds to 0 and would drop them all
             sorted_p = sorted_p.masked_fill(drop, 0.0)
             probs = torch.zeros_like(probs).scatter(-1, idx, sorted_p)
         return [int(torch.multinomial(probs[k], 1, generator=g)) for k, g in enumerate(gens)]

@@ -19,6 +19,13 @@ How it holds under load and abuse (each point is tested in ``tests/generate/test
   up to :attr:`ServerLimits.max_body_bytes` (413 above it, 400 for a missing, non-numeric or negative
   ``Content-Length``), must be UTF-8 JSON holding an object, and every field is checked: roles, string content,
   no lone surrogates, finite numbers in range, ``max_tokens >= 1``, ``top_logprobs`` within the engine's limit.
+  JSON nested too deeply, integers too large for a float and empty stop strings are 400s too.
+* **Bounded memory and the context** (``tests/generate/test_serve_cli.py``, a real ``rsft serve`` process). At most
+  :attr:`ServerLimits.max_messages` messages; a prompt longer than the model's context is a 400, and one whose
+  bytes alone exceed what the context can hold is refused before it is tokenized (a 15 MiB body is never prefilled).
+  A request whose client left while it waited is dropped unstarted (never prefilled). Tiny temperatures and top-p
+  values sample the argmax (:func:`rsft.generate.base.temperature_scores`). :func:`check_options` refuses a port,
+  host, dtype, device or batch size the server cannot serve with, before the model is loaded.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from __future__ import annotations
 import json
 import math
 import queue
+import re
 import select
 import socket
 import sys
@@ -52,6 +60,7 @@ class ServerLimits:
     max_tokens_cap: int = 32768
     max_n: int = 64
     max_prompts: int = 64
+    max_messages: int = 1024
     max_body_bytes: int = 16 << 20
     max_queued: int = 1024
     backlog: int = 1024
@@ -86,7 +95,8 @@ class Batcher:
     def __init__(self, backend: Any, wait_s: float = 0.005, max_queued: int = 1024) -> None:
         self.backend, self.wait_s, self.max_queued = backend, wait_s, max_queued
         self.jobs: queue.Queue = queue.Queue()
-        self.stats = {"served": 0, "cancelled": 0, "cancelled_tokens": []}
+        # cancelled_unstarted: requests whose client left while they waited (never prefilled)
+        self.stats = {"served": 0, "cancelled": 0, "cancelled_unstarted": 0, "cancelled_tokens": []}
         self._lock = threading.Lock()
         threading.Thread(target=self._loop, daemon=True, name="rsft-serve-batcher").start()
 
@@ -109,7 +119,7 @@ class Batcher:
             groups: dict[str, list[_Job]] = {}
             for job in batch:
                 if job.cancel.is_set():
-                    self._count_cancel(0)
+                    self._count_cancel(0, unstarted=True)
                     job.future.set_exception(Cancelled())
                 else:
                     groups.setdefault(canonical_json(job.config.model_dump()), []).append(job)
@@ -132,9 +142,10 @@ class Batcher:
                     self.stats["served"] += 1
                 job.future.set_result(cs)
 
-    def _count_cancel(self, tokens: int) -> None:
+    def _count_cancel(self, tokens: int, unstarted: bool = False) -> None:
         with self._lock:
             self.stats["cancelled"] += 1
+            self.stats["cancelled_unstarted"] += unstarted
             self.stats["cancelled_tokens"].append(tokens)
 
 
@@ -152,9 +163,11 @@ def _text(value: Any, where: str) -> str:
     return value
 
 
-def _messages(raw: Any) -> list[dict[str, str]]:
+def _messages(raw: Any, limit: int) -> list[dict[str, str]]:
     if not isinstance(raw, list) or not raw:
         raise BadRequest("'messages' must be a non-empty list")
+    if len(raw) > limit:
+        raise BadRequest(f"'messages' holds {len(raw)} messages, over this server's limit of {limit}")
     out = []
     for i, m in enumerate(raw):
         if not isinstance(m, dict):
@@ -180,7 +193,12 @@ def _number(body: dict, key: str, default: float, lo: float, hi: float, *, lo_op
     v = body.get(key)
     if v is None:
         return default
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise BadRequest(f"'{key}' must be a finite number, got {v!r}")
+    if isinstance(v, int) and not lo <= v <= hi:  # before float(): 10**400 overflows a float
+        interval = f"{'(' if lo_open else '['}{lo}, {hi}]"
+        raise BadRequest(f"'{key}' must be in {interval}, got an integer of {len(str(abs(v)))} digits")
+    if not math.isfinite(v):
         raise BadRequest(f"'{key}' must be a finite number, got {v!r}")
     if v < lo or v > hi or (lo_open and v == lo):
         raise BadRequest(f"'{key}' must be in {'(' if lo_open else '['}{lo}, {hi}], got {v}")
@@ -194,7 +212,8 @@ def _int(body: dict, key: str, default: int | None, lo: int, hi: int) -> int | N
     if isinstance(v, bool) or not isinstance(v, int):
         raise BadRequest(f"'{key}' must be an integer, got {v!r}")
     if not lo <= v <= hi:
-        raise BadRequest(f"'{key}' must be between {lo} and {hi}, got {v}")
+        shown = str(v) if abs(v) < 10**30 else f"an integer of {len(str(abs(v)))} digits"
+        raise BadRequest(f"'{key}' must be between {lo} and {hi}, got {shown}")
     return v
 
 
@@ -212,6 +231,8 @@ def _config(body: dict[str, Any], default_max: int, limits: ServerLimits) -> Gen
     if not isinstance(stop, list) or len(stop) > 16:
         raise BadRequest("'stop' must be a string or a list of at most 16 strings")
     stop = [_text(s, "stop") for s in stop]
+    if any(not s for s in stop):
+        raise BadRequest("'stop' strings must not be empty (an empty string matches at once)")
     lp = body.get("logprobs")
     if isinstance(lp, bool) or lp is None:
         top = _int(body, "top_logprobs", 0, 0, MAX_TOP_LOGPROBS)
@@ -276,7 +297,12 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
         elif self.path == "/health":
-            self._send(200, {"status": "ok"})
+            st = self.server.batcher.stats
+            self._send(
+                200,
+                {"status": "ok", "served": st["served"], "cancelled": st["cancelled"],
+                 "cancelled_unstarted": st["cancelled_unstarted"]},
+            )  # fmt: skip
         else:
             self._error(404, f"no route {self.path}", "not_found")
 
@@ -305,8 +331,10 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(data.decode("utf-8"))
         except UnicodeDecodeError:
             raise BadRequest("the body is not UTF-8 text") from None
-        except ValueError as e:
-            raise BadRequest(f"the body is not valid JSON: {e}") from None
+        except RecursionError:
+            raise BadRequest("the body's JSON is nested too deeply") from None
+        except ValueError as e:  # also an integer of more than 4,300 digits
+            raise BadRequest(f"the body is not valid JSON: {str(e)[:200]}") from None
         if not isinstance(body, dict):
             raise BadRequest("the body must be a JSON object")
         return body
@@ -362,6 +390,8 @@ class OpenAIServer(ThreadingHTTPServer):
         self.request_queue_size = self.limits.backlog  # read by server_activate() -> listen()
         super().__init__((host, port), _Handler)
         self.backend, self.model_name = backend, model_name
+        self.context, self._max_token_bytes = _context(backend)
+        self._count_lock = threading.Lock()
         self.batcher = Batcher(backend, max_queued=self.limits.max_queued)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -383,10 +413,37 @@ class OpenAIServer(ThreadingHTTPServer):
                 if gone():
                     job.cancel.set()
 
+    def _check_context(self, request: Request, where: str) -> None:
+        """400 when the rendered prompt leaves no room for one new token in the model's context.
+
+        A prompt of more bytes than ``context`` x the longest token's bytes is surely too long and is refused
+        without tokenizing it (a 15 MiB body is never tokenized nor prefilled); any other is counted.
+        """
+        if self.context is None:
+            return
+        try:
+            text = self.backend.render(request)
+        except Exception as e:  # noqa: BLE001 - a template that refuses these messages is the client's input
+            raise BadRequest(f"{where}: the chat template refused it ({type(e).__name__}: {str(e)[:200]})") from None
+        size = len(text.encode("utf-8", "replace"))
+        if size > self.context * self._max_token_bytes:
+            raise BadRequest(
+                f"{where}: the prompt is {size:,} bytes, more than the model's context of {self.context:,} tokens "
+                "can hold"
+            )
+        with self._count_lock:
+            n = self.backend.count_tokens(text)
+        if n >= self.context:
+            raise BadRequest(
+                f"{where}: {n:,} prompt tokens leave no room in the model's context of {self.context:,} tokens"
+            )
+
     def chat(self, body: dict[str, Any], gone=lambda: False) -> dict[str, Any]:
-        messages = _messages(body.get("messages"))
+        messages = _messages(body.get("messages"), self.limits.max_messages)
         config = _config(body, 256, self.limits)
-        comps = self._generate(Request(messages=messages, seed=_seed(body)), config, gone)
+        request = Request(messages=messages, seed=_seed(body))
+        self._check_context(request, "messages")
+        comps = self._generate(request, config, gone)
         choices = []
         for j, c in enumerate(comps):
             choice: dict[str, Any] = {
@@ -426,6 +483,8 @@ class OpenAIServer(ThreadingHTTPServer):
         prompts = [_text(p, f"prompt[{i}]") for i, p in enumerate(prompts)]
         config = _config(body, 16, self.limits)
         seed = _seed(body)
+        for i, p in enumerate(prompts):
+            self._check_context(Request(prompt=p), f"prompt[{i}]")
         choices, all_comps = [], []
         for p in prompts:
             comps = self._generate(Request(prompt=p, seed=seed), config, gone)
@@ -463,6 +522,73 @@ class OpenAIServer(ThreadingHTTPServer):
         }
 
 
+def _context(backend: Any) -> tuple[int | None, int]:
+    """(the model's context length in tokens, or None when the config names none; the most UTF-8 bytes one
+    token of the vocabulary stands for, an upper bound used to refuse a huge prompt before tokenizing it)."""
+    cfg = getattr(getattr(backend, "model", None), "config", None)
+    context = None
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        v = getattr(cfg, key, None)
+        if isinstance(v, int) and v > 0:
+            context = v
+            break
+    tok = getattr(backend, "tokenizer", None)
+    try:
+        longest = max(len(t.encode("utf-8", "replace")) for t in tok.get_vocab())
+    except (AttributeError, TypeError, ValueError):
+        longest = 64
+    return context, max(4, longest)  # >= 4: one token may be a byte-fallback of one UTF-8 character
+
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def check_options(host: str, port: int, device: str = "auto", dtype: str = "auto", batch_size: int = 1) -> None:
+    """Refuse a server that could not serve, before the model is loaded: a port outside 0..65535, a host that
+    does not resolve or cannot be bound here, an unknown dtype, a device this machine lacks, a batch size below 1.
+
+    Raises:
+        RsftError: one line naming the option.
+    """
+    from rsft._util.errors import RsftError
+
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise RsftError(f"--port must be 0..65535 (0 = any free port), got {port!r}", field="--port")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise RsftError(f"--batch-size must be at least 1, got {batch_size!r}", field="--batch-size")
+    if dtype not in DTYPES:
+        raise RsftError(f"--dtype must be one of {' | '.join(DTYPES)}, got {dtype!r}", field="--dtype")
+    m = re.fullmatch(r"auto|cpu|cuda(?::(\d+))?", str(device))
+    if m is None:
+        raise RsftError(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}", field="--device")
+    if device.startswith("cuda"):
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(m.group(1) or 0)
+        if index >= count:
+            raise RsftError(
+                f"--device {device}: this machine has {count} CUDA device(s)", field="--device",
+                fix="use --device cpu, or auto",
+            )
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as e:
+        raise RsftError(f"--host {host!r} does not resolve ({e})", field="--host") from None
+    family, _, _, _, address = infos[0]
+    probe = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+        probe.bind(address)
+    except OSError as e:
+        raise RsftError(
+            f"cannot listen on {host}:{port} ({e.strerror or e})", field="--port" if port else "--host",
+            fix="choose another --port (0 = any free port), or an address of this machine for --host",
+        ) from None
+    finally:
+        probe.close()
+
+
 def serve(
     model_dir: str,
     host: str = "127.0.0.1",
@@ -472,9 +598,17 @@ def serve(
     say: Callable[[str], None] = lambda line: None,
     **backend_options: Any,
 ) -> None:
-    """Load ``model_dir`` with the hf backend and serve it until interrupted; ``say`` gets the address line."""
+    """Load ``model_dir`` with the hf backend and serve it until interrupted; ``say`` gets the address line.
+
+    Raises:
+        RsftError: an option the server cannot serve with (:func:`check_options`), checked before loading.
+    """
     from rsft.generate.hf import HFBackend
 
+    check_options(
+        host, port, backend_options.get("device", "auto"), backend_options.get("dtype", "auto"),
+        backend_options.get("batch_size", 1),
+    )  # fmt: skip
     backend = HFBackend(model_dir, **backend_options)
     backend.ensure_weights()
     server = OpenAIServer(backend, host, port, model_name=str(model_dir), limits=limits)
