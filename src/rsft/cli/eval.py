@@ -221,7 +221,7 @@ def _replay(full_store: Path, out: Path | None, n_boot: int, seed: int) -> None:
         a = c["adaptive"]
         interior = sorted(set(a["n_items"][1:-1])) or ["-"]
         view.add_row(
-            c["run"], c["benchmark"], c["full"]["class"], a["class"], c["class_agreement"],
+            esc(c["run"]), esc(c["benchmark"]), c["full"]["class"], a["class"], c["class_agreement"],
             f"{c['full']['final_mark'] or '·'} / {a['final_mark'] or '·'}", str(len(a["steps"])),
             ",".join(map(str, interior)), str(a["stopped_at"]), f"{c['rows']['adaptive']}/{c['rows']['full']}",
         )  # fmt: skip
@@ -236,7 +236,7 @@ def _replay(full_store: Path, out: Path | None, n_boot: int, seed: int) -> None:
     for name, d in ag.items():
         console.print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in d.items()), soft_wrap=True)
     for c in rep["contradictions"]:
-        console.print(f"[red]contradiction[/]: {c}", soft_wrap=True)
+        console.print(f"[red]contradiction[/]: {esc(c)}", soft_wrap=True)
     console.print(
         f"joint level {rep['level']:.0%}; each look at {', '.join(f'{x:.4f}' for x in rep['level_per_look'])} "
         "(Bonferroni over the looks fixed in advance; docs/adaptive.md)", soft_wrap=True
@@ -244,7 +244,7 @@ def _replay(full_store: Path, out: Path | None, n_boot: int, seed: int) -> None:
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(rep, indent=1, default=str))
-        console.print(f"report -> {out}")
+        console.print(f"report -> {esc(out)}")
 
 
 @app.command("summary")

@@ -65,7 +65,7 @@ def validate(
         hits = {k: p for k, p in hits.items() if p is not None}
         if len(hits) > 1:
             for k, p in hits.items():
-                console.print(f"[green]ok[/]: {p} is a valid {check(p, overrides, k)}")
+                console.print(f"[green]ok[/]: {esc(p)} is a valid {esc(check(p, overrides, k))}")
             return
     path = resolve_config(file, {"suite": "suite", "study": "study", "train": "train"}.get(kind or "", "any"))
     data = apply_overrides(read_yaml(path), overrides)
