@@ -165,6 +165,29 @@ def test_cli_replay_writes_the_report(full_store, tmp_path):
     assert e.value.code != 0
 
 
+def test_live_adaptive_sweep_generates_what_the_replay_reads(full_store, tmp_path):
+    """The live sweep of run_a generates exactly the rows the replay of the full store reads for run_a (same
+    design, same seed; generation is deterministic per sample seed), and nothing else."""
+    from rsft.analysis.frames import sample_frame
+    from rsft.eval.config import load_suite
+    from rsft.study.adaptive import ADAPTIVE_JSON, adaptive_sweep
+
+    root = full_store.parent
+    live = tmp_path / "live"
+    rec = adaptive_sweep(load_suite(str(root / "suite.yaml"), []), root / "run_a", live,
+                         spec=BootSpec(B=200, seed=0), budget=None)  # fmt: skip
+    rep = replay_store(full_store, spec=BootSpec(B=200, seed=0), budget=None)
+    got = set(sample_frame(live, ["key"]).column("key").to_pylist())
+    replayed = {c["benchmark"]: c for c in rep["curves"] if c["run"] == "run_a"}
+    assert len(got) == sum(c["rows"]["adaptive"] for c in replayed.values())
+    for c in rec["curves"]:
+        r = replayed[c["benchmark"]]
+        assert c["class"] == r["adaptive"]["class"] and c["rows"] == r["rows"]["adaptive"]
+        assert c["steps"] == r["adaptive"]["steps"] and c["n_items"] == r["adaptive"]["n_items"]
+        assert c["steps_not_evaluated"] == [] or all(s not in c["steps"] for s in c["steps_not_evaluated"])
+    assert json.loads((live / ADAPTIVE_JSON).read_text())["curves"][0]["schedule"]
+
+
 def test_a_design_without_known_inclusion_probabilities_fails_where_the_design_holds():
     """Flat truth, 160 items x 2 samples, 9 checkpoints, two looks on half the items. The stratified draw makes
     (almost) no false claim; evaluating the interior on the items the base did best on, analysed as a random draw,

@@ -179,9 +179,48 @@ def run_policy(
         "inclusion"}``.
     """
     S, n, k = scores.shape
+
+    def fetch(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return scores, present & mask, tokens
+
+    out = policy(
+        (S, n, k), fetch, judge, rng, level=level, schedule=schedule, budget=budget, draw=draw
+    )
+    out["full_rows"] = int(present.sum())
+    out["full_tokens"] = float(tokens[present].sum())
+    return out
+
+
+Fetch = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+"""``fetch(mask) -> (scores, read, tokens)``: make the units of the (S, n, k) ``mask`` available (read stored rows,
+or generate them) and return (S, n, k) scores (NaN: unscored or absent), which units now have a row (within the
+mask) and their tokens."""
+
+
+def policy(
+    shape: tuple[int, int, int],
+    fetch: Fetch,
+    judge: Judge,
+    rng: np.random.Generator,
+    *,
+    level: float = 0.95,
+    schedule: Sequence[Look] = DEFAULT_SCHEDULE,
+    budget: float | None = DEFAULT_BUDGET,
+    draw: str = "stratified",
+) -> dict:
+    """The policy of the module docstring for one curve of ``shape`` = (S, n, k), with units from ``fetch``.
+
+    The base and final are fetched first (all items, all samples); the item order is drawn from the base outcome;
+    then look by look the cumulative design is fetched and judged until a stopping class or the last look. See
+    :func:`run_policy` for the result (without ``full_rows``/``full_tokens``).
+    """
+    S, n, k = shape
     looks = plan_schedule(S, n, k, schedule, budget)
     L = len(looks)
     per_look = 1.0 - (1.0 - level) / L
+    ends = np.zeros((S, n, k), dtype=bool)
+    ends[0] = ends[S - 1] = True
+    scores, _, _ = fetch(ends)
     pos = item_order(scores[0], rng)
     if draw == "top":
         with np.errstate(invalid="ignore"):
@@ -189,9 +228,9 @@ def run_policy(
         pos = np.empty(n, dtype=int)
         pos[np.argsort(-base_mean, kind="stable")] = np.arange(n)
     offset = int(rng.integers(0, 2 ** max(lk.item_level for lk in looks)))
-    history, verdict, extra, read, stopped = [], None, None, None, L
+    history, verdict, extra, read, stopped, tokens = [], None, None, None, L, None
     for li in range(L):
-        read = design_mask(S, n, k, looks[: li + 1], pos, offset, draw=draw) & present
+        scores, read, tokens = fetch(design_mask(S, n, k, looks[: li + 1], pos, offset, draw=draw))
         cnt, s_sum, s_sq = cells(scores, read)
         idx = np.flatnonzero(read.any(axis=(1, 2)))
         verdict, extra = judge(idx, cnt[:, idx], s_sum[:, idx], s_sq[:, idx], per_look)
@@ -220,8 +259,6 @@ def run_policy(
         "read": read,
         "rows": int(read.sum()),
         "tokens": float(tokens[read].sum()),
-        "full_rows": int(present.sum()),
-        "full_tokens": float(tokens[present].sum()),
         "steps_evaluated": np.flatnonzero(read.any(axis=(1, 2))).tolist(),
         "inclusion": "each item is evaluated at an interior checkpoint of look l with probability exactly "
         "2**-item_level(l), whatever its base outcome (stratified systematic draw, random offset)",
@@ -358,12 +395,13 @@ def simulate_policy(
 # Replay: the policy with a full sweep's store as its oracle.
 
 
-def _curve_arrays(t: dict, rows: np.ndarray, steps: np.ndarray, items: np.ndarray) -> tuple:
+def curve_arrays(t: dict, rows: np.ndarray, steps: np.ndarray, items: np.ndarray, k: int | None = None) -> tuple:
     """(S, n, k) scores (NaN: unscored or absent), presence, tokens and keys of one curve's stored rows."""
     s_pos = {int(s): i for i, s in enumerate(steps)}
     i_pos = {str(x): i for i, x in enumerate(items)}
     sidx = t["sample_idx"][rows].astype(int)
-    k = int(sidx.max()) + 1 if rows.size else 1
+    if k is None:
+        k = int(sidx.max()) + 1 if rows.size else 1
     S, n = len(steps), len(items)
     scores = np.full((S, n, k), np.nan)
     present = np.zeros((S, n, k), dtype=bool)
@@ -436,7 +474,7 @@ def replay_store(
         if cube.steps[0] != 0:
             notes.append(f"run {cube.run}, {cube.benchmark}: no step 0; the earliest step is the base on both sides")
         full_rec, full_boot = benchmark_dynamics(cube, spec, domain)
-        scores, present, tokens, keys = _curve_arrays(t, rows, cube.steps, cube.items)
+        scores, present, tokens, keys = curve_arrays(t, rows, cube.steps, cube.items)
         for kk, tk in zip(keys[present], tokens[present], strict=True):
             key_tokens[kk] = tk
 
@@ -446,7 +484,7 @@ def replay_store(
             rec, boot = benchmark_dynamics(sub, BootSpec(B=spec.B, seed=spec.seed, level=lev), domain)
             return rec["detector"], (rec, boot)
 
-        rng = spec.rng("adaptive-replay", cube.run, cube.benchmark)
+        rng = spec.rng("adaptive", cube.run, cube.benchmark)  # as the live sweep (rsft.study.adaptive)
         res = run_policy(scores, present, tokens, judge, rng, level=spec.level, schedule=schedule, budget=budget)
         per_look_levels.add(res["level_per_look"])
         read_keys |= set(keys[res["read"]].tolist())

@@ -180,6 +180,13 @@ def _analyze(store, out_dir, in_domain, seed, cfg, conditions, progress) -> Path
     conds = load_conditions(store, runs, conditions)
     cube_list, notes = borrow_base(cube_list, conds)
     notes = frame.notes + notes
+    if (store / "adaptive.json").is_file():  # written by rsft.study.adaptive (rsft eval --adaptive)
+        notes.append(
+            "this store was written by an adaptive sweep: only some checkpoints, items and samples were "
+            "evaluated (each curve's n_items and k per step say which); checkpoints never evaluated are absent, "
+            "not measured. The intervals here treat that design as fixed; the verdicts with the adaptive "
+            "guarantee (error spent over looks) are in adaptive.json (docs/adaptive.md)"
+        )
     domains = {c.benchmark: domain_of(c.benchmark, c.group, in_domain) for c in cube_list}
     counts = outcome_counts(frame)
     say(f"dynamics of {len(cube_list)} run x benchmark curves")

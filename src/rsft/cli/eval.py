@@ -6,7 +6,8 @@
     rsft eval --run RUN_DIR --suite toy --store STORE --rescore
     rsft eval --run hub:ORG/NAME@REVISION --suite paper --store STORE   # released stepN checkpoints, one at a time
     rsft eval summary STORE            # metrics with bootstrap intervals, from the stored rows
-    rsft eval --adaptive --replay FULL_STORE [--out replay.json]   # the adaptive policy on a past full sweep
+    rsft eval --adaptive --run RUN_DIR --suite SUITE --store STORE   # only what the adaptive policy asks for
+    rsft eval --adaptive --replay FULL_STORE [--out replay.json]     # the adaptive policy on a past full sweep
 
 Rerunning the same command resumes: rows already in the store are skipped.
 """
@@ -99,14 +100,14 @@ def run(
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
     adaptive: bool = typer.Option(
-        False, "--adaptive", help="adaptive sweep (docs/adaptive.md); today only with --replay FULL_STORE"
+        False, "--adaptive", help="adaptive sweep of --run (docs/adaptive.md), or with --replay FULL_STORE"
     ),
     replay: Path = typer.Option(
         None, "--replay", help="with --adaptive: run the policy on a full sweep's store, reading its rows"
     ),
     out: Path = typer.Option(None, "--out", help="with --replay: write the replay report (JSON) here"),
-    n_boot: int = typer.Option(1000, "--n-boot", help="with --replay: bootstrap replicates (as rsft analyze)"),
-    seed: int = typer.Option(0, "--seed", help="with --replay: bootstrap and item-draw seed"),
+    n_boot: int = typer.Option(1000, "--n-boot", help="with --adaptive: bootstrap replicates (as rsft analyze)"),
+    seed: int = typer.Option(0, "--seed", help="with --adaptive: bootstrap and item-draw seed"),
 ) -> None:
     """Evaluate a model or a run's checkpoints on a suite; extra key=value arguments override the suite."""
     from rsft.eval.config import load_suite
@@ -114,16 +115,22 @@ def run(
     from rsft.eval.runner import run_sweep, watch_run
     from rsft.eval.store import Store
 
-    if replay is not None or adaptive:
-        if replay is None:
-            raise RsftError(
-                "--adaptive generates only in replay mode for now",
-                field="--adaptive",
-                fix="add --replay FULL_STORE to measure the policy on a past full sweep; a full sweep is the default",
-            )
-        if not adaptive:
-            raise RsftError("--replay needs --adaptive", field="--replay")
+    if replay is not None and not adaptive:
+        raise RsftError("--replay needs --adaptive", field="--replay")
+    if replay is not None:
         _replay(replay, out, n_boot, seed)
+        return
+    if adaptive:
+        if run_dir is None or suite is None or store is None or str(run_dir).startswith("hub:"):
+            raise RsftError(
+                "--adaptive sweeps a local training run: give --run RUN_DIR, --suite and --store",
+                field="--adaptive",
+                fix="or --adaptive --replay FULL_STORE to measure the policy on a past full sweep",
+            )
+        if watch or watch_until_done or rescore or steps is not None:
+            raise RsftError("--adaptive chooses its own checkpoints: drop --steps, --watch, --rescore",
+                            field="--adaptive")  # fmt: skip
+        _adaptive(ctx, run_dir, suite, store, backend, n_boot, seed, progress)
         return
     if suite is None or store is None:
         raise RsftError("--suite and --store are required", field="--suite" if suite is None else "--store")
@@ -198,6 +205,27 @@ def run(
         f"{report.generated} generated, {report.rescored} rescored, {report.missing} missing, "
         f"{report.errors} error rows ({report.seconds:.1f}s) -> {esc(store)}",
         soft_wrap=True,
+    )
+
+
+def _adaptive(ctx, run_dir: Path, suite: str, store: Path, backend: str | None, n_boot: int, seed: int,
+              progress: bool) -> None:  # fmt: skip
+    """`rsft eval --adaptive --run RUN_DIR`: generate only what the adaptive policy asks for (docs/adaptive.md)."""
+    from rsft.analysis.stats import BootSpec
+    from rsft.eval.config import load_suite
+    from rsft.study.adaptive import ADAPTIVE_JSON, adaptive_sweep
+
+    cfg = load_suite(suite, list(ctx.args))
+    if backend is not None:
+        cfg.backend.kind = backend
+    with progress_bars(progress) as bars:
+        rec = adaptive_sweep(cfg, run_dir, store, spec=BootSpec(B=n_boot, seed=seed), progress=bars,
+                             say=lambda m: console.print(m, soft_wrap=True))  # fmt: skip
+    rows = sum(c["rows"] for c in rec["curves"])
+    full = sum(c["full_rows"] for c in rec["curves"])
+    console.print(
+        f"[green]done[/]: adaptive sweep, {rows} of {full} rows of a full sweep ({rows / max(full, 1):.1%}) -> "
+        f"{store}; design and per-look verdicts in {store / ADAPTIVE_JSON}", soft_wrap=True
     )
 
 

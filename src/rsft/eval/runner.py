@@ -264,6 +264,7 @@ def sweep_target(
     progress: Progress | None = None,
     lease_ttl_s: float = DEFAULT_TTL_S,
     defer: bool = False,
+    select: Callable[[PlannedRow], bool] | None = None,
 ) -> SweepReport:
     """Evaluate one target on the loaded benchmarks (see the module docstring).
 
@@ -271,11 +272,12 @@ def sweep_target(
     processes sweeping one store generate each row once; ``lease_ttl_s=0`` turns leases off. A unit another
     process holds is waited for, or with ``defer`` left for later (``report.deferred`` counts such units: sweep the
     target again after the others). Rows another process generated for the same weights under another run are
-    copied to this target's run, whenever they appear."""
+    copied to this target's run, whenever they appear. ``select`` keeps only the planned rows it accepts (an
+    adaptive sweep's design: :mod:`rsft.study.adaptive`)."""
     rep = SweepReport(targets=[f"{target.run}@{target.step}" if target.step is not None else target.run])
     t0 = time.perf_counter()
     backend.load(target.model)
-    planned = list(expand(target, loaded, backend.render))
+    planned = [p for p in expand(target, loaded, backend.render) if select is None or select(p)]
     if lease_ttl_s:
         store.refresh()  # rows other workers stored since this process last looked
     have, mine = store.keys(), store.keys(target.run)
