@@ -12,7 +12,7 @@ import os
 import time
 
 from rsft.bench.humaneval import HumanEval, build_program
-from rsft.sandbox import Program, Sandbox, SandboxLimits
+from rsft.sandbox import Sandbox, SandboxLimits
 
 
 def main() -> None:
@@ -22,9 +22,7 @@ def main() -> None:
     args = ap.parse_args()
     opts = {"path": args.data} if args.data else {}
     samples = HumanEval(**opts).load()
-    programs = [
-        Program(build_program(s, s.metadata["prompt"] + s.metadata["canonical_solution"])) for s in samples
-    ]
+    programs = [build_program(s, s.metadata["prompt"] + s.metadata["canonical_solution"]) for s in samples]
     limits = SandboxLimits(wall_s=30)
     Sandbox(limits, workers=2).run_many(programs[:16])  # warm-up: page cache, imports
     best = {}

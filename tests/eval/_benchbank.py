@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from rsft.bench.base import Benchmark
+from rsft.bench.base import Benchmark, JudgedOptions
 from rsft.tasks.base import Sample, ScoreRecord
 
 
@@ -42,6 +42,7 @@ class BatchBench(EchoBench):
     """Scores through ``score_many`` (as judges do); item ``e1`` makes its scorer fail."""
 
     name = "t_batch"
+    Options = JudgedOptions  # its scorer asks a judge: the judge's failure is an excluded row, never a 0
     calls: list[int] = []
 
     def score(self, sample: Sample, text: str) -> ScoreRecord:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rsft._util.errors import ConfigError
+from rsft._util.errors import ConfigError, RsftError
 from rsft.bench.registry import BENCHMARKS
 from rsft.eval import Store, discover_checkpoints, load_suite, model_target, run_sweep, watch_run
 from rsft.eval.config import SuiteConfig
@@ -123,12 +123,20 @@ def test_outcomes():
     assert token_split("abc", 3, prompt="<think>\n") == (3, 0)  # the prompt opened thinking
 
 
-def test_error_rows_from_scorer_are_kept(tmp_path, tiny_model_dir):
-    rep = run_sweep(_suite("t_broken"), Store(tmp_path), targets=[model_target(str(tiny_model_dir))])
-    df = Store(tmp_path).frame()
+def test_a_broken_scorer_scores_zero_and_fails_the_sweep_loudly(tmp_path, tiny_model_dir):
+    """A scorer that raises on the responses: every row is stored and scores 0 (a response cannot raise a mean
+    by breaking its scorer), the exception kept; past ``max_error_rate`` the sweep then fails naming the rows."""
+    target = [model_target(str(tiny_model_dir))]
+    with pytest.raises(RsftError, match="could not be scored") as e:
+        run_sweep(_suite("t_broken"), Store(tmp_path / "a"), targets=target)
+    assert "t_broken item" in e.value.message and "scorer bug" in e.value.message
+    df = Store(tmp_path / "a").frame()
     scored = df[~df["outcome"].isin(["truncated", "no_answer"])]  # cut or unclosed: never reach the scorer
-    assert rep.errors == len(scored) > 0 and len(df) == 6
-    assert (scored["outcome"] == "error").all() and scored["error"].str.contains("scorer bug").all()
+    assert len(df) == 6 and len(scored) > 0
+    assert (scored["outcome"] == "ok").all() and (scored["score"] == 0.0).all()
+    assert (scored["score_reason"] == "scorer_error").all() and scored["error"].str.contains("scorer bug").all()
+    rep = run_sweep(_suite("t_broken"), Store(tmp_path / "b"), targets=target, max_error_rate=None)
+    assert rep.scorer_errors == len(scored) and rep.errors == 0 and len(rep.flagged) == len(scored)
 
 
 def test_suite_configs():

@@ -151,6 +151,18 @@ class Benchmark:
         return {"truncated": t, "no_answer": "scored" if t == "wrong" else t, "error": "excluded"}
 
     @property
+    def scorer_failure(self) -> Literal["wrong", "excluded"]:
+        """What an exception in this benchmark's scorer scores (:mod:`rsft.eval.scoring`).
+
+        "wrong" (0, the exception kept on the row) when the scorer reads only the response — math, multiple
+        choice, code, instructions: nothing else varies, so the response broke it, and dropping the row would
+        raise the mean. "excluded" (an ``error`` row) when the scorer asks a judge (a ``judge`` option: the
+        judge's failure is infrastructure), on safety and over-refusal benchmarks (a 0 there claims harm or
+        over-refusal) and where 0 is not the worst score (a reward scale)."""
+        judged = "judge" in type(self.opts).model_fields or self.group in ("safety", "overrefusal")
+        return "excluded" if judged or self.scale != "unit" or not self.higher_is_better else "wrong"
+
+    @property
     def policy_text(self) -> str:
         """The outcome policy as stored in the ``policy`` column: ``truncated=wrong;no_answer=scored;error=excluded``."""
         return ";".join(f"{k}={v}" for k, v in self.outcome_policy.items())

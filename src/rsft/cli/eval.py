@@ -108,6 +108,12 @@ def run(
     out: Path = typer.Option(None, "--out", help="with --replay: write the replay report (JSON) here"),
     n_boot: int = typer.Option(1000, "--n-boot", help="with --adaptive: bootstrap replicates (as rsft analyze)"),
     seed: int = typer.Option(0, "--seed", help="with --adaptive: bootstrap and item-draw seed"),
+    max_error_rate: float = typer.Option(
+        0.05,
+        "--max-error-rate",
+        help="fail (exit 2, every row kept) when more than this share of the new rows could not be scored "
+        "(backend / judge / sandbox errors, or scorers the response broke); 1 = never",
+    ),
 ) -> None:
     """Evaluate a model or a run's checkpoints on a suite; extra key=value arguments override the suite."""
     from rsft.eval.config import load_suite
@@ -152,6 +158,8 @@ def run(
             f"--poll must be a finite positive number (got {poll})", field="--poll", fix="e.g. --poll 30"
         )
     lease_ttl = check_ttl(lease_ttl)
+    if not 0 <= max_error_rate <= 1:  # NaN fails too
+        raise RsftError(f"--max-error-rate must be in [0, 1] (got {max_error_rate})", field="--max-error-rate")
     st = Store(store)
     _say_quarantined(st)
     if run_dir is not None and str(run_dir).startswith("hub:"):
@@ -171,6 +179,7 @@ def run(
                 max_bytes=int(hub_cache_gb * 1e9) if hub_cache_gb else None,
                 progress=bars,
                 say=lambda m: console.print(f"[yellow]note[/]: {esc(m)}", soft_wrap=True),
+                max_error_rate=max_error_rate,
             )
         console.print(
             f"[green]done[/]: {len(report.targets)} checkpoint(s) ({report.downloads} downloaded), "
@@ -195,11 +204,15 @@ def run(
                 progress=bars,
                 say=lambda m: console.print(f"[yellow]warning[/]: {esc(m)}", soft_wrap=True),
                 lease_ttl_s=lease_ttl,
+                max_error_rate=max_error_rate,
             )
     else:
         targets = _targets(model, run_dir, steps, cfg.backend.kind)
         with progress_bars(progress) as bars:
-            report = run_sweep(cfg, st, targets=targets, rescore=rescore, progress=bars, lease_ttl_s=lease_ttl)
+            report = run_sweep(
+                cfg, st, targets=targets, rescore=rescore, progress=bars, lease_ttl_s=lease_ttl,
+                max_error_rate=max_error_rate,
+            )  # fmt: skip
     console.print(
         f"[green]done[/]: {len(report.targets)} model(s), {report.planned} planned rows: {report.reused} reused, "
         f"{report.generated} generated, {report.rescored} rescored, {report.missing} missing, "

@@ -23,6 +23,7 @@ from rsft._util.hashing import WEIGHT_SUFFIXES, weights_hash
 from rsft._util.progress import Progress, Say, quiet
 from rsft.eval.config import SuiteConfig
 from rsft.eval.plan import Target, expand, load_benchmarks
+from rsft.eval.scoring import DEFAULT_MAX_ERROR_RATE
 from rsft.eval.store import Store
 from rsft.generate.base import Backend
 
@@ -176,13 +177,15 @@ def sweep_hub_run(
     backend: Backend | None = None,
     progress: Progress | None = None,
     say: Say = quiet,
+    max_error_rate: float | None = DEFAULT_MAX_ERROR_RATE,
 ) -> Any:
-    """Evaluate every (or the listed) ``stepN`` checkpoint of a hub repo, one download at a time.
+    """Evaluate every (or the listed) ``stepN`` checkpoint of a hub repo, one download at a time (failing at the
+    end, as :func:`rsft.eval.runner.run_sweep` does, past ``max_error_rate`` unscorable rows).
 
     Returns:
         The summed :class:`rsft.eval.runner.SweepReport`, plus ``downloads`` (checkpoints fetched this time).
     """
-    from rsft.eval.runner import SweepReport, build_backend, sweep_target
+    from rsft.eval.runner import SweepReport, build_backend, check_errors, sweep_target
 
     run = parse_hub_run(spec)
     found = list_steps(run)
@@ -228,4 +231,5 @@ def sweep_hub_run(
     finally:
         if own:
             backend.close()
+    check_errors(report, max_error_rate)
     return report

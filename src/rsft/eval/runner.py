@@ -38,11 +38,13 @@ from rsft.eval.plan import (
     row_key,
 )
 from rsft.eval.schema import SCHEMA_VERSION
-from rsft.eval.scoring import Scored, score_responses, token_split
+from rsft.eval.scoring import DEFAULT_MAX_ERROR_RATE, Scored, score_responses, token_split
 from rsft.eval.store import Store
 from rsft.generate.base import Backend, Completion
 
 log = logging.getLogger("rsft.eval")
+
+_NAMED_ROWS = 10  # rows named in the failure message (all are counted)
 
 def build_backend(settings: BackendSettings, kind: str | None = None) -> Backend:
     """A backend (no model loaded yet) from a suite's backend settings: each setting that names a keyword of the
@@ -78,11 +80,49 @@ class SweepReport:
     targets: list[str] = field(default_factory=list)
     seconds: float = 0.0
     deferred: int = 0  # units left to another process's lease (sweep_target(defer=True)); not summed
+    scorer_errors: int = 0  # rows whose scorer the response broke: scored 0, not excluded
+    flagged: list[str] = field(default_factory=list)  # the first error / scorer-error rows, named
 
     def add(self, other: SweepReport) -> None:
-        for f in ("planned", "reused", "generated", "rescored", "missing", "errors", "seconds"):
+        for f in ("planned", "reused", "generated", "rescored", "missing", "errors", "seconds", "scorer_errors"):
             setattr(self, f, getattr(self, f) + getattr(other, f))
         self.targets += other.targets
+        self.flagged = (self.flagged + other.flagged)[:_NAMED_ROWS]
+
+
+def _flag(p: PlannedRow, s: Scored) -> str | None:
+    """How a row is named in :func:`check_errors`' message, when it is an error or a scorer-error row."""
+    if s.outcome != "error" and s.reason != "scorer_error":
+        return None
+    where = f"{p.benchmark.name} item {p.sample.id} sample {p.sample_idx} ({p.target.run}"
+    where += f"@{p.target.step})" if p.target.step is not None else ")"
+    return f"{where}: {(s.error or s.reason)[:160]}"
+
+
+def check_errors(report: SweepReport, max_error_rate: float | None = DEFAULT_MAX_ERROR_RATE) -> None:
+    """Fail loudly when too many of a sweep's new rows could not be scored (inspect_ai's ``fail_on_error``).
+
+    Counted: excluded ``error`` rows (backend, judge or sandbox failures) and rows whose scorer the response
+    broke (scored 0), over the rows generated or rescored by this sweep. Everything is already stored when this
+    raises; ``None`` turns the check off.
+
+    Raises:
+        RsftError: more than ``max_error_rate`` of the new rows were flagged; the message names the first ones.
+    """
+    if max_error_rate is None:
+        return
+    done = report.generated + report.rescored
+    bad = report.errors + report.scorer_errors
+    if done and bad > max_error_rate * done:
+        named = "; ".join(report.flagged)
+        raise RsftError(
+            f"{bad} of {done} new rows could not be scored ({report.errors} excluded errors, "
+            f"{report.scorer_errors} broken scorers scored 0: {bad / done:.1%} > {max_error_rate:.1%}); "
+            f"the rows are stored. First: {named}",
+            field="max_error_rate",
+            fix="see the rows' `error` column; fix the backend / judge / scorer and rerun with --rescore, or "
+            "accept them with --max-error-rate",
+        )
 
 
 def _mean(xs: list[float] | None) -> float | None:
@@ -161,11 +201,13 @@ def _generate_rows(
     counter: Counter,
     renew: Callable[[], bool] | None = None,
 ) -> tuple[int, int]:
-    """Generate, score and store ``rows`` (all of one benchmark) in chunks; returns (rows written, error rows).
+    """Generate, score and store ``rows`` (all of one benchmark) in chunks; returns (rows written, error rows,
+    scorer-error rows, the first flagged rows named).
 
     ``renew`` is called after each chunk is stored; when it returns False (the unit's lease was taken over) the
     rest is left to the new holder."""
-    errors = written = 0
+    errors = written = broken = 0
+    flagged: list[str] = []
     count = backend.count_tokens
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
@@ -182,6 +224,9 @@ def _generate_rows(
         out = []
         for p, c, s in zip(part, comps, scored, strict=True):
             errors += s.outcome == "error"
+            broken += s.outcome != "error" and s.reason == "scorer_error"
+            if len(flagged) < _NAMED_ROWS and (name := _flag(p, s)) is not None:
+                flagged.append(name)
             out.append(build_row(p, c, s, count))
         store.append(out)
         written += len(out)
@@ -189,11 +234,12 @@ def _generate_rows(
         if renew is not None and not renew():
             log.warning("lost the lease on a unit (another worker took it over after expiry); leaving it")
             break
-    return written, errors
+    return written, errors, broken, flagged
 
 
-def _rescore_rows(rows: list[PlannedRow], store: Store) -> tuple[int, int]:
-    """Rebuild planned rows from stored responses with the current scorer; returns (rescored, missing)."""
+def _rescore_rows(rows: list[PlannedRow], store: Store, rep: SweepReport | None = None) -> tuple[int, int]:
+    """Rebuild planned rows from stored responses with the current scorer; returns (rescored, missing). Error and
+    scorer-error rows are counted on ``rep``."""
     if not rows:
         return 0, 0
     names = sorted({p.benchmark.name for p in rows})
@@ -216,6 +262,11 @@ def _rescore_rows(rows: list[PlannedRow], store: Store) -> tuple[int, int]:
         triples += [(p, o, s) for (p, o), s in zip(mine, scored, strict=True)]
     out = []
     for p, old, s in triples:
+        if rep is not None:
+            rep.errors += s.outcome == "error"
+            rep.scorer_errors += s.outcome != "error" and s.reason == "scorer_error"
+            if len(rep.flagged) < _NAMED_ROWS and (name := _flag(p, s)) is not None:
+                rep.flagged.append(name)
         new = dict(old)
         new.update(
             key=row_key(*p.identity()),
@@ -286,7 +337,7 @@ def sweep_target(
     _copy_for_run(target, [p for p in planned if p.key in have and p.key not in mine], store)
     if rescore:
         rep.reused = 0
-        rep.rescored, rep.missing = _rescore_rows(planned, store)
+        rep.rescored, rep.missing = _rescore_rows(planned, store, rep)
     elif todo:
         counter = Counter(progress, rep.targets[0], len(todo))
         chunk = max(1, int(backend.batch_size))
@@ -307,7 +358,7 @@ def sweep_target(
                     have = store.keys()
                     rows = [p for p in rows if p.key not in have]
                 try:
-                    written, errors = _generate_rows(
+                    written, errors, broken, flagged = _generate_rows(
                         rows, backend, store, chunk, counter, lease.renew if lease else None
                     )
                 finally:
@@ -315,6 +366,8 @@ def sweep_target(
                         lease.release()
                 rep.generated += written
                 rep.errors += errors
+                rep.scorer_errors += broken
+                rep.flagged = (rep.flagged + flagged)[:_NAMED_ROWS]
             pending = []
             if waiting and defer:
                 rep.deferred = len(waiting)
@@ -343,6 +396,7 @@ def run_sweep(
     rescore: bool = False,
     progress: Progress | None = None,
     lease_ttl_s: float = DEFAULT_TTL_S,
+    max_error_rate: float | None = DEFAULT_MAX_ERROR_RATE,
 ) -> SweepReport:
     """Evaluate every target on every benchmark of the suite; resumable (keys already stored are skipped).
 
@@ -355,9 +409,14 @@ def run_sweep(
         rescore: rescore stored responses instead of generating (see the module docstring).
         progress: receives (target, rows done, rows to generate) as rows are stored.
         lease_ttl_s: lease lifetime for splitting work with other processes on the same store (0 = no leases).
+        max_error_rate: fail (after storing everything) when more of the new rows than this could not be scored
+            (:func:`check_errors`); None = never.
 
     Returns:
         A :class:`SweepReport` with counts of planned, reused, generated, rescored, missing and error rows.
+
+    Raises:
+        RsftError: too many rows could not be scored (see ``max_error_rate``).
     """
     if isinstance(plan, SuiteConfig):
         if targets is None:
@@ -387,12 +446,15 @@ def run_sweep(
             )
             rep.generated += first.generated
             rep.errors += first.errors
+            rep.scorer_errors += first.scorer_errors
+            rep.flagged = (first.flagged + rep.flagged)[:_NAMED_ROWS]
             rep.seconds += first.seconds
             rep.reused = rep.planned - rep.generated
             report.add(rep)
     finally:
         if own:
             backend.close()
+    check_errors(report, max_error_rate)
     return report
 
 
@@ -409,12 +471,14 @@ def watch_run(
     progress: Progress | None = None,
     say: Say = log.warning,
     lease_ttl_s: float = DEFAULT_TTL_S,
+    max_error_rate: float | None = DEFAULT_MAX_ERROR_RATE,
 ) -> SweepReport:
     """Evaluate a training run's checkpoints as they appear (complete ones only; half-written ones later).
 
     Args:
         until_done: return once ``RUN_DIR/DONE`` exists and every complete checkpoint is evaluated.
         max_polls: stop after this many polls (tests); None = until interrupted or done.
+        max_error_rate: as for :func:`run_sweep`, checked after each checkpoint.
     """
     run_dir = Path(run_dir)
     store = store if isinstance(store, Store) else Store(store)
@@ -438,6 +502,7 @@ def watch_run(
                     continue
                 report.add(sweep_target(t, loaded, store, backend, progress=progress, lease_ttl_s=lease_ttl_s))
                 done_hashes.add((t.step, t.weights_hash))
+                check_errors(report, max_error_rate)
             polls += 1
             if until_done and finished:
                 for d in partial:

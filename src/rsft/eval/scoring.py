@@ -2,8 +2,17 @@
 
 One outcome per response (:data:`rsft.eval.schema.OUTCOMES`):
 
-- ``error``: the backend failed (``finish_reason == "error"``), the scorer raised, or it could not score (a judge
-  whose output could not be read: NaN). Score NaN, the error kept on the row; left out of every mean and counted.
+- ``error``: an infrastructure failure: the backend failed (``finish_reason == "error"``), the scorer said it
+  could not score (NaN: a judge whose output could not be read, a judge backend that failed, a sandbox that could
+  not start the program) or raised an ``OSError`` (disk, network). Score NaN, the error kept on the row; left out
+  of every mean and counted, and a sweep with more than ``max_error_rate`` of such rows fails
+  (:func:`rsft.eval.runner.check_errors`).
+- A scorer that reads only the response (``Benchmark.scorer_failure == "wrong"``: math, multiple choice, code,
+  instructions) and raises anything else was broken by that response (its only input that varies): the row keeps
+  its outcome and scores **0** (``score_reason = "scorer_error"``, the exception in ``error``), so a response
+  cannot raise a mean by breaking its scorer. Such rows count towards the same threshold, so a scorer bug cannot
+  hide as zeros either. Judged, safety and reward-scale benchmarks keep a scorer's exception as an ``error`` row
+  (the judge failed, or 0 would claim harm).
 - ``truncated``: the response was cut by the length limit (``finish_reason == "length"``) — decided by the finish
   reason, never by the text. Its score follows the benchmark's ``truncated`` policy
   (:attr:`rsft.bench.base.Benchmark.outcome_policy`): ``wrong`` = 0 without calling the scorer; ``paper`` = the
@@ -28,6 +37,8 @@ from typing import Any
 
 from rsft.chat import THINK_CLOSE, THINK_OPEN, ThinkSplit, prompt_opens_thinking, split_thinking
 from rsft.tasks.base import Sample, ScoreRecord
+
+DEFAULT_MAX_ERROR_RATE = 0.05  # a sweep whose error + scorer-error rows pass 5% of its new rows fails
 
 
 @dataclass
@@ -76,15 +87,21 @@ def _finish(rec: ScoreRecord, outcome: str) -> Scored:
     return Scored(outcome, float(rec.value), rec.answer, rec.reason, meta)
 
 
-def _scorer_error(e: Exception) -> Scored:
-    return Scored("error", math.nan, None, "scorer_error", None, f"scorer: {type(e).__name__}: {e}")
+def _scorer_error(benchmark: Any, e: Exception, outcome: str) -> Scored:
+    """An exception from the scorer: the environment's (``OSError``) or a judge's (the benchmark's
+    ``scorer_failure`` is "excluded") is an excluded error row; otherwise the response broke the scorer: 0, the
+    exception kept."""
+    text = f"scorer: {type(e).__name__}: {str(e)[:500]}"
+    if isinstance(e, OSError) or getattr(benchmark, "scorer_failure", "excluded") != "wrong":
+        return Scored("error", math.nan, None, "scorer_error", None, text)
+    return Scored(outcome, 0.0, None, "scorer_error", None, text)
 
 
 def score_responses(benchmark: Any, items: list[tuple]) -> list[Scored]:
     """Score many ``(sample, text, finish_reason, error[, prompt])`` at once through ``benchmark.score_many``
     (judges and sandboxes batch there). ``prompt`` is the rendered prompt (None: it opened no thinking block).
-    When the batch call raises, items are rescored one by one so that only the failing ones become ``error``
-    rows."""
+    When the batch call raises, items are rescored one by one so that only the failing ones are marked (see the
+    module docstring for what a scorer's exception scores)."""
     out: list[Scored | None] = [None] * len(items)
     todo: list[tuple[int, str]] = []
     pairs: list[tuple[Sample, str]] = []
@@ -110,7 +127,7 @@ def score_responses(benchmark: Any, items: list[tuple]) -> list[Scored]:
                 try:
                     results.append(_finish(benchmark.score(sample, seen), o))
                 except Exception as e:  # noqa: BLE001 - a scorer failure becomes a row, not a crashed sweep
-                    results.append(_scorer_error(e))
+                    results.append(_scorer_error(benchmark, e, o))
         for (i, _), r in zip(todo, results, strict=True):
             out[i] = r
     return out  # type: ignore[return-value]
