@@ -236,3 +236,41 @@ def test_both_samplers_stay_finite_at_tiny_temperatures_and_nuclei():
         assert HFBackend._pick(logits, gens, cfg) == best
     u = torch.rand(6, generator=torch.Generator().manual_seed(1))  # ordinary values are unchanged: still sampled
     assert sample_tokens(logits, u, temperature=1.0).tolist() != best
+
+
+def test_a_prefill_stops_between_chunks_once_its_client_left(tiny_model_dir):
+    """The plain hf loop prefills a cancellable batch (every `rsft serve` request) 512 positions at a time: when the
+    client leaves during the prefill, the rest is never computed. Not cancelled, the chunked prefill gives the same
+    greedy tokens as the one-forward prefill `rsft eval` uses."""
+    import threading
+
+    from rsft.generate.base import GenerateConfig, Request
+    from rsft.generate.hf import PREFILL_CHUNK, HFBackend
+
+    backend = HFBackend(str(tiny_model_dir), device="cpu", fast=False)
+    backend.ensure_weights()
+    prompt = " ".join(["Sort 5 3 9 1: 1 3 5 9."] * 200)
+    n_prompt = backend.count_tokens(prompt)
+    assert 3 * PREFILL_CHUNK < n_prompt < backend.model.config.max_position_embeddings - 64
+    config = GenerateConfig(max_new_tokens=8)
+    calls, left = [], threading.Event()
+
+    def hook(module, args, kwargs, out):
+        calls.append(kwargs["input_ids"].shape[1])
+        left.set()  # the client leaves while the first chunk is computed
+
+    handle = backend.model.register_forward_hook(hook, with_kwargs=True)
+    try:
+        cancelled = backend.generate([Request(prompt=prompt, metadata={"cancel": left})], config)[0][0]
+        assert calls == [PREFILL_CHUNK] and cancelled.token_ids == [] and backend.prefill_cancelled == 1
+        calls.clear()
+        chunked = backend.generate([Request(prompt=prompt, metadata={"cancel": threading.Event()})], config)[0][0]
+        assert calls[: -(-n_prompt // PREFILL_CHUNK)] == [PREFILL_CHUNK] * (n_prompt // PREFILL_CHUNK) + [
+            n_prompt % PREFILL_CHUNK
+        ][: bool(n_prompt % PREFILL_CHUNK)]
+        calls.clear()
+        whole = backend.generate([Request(prompt=prompt)], config)[0][0]
+        assert calls[0] == n_prompt  # nobody can cancel it: one forward, as before
+    finally:
+        handle.remove()
+    assert chunked.token_ids == whole.token_ids and len(whole.token_ids) == 8

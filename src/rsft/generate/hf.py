@@ -35,6 +35,9 @@ from rsft.generate.base import (
 # config.json keys that do not change the computation graph (ignored when deciding to reload in place)
 # rendered prompts (and their token ids) kept per tokenizer before the cache starts over
 _CACHE_ROWS = 200_000
+# prompt positions per prefill forward when a row can be cancelled (rsft serve): between chunks the batch is dropped
+# once every row's client has left. Rows nobody can cancel (rsft eval) are prefilled in one forward, as before.
+PREFILL_CHUNK = 512
 _CONFIG_NOISE = {"_name_or_path", "transformers_version", "torch_dtype", "dtype", "architectures"}
 _TOKENIZER_FILES = (
     "tokenizer.json",
@@ -214,6 +217,7 @@ class HFBackend:
         trust_remote_code: bool = False,
     ) -> None:
         self.batch_size = batch_size
+        self.prefill_cancelled = 0  # prefills stopped part-way because every row's client left
         self.system_prompt, self.template_kwargs = system_prompt, chat_template_kwargs
         self.trust_remote_code = trust_remote_code
         self.prompt_format = PromptFormat()
@@ -477,11 +481,23 @@ class HFBackend:
         pos = (attn.cumsum(-1) - 1).clamp(min=0)
         gens = [torch.Generator(device=device).manual_seed(r.seed) for r in batch]
         live = list(range(len(batch)))  # batch rows still decoding, in cache order
+        cancellable = all(r.cancel is not None for r in batch)
+        chunk = PREFILL_CHUNK if cancellable else width
         with torch.inference_mode():
-            out = model(
-                input_ids=input_ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1
-            )
-            cache, logits, next_pos = _cache_of(out), out.logits[:, -1, :], pos[:, -1] + 1
+            cache = None
+            for a in range(0, width, chunk):
+                b = min(width, a + chunk)
+                out = model(
+                    input_ids=input_ids[:, a:b], attention_mask=attn[:, :b], position_ids=pos[:, a:b],
+                    use_cache=True, logits_to_keep=1, **({cache_arg: cache} if cache is not None else {}),
+                )  # fmt: skip
+                cache = _cache_of(out)
+                if b < width and cancellable and all(r.cancel.is_set() for r in batch):
+                    for r in batch:
+                        r.finish = "length"  # every client left during the prefill: stop it here
+                    self.prefill_cancelled += 1
+                    return
+            logits, next_pos = out.logits[:, -1, :], pos[:, -1] + 1
             for step in range(config.max_new_tokens):
                 picked = apply_penalties(logits, [batch[b].gen for b in live], config)
                 tokens = self._pick(picked, [gens[b] for b in live], config)

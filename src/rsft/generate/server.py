@@ -23,7 +23,8 @@ How it holds under load and abuse (each point is tested in ``tests/generate/test
 * **Bounded memory and the context** (``tests/generate/test_serve_cli.py``, a real ``rsft serve`` process). At most
   :attr:`ServerLimits.max_messages` messages; a prompt longer than the model's context is a 400, and one whose
   bytes alone exceed what the context can hold is refused before it is tokenized (a 15 MiB body is never prefilled).
-  A request whose client left while it waited is dropped unstarted (never prefilled). Tiny temperatures and top-p
+  A request whose client left while it waited is dropped unstarted (never prefilled); the hf loop prefills server
+  requests 512 positions at a time and stops once every client in the batch has left. Tiny temperatures and top-p
   values sample the argmax (:func:`rsft.generate.base.temperature_scores`). :func:`check_options` refuses a port,
   host, dtype, device or batch size the server cannot serve with, before the model is loaded.
 """
