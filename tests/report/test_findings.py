@@ -256,9 +256,10 @@ def test_headline_says_what_happened_to_each_domain_and_what_is_recommended():
         "changed; final scores 0.20–0.60 (final − base -0.20 to +0.20)."  # fmt: skip
     assert lines[1].startswith("Out-of-domain: every run ends significantly below its base; final scores 0.01 "
                                "— collapsed to ~0 (final − base -0.45).")  # fmt: skip
-    assert "Recommendation: the untrained base for every run" in lines[2]
-    assert "24 curves" in lines[3] and "up to 1.2 of them could be wrong by chance" in lines[3]
-    assert "dashed horizontal line" in lines[4] and "▲/▼" in lines[4]
+    assert "not corrected across curves, unlike the cards" in lines[2]
+    assert "Recommendation: the untrained base for every run" in lines[3]
+    assert "24 curves" in lines[4] and "up to 1.2 of them could be wrong by chance" in lines[4]
+    assert "dashed horizontal line" in lines[5] and "▲/▼" in lines[5]
     a["tradeoff"] = [_trade("large_cot", 20, 0.1), _trade("large_nocot", 0), _trade("small_cot", 0)]
     rec = next(s for s in headline(a) if s.startswith("Recommend"))
     assert "large · long-cot: step 20 (reasoning gain +0.10 [+0.05, +0.15]" in rec and "the untrained base" in rec

@@ -122,6 +122,12 @@ def test_report_shows_what_the_analysis_says(report):
         assert rec["detector"]["class"] in text
     for t in a["tradeoff"]:
         assert f"recommended checkpoint step {t['recommendation']['step']}" in text
+    # the dynamics section states the study-level multiplicity: curves, per-curve rate, what survives Holm
+    st = a["study"]
+    assert f"this analysis has {st['curves']} curves" in text and "Holm&#x27;s step-down" in text
+    assert st["dynamics"]["curves"] == sum(
+        r["domain"] in ("out-of-domain", "general") and len(r["curve"]["step"]) >= 3 for r in a["domain_curves"]
+    )
     assert "Qwen3-4B" in text and "Qwen3-1.7B" in text  # capability section: two base models
     # how each benchmark was scored, and its samples per outcome (truncated rows of the synthetic store)
     assert "Outcomes and scoring per benchmark" in text and "no answer" in text

@@ -36,8 +36,8 @@ def demo(
         result = run_demo(
             out, quick=quick, say=lambda s: console.print(f"  {esc(s)}"), progress=bars, jobs=jobs or None
         )
-    for line in summary_lines(result):
-        console.print(esc(line))
+    for line in summary_lines(result):  # markup (bold, verdict colours) around text summary_lines escaped itself
+        console.print(line)
     for line in timing_lines(result):
         console.print(f"  {esc(line)}")
     console.print(f"[green]done[/] in {time.time() - t0:.0f} s")

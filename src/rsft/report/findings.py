@@ -558,25 +558,24 @@ def headline(a: dict) -> list[str]:
     """The first screen in plain words: what happened to each domain over the runs, the recommendation, the marks.
 
     One sentence per domain: how many runs end significantly above / below their base (final − base, its own
-    pointwise interval, Holm-corrected over every domain curve in these sentences), the range of their final scores
+    pointwise interval: the same reading as the tables' ▲/▼ marks, not corrected across curves — the cards below
+    are, so a card may call a change that is significant here alone not significant), the range of their final scores
     (said to have collapsed to ~0 when every final score is <= 0.05) and of final − base. One sentence on the
     recommended checkpoints (the untrained base, named as such when it is recommended for every run). One sentence
     on the study's multiplicity (curves, per-curve error rate, the correction the cards use) and one on the marks.
     """
     alpha = _alpha(a)
     curves = [c for c in a.get("domain_curves", []) if len(c["curve"]["step"]) >= 2 and gain(c)]
-    tests = Tests(alpha)
-    idx = [tests.add(gain(c)) for c in curves]
     out = []
     for dom in DOMAIN_ORDER:
-        these = [(c, t) for c, t in zip(curves, idx, strict=True) if c["domain"] == dom]
+        these = [c for c in curves if c["domain"] == dom]
         if not these:
             continue
         n = len(these)
-        up = sum(tests.sig(t) > 0 for _, t in these)
-        down = sum(tests.sig(t) < 0 for _, t in these)
-        finals = [c["curve"]["est"][-1] for c, _ in these]
-        gains = [gain(c)["est"] for c, _ in these]
+        up = sum((gain(c).get("lo") or 0) > 0 for c in these)
+        down = sum((gain(c).get("hi") or 0) < 0 for c in these)
+        finals = [c["curve"]["est"][-1] for c in these]
+        gains = [gain(c)["est"] for c in these]
         who = "the run" if n == 1 else "every run"
         if down == n:
             what = f"{who} ends significantly below its base"
@@ -596,9 +595,9 @@ def headline(a: dict) -> list[str]:
             f"{dom[0].upper()}{dom[1:]}: {what}; final score{'s' * (n > 1)} {span}{collapsed} (final − base {gspan})."
         )
     if curves:
-        out[-1] += (
-            f" (Significant: final − base with its own {1 - alpha:.0%} interval, Holm-corrected over these "
-            f"{tests.size} domain curves.)"
+        out.append(
+            f"(Significant here: final − base with its own {1 - alpha:.0%} interval, as the tables' ▲/▼; not "
+            "corrected across curves, unlike the cards.)"
         )
     out += _recommendation_sentence(a)
     study = a.get("study") or {}

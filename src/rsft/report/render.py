@@ -194,7 +194,7 @@ def _summary(a: dict) -> str:
     dom = "".join(warn(w) for w in a["early_warnings"] if w["name"] in domains)
     bench = [warn(w) for w in a["early_warnings"] if w["name"] not in domains]
     out = f"<ul class='sum'>{items}</ul><h3>Early-checkpoint warnings</h3>"
-    out += dom or "<p>No early domain checkpoint disagrees with the final one.</p>"
+    out += dom or "<p>No early domain checkpoint's verdict is contradicted by the final one.</p>"
     if bench:
         out += f"<details><summary>{len(bench)} per-benchmark warnings</summary>{''.join(bench)}</details>"
     return out
@@ -207,6 +207,7 @@ def _dynamics(a: dict, uris: dict[str, str]) -> str:
             H.figure("domains", uris["domains"], "Domain scores vs step; bands: " + H.spec_line(a["spec"]))
         )
     parts.append("<h3>Detector verdicts</h3>")
+    parts.append(_study_level(a))
     parts.append(
         H.table(
             H.DETECTOR_HEADER,
@@ -232,6 +233,32 @@ def _dynamics(a: dict, uris: dict[str, str]) -> str:
             )
         )
     return "".join(parts)
+
+
+def _study_level(a: dict) -> str:
+    """One paragraph: how many curves, each one's error rate, and what survives Holm's step-down over curves."""
+    study = a.get("study") or {}
+    dyn = study.get("dynamics") or {}
+    if not study.get("curves"):
+        return ""
+    text = (
+        f"Each verdict below holds at its curve's own false-verdict rate (≤ {study['per_curve_error_rate']:.0%}); "
+        f"this analysis has {study['curves']} curves, so up to {study['curves'] * study['per_curve_error_rate']:.1f} "
+        "verdicts could be wrong by chance."
+    )
+    if dyn.get("curves"):
+        counted = [
+            f"{r['run']} · {r['domain']}"
+            for r in a["domain_curves"]
+            if (r.get("study") or {}).get("dip")
+        ]
+        text += (
+            f" The first screen's dynamics question reads the {dyn['curves']} cross-domain curves with Holm's "
+            f"step-down (detector re-run at level {dyn['final_level']:.2%}): "
+            + (f"{len(counted)} show a dip and a significant rise from it ({'; '.join(counted)})." if counted
+               else "none shows a dip and a significant rise from it.")
+        )  # fmt: skip
+    return f"<p class='note'>{H.esc(text)}</p>"
 
 
 def _comparison_table(a: dict, rows: list[dict], domains: bool = True) -> str:
