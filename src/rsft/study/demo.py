@@ -152,9 +152,18 @@ def run_demo(
     marks: list[tuple[str, float, float]] = []
     say = say or quiet
 
+    said_once: set[str] = set()
+
     def said(msg: str) -> None:
         if msg in ("analysing the store", "rendering the report"):
             marks.append((msg.split()[0], time.perf_counter(), cpu()))
+        # each stage below reruns the study up to it, which re-reports the runs' workers and finished sweeps: the
+        # demo says each of those once (the first time, with the counts that stage generated)
+        key = msg.split(":", 1)[0] if msg.startswith("swept ") else msg if "worker processes" in msg else None
+        if key is not None:
+            if key in said_once:
+                return
+            said_once.add(key)
         say(msg)
 
     import torch
