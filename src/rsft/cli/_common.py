@@ -44,7 +44,9 @@ class DefaultCommandGroup(TyperGroup):
 
 def stage_app(help_text: str) -> typer.Typer:
     """A sub-application for one stage, with ``run`` as its default command."""
-    return typer.Typer(cls=DefaultCommandGroup, help=help_text, no_args_is_help=False, add_completion=False)
+    return typer.Typer(
+        cls=DefaultCommandGroup, help=help_text, no_args_is_help=False, add_completion=False, rich_markup_mode=None
+    )
 
 
 @contextmanager

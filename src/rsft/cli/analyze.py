@@ -82,7 +82,7 @@ def power(
     ),
     sims: int = typer.Option(200, "--sims", min=1, help="simulated runs per depth"),
     B: int = typer.Option(1000, "--B", min=100, help="bootstrap replicates"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="seed of the simulated runs and their bootstraps"),
 ) -> None:
     """Detector verdicts by simulation for a run's n, k and steps: power, and false verdicts at depth 0."""
     from rsft.analysis.detector import simulate
@@ -110,8 +110,8 @@ def nll(
     data: Path = typer.Option(..., "--data", help="reference traces (SFT rows, e.g. held-out training data)"),
     out: Path | None = typer.Option(None, "--out", help="output JSON (default RUN_DIR/analysis/nll.json)"),
     max_rows: int = typer.Option(200, "--max-rows", min=0, help="use the first N rows (0 = all)"),
-    seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("cpu", "--device"),
+    seed: int = typer.Option(0, "--seed", help="seed of the bootstrap over rows"),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda | cuda:N"),
 ) -> None:
     """Teacher-forced NLL of reference traces at every checkpoint."""
     from rsft.analysis.nll import nll_curve, write_nll

@@ -27,7 +27,7 @@ def run(
         "min_logprob_verified",
     ),
     target_size: int = typer.Option(None, min=1, help="rows per variant (default: everything selected)"),
-    seed: int = typer.Option(0),
+    seed: int = typer.Option(0, help="seed of the draws (which verified sample for one_verified, the low-quality pick) and of the shuffle before --target-size"),
     reverify: bool = typer.Option(True, help="re-run the verifier (--no-reverify: trust the pool's column)"),
     max_tokens: int = typer.Option(None, help="candidates have at most this many tokens"),
     min_logprob_mean: float = typer.Option(None, help="candidates have at least this mean token log-prob"),

@@ -79,18 +79,18 @@ def _generator(task: Any) -> dict[str, Any]:
 def countdown(
     out: Path = typer.Option(..., "--out", help="output folder"),
     n: int = typer.Option(20480, "--n", min=1, help="rows (at least 1)"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="the same seed gives the same instances and rows, byte for byte"),
     fmt: str = typer.Option("parquet", "--format", help="parquet | jsonl"),
     name: str = typer.Option("countdown", "--name", help="file stem: OUT/NAME.FORMAT"),
     style: str = typer.Option(
         "cot", "--style", help="cot (narrated search in <think>) | nocot (answer only)"
     ),
-    min_numbers: int = typer.Option(3, "--min-numbers"),
-    max_numbers: int = typer.Option(4, "--max-numbers"),
-    num_min: int = typer.Option(1, "--num-min"),
-    num_max: int = typer.Option(99, "--num-max"),
-    target_min: int = typer.Option(1, "--target-min"),
-    target_max: int = typer.Option(100, "--target-max"),
+    min_numbers: int = typer.Option(3, "--min-numbers", help="fewest numbers per instance"),
+    max_numbers: int = typer.Option(4, "--max-numbers", help="most numbers per instance"),
+    num_min: int = typer.Option(1, "--num-min", help="smallest number drawn"),
+    num_max: int = typer.Option(99, "--num-max", help="largest number drawn"),
+    target_min: int = typer.Option(1, "--target-min", help="smallest target"),
+    target_max: int = typer.Option(100, "--target-max", help="largest target"),
     use_all: bool = typer.Option(
         True, "--use-all/--subset", help="targets need all numbers (TinyZero) or a subset"
     ),
@@ -99,7 +99,7 @@ def countdown(
     verbosity: int = typer.Option(1, "--verbosity", help="0 terse, 1 normal, 2 chatty"),
     max_backtracks: int = typer.Option(2, "--max-backtracks", help="dead ends narrated before the solution"),
     min_backtracks: int = typer.Option(
-        None, "--min-backtracks", help="draw the count in [min, max] (default: max)"
+        None, "--min-backtracks", help="fewest dead ends: each instance draws its count between this and --max-backtracks (default: exactly --max-backtracks)"
     ),
     trace_seed: int = typer.Option(0, "--trace-seed", help="varies the narration for the same instances"),
 ) -> None:
@@ -154,7 +154,7 @@ def toy(
         False, "--mixture", help="all toy tasks interleaved (the toy-base pretraining mix)"
     ),
     n: int = typer.Option(1000, "--n", min=1, help="rows (per task with --mixture; at least 1)"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="the same seed gives the same rows"),
     style: str = typer.Option("cot", "--style", help="cot | nocot"),
     fmt: str = typer.Option("parquet", "--format", help="parquet | jsonl"),
     name: str = typer.Option(None, "--name", help="file stem (default: the task name or 'toy_mixture')"),
@@ -208,7 +208,7 @@ def variant(
         0.0, "--truncate-rate", help="lowquality: share of truncated reasoning"
     ),
     shuffle_rate: float = typer.Option(0.0, "--shuffle-rate", help="lowquality: share of shuffled reasoning"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="seed of the lowquality corruptions (which rows, and how)"),
 ) -> None:
     """Make a nocot or lowquality variant; rows with missing or unclosed thinking are reported."""
     from rsft.data.io import read_sft
@@ -238,7 +238,7 @@ def subset(
     dst: Path = typer.Argument(..., help="output file (.jsonl or .parquet)"),
     rows: int = typer.Option(2560, "--rows", min=1, help="rows to keep (2,560 = the paper's Math-CoT-2.5k)"),
     rule: str = typer.Option("random", "--rule", help="random (seeded, by content) | first"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="seed of the random rule (ignored by --rule first)"),
     revision: str = typer.Option(None, "--revision", help="hub revision of the input"),
 ) -> None:
     """A deterministic subset in source order, e.g. Math-CoT-2.5k from Math-CoT-20k (rule: rsft.data.subset)."""

@@ -27,6 +27,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help text is plain text: "[min, max]" is shown, not read as a markup tag
 )
 
 # stage name -> module exposing a typer app named `app` (one line per stage)
@@ -77,12 +78,28 @@ def os_error(e: OSError) -> RsftError:
     return RsftError(what, file=None if path is None else str(path), fix=_OS_FIXES.get(e.errno, "check the path"))
 
 
+def command() -> typer.core.TyperGroup:
+    """The click command tree of ``app``, with help that reads as it is written: a flag (it takes no value) shows
+    no ``<bool>`` type beside it."""
+    root = typer.main.get_command(app)
+
+    def walk(cmd) -> None:  # noqa: ANN001 - a click command
+        for sub in getattr(cmd, "commands", {}).values():
+            walk(sub)
+        for p in getattr(cmd, "params", []):
+            if getattr(p, "is_flag", False) and not getattr(p, "count", False):
+                p.metavar = ""
+
+    walk(root)
+    return root
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = os.environ.get("RSFT_DEBUG", "") not in ("", "0") or "--debug" in args
     args = [a for a in args if a != "--debug"]
     try:
-        rv = app(args=args, prog_name="rsft", standalone_mode=False)
+        rv = command().main(args=args, prog_name="rsft", standalone_mode=False)
     except OSError as e:
         if debug or e.errno not in _OS_FIXES:
             raise

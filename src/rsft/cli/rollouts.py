@@ -107,9 +107,9 @@ def score(
     tokens: str = typer.Option(
         "retokenize", help="retokenize (as in training) | pool (the pool's token_ids)"
     ),
-    batch_size: int = typer.Option(8, min=1),
-    device: str = typer.Option("auto"),
-    dtype: str = typer.Option("float32"),
+    batch_size: int = typer.Option(8, min=1, help="rows per forward pass"),
+    device: str = typer.Option("auto", help="auto (cuda when there is one) | cpu | cuda | cuda:N"),
+    dtype: str = typer.Option("float32", help="float32 | bfloat16 | float16: the dtype the model is scored in"),
     chat_template: str = typer.Option(None, help="Jinja chat template file for tokenizers without one"),
 ) -> None:
     """Teacher-forced per-token log-probabilities of existing responses under MODEL."""
