@@ -24,7 +24,7 @@ from rsft.analysis.frames import Cube, sample_frame
 from rsft.analysis.stats import BootSpec
 from rsft.eval.config import SuiteConfig
 from rsft.eval.plan import discover_checkpoints, load_benchmarks
-from rsft.eval.runner import build_backend, sweep_target
+from rsft.eval.runner import SweepReport, build_backend, check_errors, sweep_target
 from rsft.eval.store import Store
 
 ADAPTIVE_JSON = "adaptive.json"
@@ -62,6 +62,7 @@ def adaptive_sweep(
     backend = build_backend(suite.backend)
     loaded = load_benchmarks(suite)
     curves = []
+    total = SweepReport()  # every unit swept, for the unscorable-rows rule (eval.runner.check_errors)
     try:
         for lb in loaded:
             items = np.array([str(s.id) for s in lb.samples], dtype=object)
@@ -81,6 +82,7 @@ def adaptive_sweep(
 
                     rep = sweep_target(targets[s], [lb], st, backend, progress=progress, lease_ttl_s=0,
                                        select=select)  # fmt: skip
+                    total.add(rep)
                     if rep.generated:
                         say(f"{bench} step {targets[s].step}: {rep.generated} rows generated")
                 scores, present, tokens = _read(st.path, run, bench, steps, items, k)
@@ -134,6 +136,7 @@ def adaptive_sweep(
         "curves": curves,
     }
     (st.path / ADAPTIVE_JSON).write_text(json.dumps(out, indent=1, default=str))
+    check_errors(total)  # after everything is written: fails past the default share of unscorable rows
     return out
 
 
