@@ -4,12 +4,14 @@ Started as ``python -I -S _launch.py SPEC_JSON`` (no site, no user paths: only `
 ``resource``, ``signal`` and ``ctypes`` are imported). Doing the confinement in a fresh process instead of a
 ``preexec_fn`` keeps the parent's thread pool safe (``preexec_fn`` can deadlock in a threaded parent).
 
-Order matters: the cgroups are joined first (so every later process is counted), then the namespaces and mounts
-(they need root), then the limits; each started process drops to its uid last, so it cannot undo any of it.
+Order matters: the cgroups are joined first (so every later process is counted), then the namespaces (network,
+mount, PID, IPC) and the program's filesystem view (:func:`_isolate_fs`: they need root), then the limits; each
+started process drops to its uid last, so it cannot undo any of it.
 
-With a PID namespace the launcher forks once more: the child is PID 1 of the new namespace (the supervisor), mounts
-a fresh ``/proc`` (which then shows only the sandbox's own processes), starts the program and, when the program is
-done, exits, and the kernel kills whatever the program left behind. Without one, the launcher is the supervisor.
+With a PID namespace the launcher forks once more: the child is PID 1 of the new namespace (the supervisor), builds
+the view with a fresh ``/proc`` (which then shows only the sandbox's own processes), starts the program and, when
+the program is done, exits, and the kernel kills whatever the program left behind. Without one, the launcher is
+the supervisor.
 
 Plain mode runs one program. Tested mode (``spec["harness"]``) runs the tests' process first, waits until it has
 read its secret and made itself non-dumpable, then runs the program's process; the supervisor waits for the tests'
