@@ -9,11 +9,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Any
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+# files trainers keep beside the weights that are not model weights (Hugging Face Trainer, accelerate): never hashed
+_TRAINER_STATE = re.compile(
+    r"^(optimizer|scheduler|scaler|training_args|rng_state.*|random_states.*|pytorch_model_fsdp_optim.*)"
+    r"\.(pt|pth|bin)$"
+)
 _HASH_CACHE_NAME = ".rsft_weights_hash.json"
 
 
@@ -41,9 +47,14 @@ def hash_file(path: str | Path, chunk: int = 1 << 22) -> str:
 
 
 def weight_files(model_dir: str | Path) -> list[Path]:
-    """The weight files of a Hugging Face model folder, sorted by name."""
+    """The weight files of a Hugging Face model folder, sorted by name (a trainer's optimizer, scheduler, RNG and
+    argument files beside them are not weights)."""
     d = Path(model_dir)
-    return sorted(p for p in d.iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
+    return sorted(
+        p
+        for p in d.iterdir()
+        if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES) and not _TRAINER_STATE.match(p.name)
+    )
 
 
 def weights_hash(model_dir: str | Path, length: int = 16) -> str:

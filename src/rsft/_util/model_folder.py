@@ -230,3 +230,34 @@ def weights_bytes(path: str | Path) -> int:
     if not p.is_dir():
         return 0
     return sum(f.stat().st_size for pat in ("*.safetensors", "pytorch_model*.bin") for f in p.glob(pat))
+
+
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_BASE_FILE = "rsft_adapter.json"  # {"base": ...}: the base an adapter is evaluated on, when named by rsft
+
+
+def is_adapter_folder(path: str | Path) -> bool:
+    """A PEFT adapter folder (``adapter_config.json`` + adapter weights), not a whole model."""
+    return (Path(path) / ADAPTER_CONFIG).is_file()
+
+
+def adapter_base_of(path: str | Path) -> str:
+    """The base model an adapter folder applies to: ``rsft_adapter.json``'s ``base`` (the base the user or the
+    run named), else ``adapter_config.json``'s ``base_model_name_or_path``.
+
+    Raises:
+        RsftError: neither names a base.
+    """
+    p = Path(path)
+    for name, key in ((ADAPTER_BASE_FILE, "base"), (ADAPTER_CONFIG, "base_model_name_or_path")):
+        try:
+            value = json.loads((p / name).read_text(encoding="utf-8")).get(key)
+        except (OSError, ValueError, AttributeError):
+            continue
+        if value:
+            return str(value)
+    raise RsftError(
+        "the LoRA adapter names no base model",
+        file=str(p / ADAPTER_CONFIG),
+        fix="name the base: rsft eval --base MODEL, or base: MODEL in the run's rsft_run.yaml",
+    )

@@ -4,7 +4,7 @@ Each reference row (SFT schema: ``messages`` + ``response``) is scored exactly a
 :func:`rsft.chat.render_prompt` of the messages, the response is tokenized without special tokens and followed by
 the tokenizer's EOS, and the loss covers the response tokens including EOS. Per checkpoint the result is the
 token-mean NLL over all reference tokens (nats/token) with a bootstrap interval over rows (seeded), plus the
-row-mean NLL. Checkpoints are ``RUN_DIR/checkpoints/step_{step:06d}/`` folders that hold a ``COMPLETE`` marker.
+row-mean NLL. Checkpoints are those of :mod:`rsft.eval.layouts` (any trainer's run folder), complete ones only.
 
 Run: ``rsft analyze nll --run RUN_DIR --data REF.jsonl [--out nll.json]``.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,22 +22,39 @@ from rsft._util.errors import DataError
 from rsft.analysis.stats import BootSpec, percentile_ci
 
 
-def checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
-    """Complete checkpoints of a run, sorted by step (:func:`rsft.train.checkpoints.list_checkpoints`).
+def checkpoints(run_dir: str | Path, *, base: str | None = None) -> list[tuple[int, Any]]:
+    """Complete checkpoints of a run of any trainer, sorted by step, as ``(step, Target)``
+    (:func:`rsft.eval.plan.discover_run`; the base is step 0 when the run names one).
 
     Raises:
         DataError: the run folder has no complete checkpoint.
     """
-    from rsft.train.checkpoints import list_checkpoints
+    from rsft.eval.plan import discover_run
 
-    found = list_checkpoints(run_dir)
+    found, listing = discover_run(run_dir, base=base)
     if not found:
         raise DataError(
-            "no complete checkpoint (checkpoints/step_*/COMPLETE)",
+            f"no complete checkpoint (layout: {listing.layout})",
             file=str(run_dir),
-            fix="pass a run folder written by `rsft train`",
+            fix="pass a run folder with complete checkpoints (rsft train, a Hugging Face Trainer, a run manifest)",
         )
-    return found
+    return [(t.step, t) for t in found]
+
+
+def load_checkpoint(target: Any, device: str) -> tuple[Any, Any]:
+    """(model, tokenizer) of a checkpoint; a PEFT adapter is applied to its base in memory (no merged copy is
+    written)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(target.model)
+    if target.adapter_base is None:
+        model = AutoModelForCausalLM.from_pretrained(target.model)
+    else:
+        from peft import PeftModel
+
+        base = AutoModelForCausalLM.from_pretrained(target.adapter_base)
+        model = PeftModel.from_pretrained(base, target.model).merge_and_unload()
+    return model.to(device).eval(), tok
 
 
 def _row_losses(model, tok, rows, device: str) -> tuple[np.ndarray, np.ndarray]:
@@ -71,6 +89,7 @@ def nll_curve(
     level: float = 0.95,
     device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,
+    base: str | None = None,
 ) -> dict:
     """Teacher-forced NLL of the reference rows at every complete checkpoint (see the module docstring).
 
@@ -81,6 +100,7 @@ def nll_curve(
         seed, B, level: the bootstrap over rows.
         device: torch device.
         progress: called with (checkpoints done, total).
+        base: the base model (step 0) when the run's layout does not name it.
 
     Returns:
         ``{"run", "data", "rows", "tokens", "stat", "step": [...], "nll": {est, lo, hi}, "nll_row_mean": [...]}``.
@@ -88,21 +108,18 @@ def nll_curve(
     Raises:
         DataError: no checkpoint, unreadable data, or no rows.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from rsft.data.io import read_sft
 
     rows = read_sft(data, on_unclosed="keep")[: max_rows or None]
     if not rows:
         raise DataError("no reference rows", file=str(data))
-    cks = checkpoints(run_dir)
+    cks = checkpoints(run_dir, base=base)
     spec = BootSpec(B=B, seed=seed, level=level)
     rng = spec.rng("nll", str(data))
     idx = rng.integers(0, len(rows), size=(B, len(rows)))
     steps, est, lo, hi, row_mean, tokens = [], [], [], [], [], 0
-    for i, (step, path) in enumerate(cks):
-        tok = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path).to(device).eval()
+    for i, (step, target) in enumerate(cks):
+        model, tok = load_checkpoint(target, device)
         sums, counts = _row_losses(model, tok, rows, device)
         boot = sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
         a, b = percentile_ci(boot[:, None], level)

@@ -106,7 +106,10 @@ def power(
 
 @app.command("nll")
 def nll(
-    run_dir: Path = typer.Option(..., "--run", help="training run folder (checkpoints/step_*/)"),
+    run_dir: Path = typer.Option(
+        ..., "--run", help="training run folder of any trainer (rsft, Hugging Face Trainer, run manifest)"
+    ),
+    base: str | None = typer.Option(None, "--base", help="the base model (step 0) when the run does not name it"),
     data: Path = typer.Option(..., "--data", help="reference traces (SFT rows, e.g. held-out training data)"),
     out: Path | None = typer.Option(None, "--out", help="output JSON (default RUN_DIR/analysis/nll.json)"),
     max_rows: int = typer.Option(200, "--max-rows", min=0, help="use the first N rows (0 = all)"),
@@ -124,6 +127,7 @@ def nll(
             seed=seed,
             device=device,
             progress=lambda i, t: status.update(f"checkpoint {i}/{t}"),
+            base=base,
         )
     path = write_nll(res, out or Path(run_dir) / "analysis" / "nll.json")
     for s, e, lo, hi in zip(res["step"], res["nll"]["est"], res["nll"]["lo"], res["nll"]["hi"], strict=True):

@@ -3,6 +3,7 @@
     rsft eval --model PATH_OR_ID --suite toy --store STORE [key=value ...]
     rsft eval --run RUN_DIR [--steps 0,10,20|all] --suite SUITE.yaml --store STORE [--backend hf|openai|vllm]
     rsft eval --run RUN_DIR --suite toy --store STORE --watch [--watch-until-done]
+    rsft eval --run TRL_OUTPUT_DIR [--base BASE] --suite toy --store STORE   # any trainer's checkpoints
     rsft eval --run RUN_DIR --suite toy --store STORE --rescore
     rsft eval --run hub:ORG/NAME@REVISION --suite paper --store STORE   # released stepN checkpoints, one at a time
     rsft eval summary STORE            # metrics with bootstrap intervals, from the stored rows
@@ -25,8 +26,8 @@ from rsft.cli._common import console, esc, progress_bars, stage_app
 app = stage_app("sweep models or training checkpoints over an evaluation suite (per-sample store, resumable)")
 
 
-def _targets(model: str | None, run_dir: Path | None, steps: str | None, kind: str) -> list:
-    from rsft.eval.plan import discover_checkpoints, model_target, parse_steps
+def _targets(model: str | None, run_dir: Path | None, steps: str | None, kind: str, base: str | None) -> list:
+    from rsft.eval.plan import discover_run, model_target, parse_steps
 
     if model is not None:
         if kind == "hf":
@@ -34,11 +35,11 @@ def _targets(model: str | None, run_dir: Path | None, steps: str | None, kind: s
 
             return [model_target(model, resolve_model_dir(model))]
         return [model_target(model)]
-    complete, partial = discover_checkpoints(run_dir)
-    for d in partial:
-        console.print(
-            f"[yellow]warning[/]: {esc(d)} has no COMPLETE marker (half-written): skipped", soft_wrap=True
-        )
+    complete, listing = discover_run(run_dir, base=base)
+    for d, why in listing.partial:
+        console.print(f"[yellow]warning[/]: {esc(d)} is half-written ({esc(why)}): skipped", soft_wrap=True)
+    for note in listing.notes:
+        console.print(f"[yellow]note[/]: {esc(note)}", soft_wrap=True)
     wanted = parse_steps(steps)
     if wanted is not None:
         have = {t.step for t in complete}
@@ -49,9 +50,9 @@ def _targets(model: str | None, run_dir: Path | None, steps: str | None, kind: s
         complete = [t for t in complete if t.step in wanted]
     if not complete:
         raise RsftError(
-            "no complete checkpoint to evaluate",
+            f"no complete checkpoint to evaluate (layout: {listing.layout})",
             file=str(run_dir),
-            fix="check RUN_DIR/checkpoints/step_*/COMPLETE exists, or use --watch to wait for checkpoints",
+            fix="wait for the trainer to finish a checkpoint, or use --watch to evaluate them as they complete",
         )
     return complete
 
@@ -65,7 +66,12 @@ def run(
     run_dir: Path = typer.Option(
         None,
         "--run",
-        help="training run folder (RUN_DIR/checkpoints/step_*), or hub:ORG/NAME@REVISION (stepN folders)",
+        help="training run folder of any trainer (rsft checkpoints/step_*, Hugging Face Trainer checkpoint-N, a "
+        "run manifest rsft_run.yaml), or hub:ORG/NAME@REVISION (stepN folders)",
+    ),
+    base: str = typer.Option(
+        None, "--base", help="with --run: the base model (folder or hub id) evaluated as step 0, when the run's "
+        "own files do not name it (or to override what they name)",
     ),
     hub_cache: Path = typer.Option(
         None, "--hub-cache", help="with --run hub:...: download folder (default $RSFT_CACHE/checkpoints)"
@@ -89,7 +95,10 @@ def run(
         False, "--watch", help="keep evaluating new checkpoints of --run as they appear"
     ),
     watch_until_done: bool = typer.Option(
-        False, "--watch-until-done", help="with --watch: exit once RUN_DIR/DONE exists and all are evaluated"
+        False,
+        "--watch-until-done",
+        help="with --watch: exit once the run says it is done (RUN_DIR/DONE, a Trainer checkpoint at max_steps) "
+        "and all are evaluated",
     ),
     poll: float = typer.Option(30.0, "--poll", help="seconds between checks in watch mode"),
     lease_ttl: float = typer.Option(
@@ -205,9 +214,10 @@ def run(
                 say=lambda m: console.print(f"[yellow]warning[/]: {esc(m)}", soft_wrap=True),
                 lease_ttl_s=lease_ttl,
                 max_error_rate=max_error_rate,
+                base=base,
             )
     else:
-        targets = _targets(model, run_dir, steps, cfg.backend.kind)
+        targets = _targets(model, run_dir, steps, cfg.backend.kind, base)
         with progress_bars(progress) as bars:
             report = run_sweep(
                 cfg, st, targets=targets, rescore=rescore, progress=bars, lease_ttl_s=lease_ttl,

@@ -9,14 +9,13 @@ leaves out ``n``: raising k from 4 to 8 reuses the first 4 samples. Per-sample s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rsft._util.errors import DataError, RsftError
-from rsft._util.hashing import hash_obj, hash_text, weight_files, weights_hash
+from rsft._util.hashing import hash_obj, hash_text, weights_hash
 from rsft._util.seeding import derive_seed
 from rsft.eval.config import BenchmarkSpec, SuiteConfig
 from rsft.generate.base import GenerateConfig, Request
@@ -32,19 +31,30 @@ class Target:
         step: checkpoint step (None for a plain model).
         model: what the backend loads (a folder, hub id or served model name).
         path: the local folder, when there is one (its weights are hashed).
+        layout: the run layout it came from (:mod:`rsft.eval.layouts`; None for a plain model).
+        source: the producer's own folder, when ``path`` is a view of it.
+        adapter_base: for a PEFT adapter, the base model it is applied to (its weights hash is part of the key).
     """
 
     run: str
     step: int | None
     model: str
     path: Path | None = None
+    layout: str | None = None
+    source: str | None = None
+    adapter_base: str | None = None
     _hash: str | None = field(default=None, repr=False)
 
     @property
     def weights_hash(self) -> str:
-        """Content hash of the weight files (cached beside them by size and mtime); ``id:NAME`` without a folder."""
+        """Content hash of the weight files (cached beside them by size and mtime); ``id:NAME`` without a folder.
+        An adapter's hash covers its base's weights too."""
         if self._hash is None:
-            if self.path is None:
+            if self.adapter_base is not None:
+                base = model_target(self.adapter_base)
+                own = Target(self.run, self.step, self.model, self.path).weights_hash
+                self._hash = hash_obj(["adapter", base.weights_hash, own])
+            elif self.path is None:
                 self._hash = "id:" + hash_text(self.model)
             else:
                 try:
@@ -58,26 +68,36 @@ class Target:
         return self._hash
 
 
-def discover_checkpoints(run_dir: str | Path) -> tuple[list[Target], list[Path]]:
-    """Complete checkpoints of a training run (sorted by step) and the half-written folders (no ``COMPLETE``, or
-    no weight files), as listed by :func:`rsft.train.checkpoints.scan_checkpoints`."""
-    from rsft.train.checkpoints import scan_checkpoints
+def discover_run(
+    run_dir: str | Path, *, base: str | None = None, empty_ok: bool = False
+) -> tuple[list[Target], Any]:
+    """Complete checkpoints of a training run from any trainer (sorted by step, the base as step 0 when the run
+    names one) and the :class:`rsft.eval.layouts.RunListing` they came from (half-written folders, done, notes)."""
+    from rsft.eval.layouts import scan_run
 
     run_dir = Path(run_dir)
-    found, partial = scan_checkpoints(run_dir)
-    complete = []
-    for step, d in found:
-        if not weight_files(d):
-            partial.append(d)  # its weights were removed: skipped, retried in watch mode
-            continue
-        meta = d / "meta.json"
-        if meta.is_file():
-            try:
-                step = int(json.loads(meta.read_text()).get("step", step))
-            except (ValueError, TypeError):
-                pass
-        complete.append(Target(run=run_dir.name, step=step, model=str(d), path=d))
-    return sorted(complete, key=lambda t: t.step or 0), sorted(partial)
+    listing = scan_run(run_dir, base=base, empty_ok=empty_ok)
+    name = run_dir.parent.name if run_dir.is_file() else run_dir.name
+    targets = []
+    for c in listing.complete:
+        local = Path(c.folder) if Path(c.folder).is_dir() else None
+        targets.append(
+            Target(
+                run=name, step=c.step, model=str(c.folder), path=local, layout=c.layout,
+                source=str(c.source), adapter_base=c.adapter_base,
+            )
+        )  # fmt: skip
+    return targets, listing
+
+
+def discover_checkpoints(
+    run_dir: str | Path, *, base: str | None = None, empty_ok: bool = True
+) -> tuple[list[Target], list[Path]]:
+    """Complete checkpoints of a training run (sorted by step) and the half-written folders, under whichever
+    layout the run folder holds (:func:`rsft.eval.layouts.scan_run`; rsft's own is
+    :func:`rsft.train.checkpoints.scan_checkpoints`)."""
+    targets, listing = discover_run(run_dir, base=base, empty_ok=empty_ok)
+    return targets, sorted(p for p, _ in listing.partial)
 
 
 def parse_steps(steps: str | None) -> list[int] | None:

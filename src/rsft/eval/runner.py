@@ -32,7 +32,7 @@ from rsft.eval.plan import (
     LoadedBenchmark,
     PlannedRow,
     Target,
-    discover_checkpoints,
+    discover_run,
     expand,
     load_benchmarks,
     row_key,
@@ -472,11 +472,16 @@ def watch_run(
     say: Say = log.warning,
     lease_ttl_s: float = DEFAULT_TTL_S,
     max_error_rate: float | None = DEFAULT_MAX_ERROR_RATE,
+    base: str | None = None,
 ) -> SweepReport:
-    """Evaluate a training run's checkpoints as they appear (complete ones only; half-written ones later).
+    """Evaluate a training run's checkpoints as they appear (complete ones only, under the run's layout's rule;
+    half-written ones later). The run may be any trainer's (:mod:`rsft.eval.layouts`), written by another
+    machine into a shared folder.
 
     Args:
-        until_done: return once ``RUN_DIR/DONE`` exists and every complete checkpoint is evaluated.
+        until_done: return once the run says it is done (``RUN_DIR/DONE``; a Hugging Face Trainer checkpoint at
+            its ``max_steps``; ``done: true`` in a run manifest) and every complete checkpoint is evaluated.
+        base: the base model evaluated as step 0 when the run's layout does not hold it.
         max_polls: stop after this many polls (tests); None = until interrupted or done.
         max_error_rate: as for :func:`run_sweep`, checked after each checkpoint.
     """
@@ -486,14 +491,19 @@ def watch_run(
     backend = backend or build_backend(suite.backend)
     loaded = load_benchmarks(suite)
     report, done_hashes, polls = SweepReport(), set(), 0
-    warned: set[Path] = set()
+    warned: set[Path | str] = set()
     try:
         while True:
-            finished = (run_dir / "DONE").exists()  # read before listing: no checkpoint can follow it
-            complete, partial = discover_checkpoints(run_dir)
-            for d in partial:
+            complete, listing = discover_run(run_dir, base=base, empty_ok=True)
+            finished = listing.done  # read before listing: no checkpoint can follow it
+            partial = [d for d, _ in listing.partial]
+            for note in listing.notes:
+                if note not in warned:
+                    say(note)
+                    warned.add(note)
+            for d, why in listing.partial:
                 if d not in warned:
-                    say(f"checkpoint {d} is not complete yet (no COMPLETE marker): will retry")
+                    say(f"checkpoint {d} is not complete yet ({why}): will retry")
                     warned.add(d)
             for t in complete:
                 if steps is not None and t.step not in steps:

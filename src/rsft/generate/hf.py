@@ -20,7 +20,7 @@ from typing import Any
 
 from rsft._util.errors import OfflineError, RsftError
 from rsft._util.hashing import hash_file, weights_hash
-from rsft._util.model_folder import check_model_folder
+from rsft._util.model_folder import TOKENIZER_FILES, adapter_base_of, check_model_folder, is_adapter_folder
 from rsft.chat import PromptFormat, render_prompt, resolve_format
 from rsft.generate.base import (
     Completion,
@@ -229,6 +229,7 @@ class HFBackend:
         self.model: Any = None
         self.tokenizer: Any = None
         self.model_dir: Path | None = None
+        self.base_dir: Path | None = None  # the base model of an adapter folder
         self._loaded_weights: str | None = None  # weights hash of the model in memory
         self._arch: dict[str, Any] | None = None
         self._tok_sig: list[str] | None = None
@@ -244,25 +245,36 @@ class HFBackend:
     # -- model management -------------------------------------------------------------------------------------
 
     def load(self, model: str | Path) -> None:
-        """Point the backend at ``model``: the tokenizer now, the weights at the first :meth:`generate`."""
+        """Point the backend at ``model``: the tokenizer now, the weights at the first :meth:`generate`.
+
+        A PEFT adapter folder (``adapter_config.json``) is evaluated on its base model
+        (:func:`rsft._util.model_folder.adapter_base_of`): the base's weights with the adapter merged in memory,
+        no merged copy written. Its tokenizer is the adapter folder's, else the base's.
+        """
         model_dir = resolve_model_dir(model)
-        check_model_folder(model_dir, weights=False)  # the weights are checked when they are loaded
-        sig = _tokenizer_signature(model_dir)
+        base_dir = None
+        if is_adapter_folder(model_dir):
+            base_dir = resolve_model_dir(adapter_base_of(model_dir))
+            check_model_folder(base_dir, weights=False, field="adapter base")
+            tok_dir = model_dir if any((model_dir / f).is_file() for f in TOKENIZER_FILES) else base_dir
+        else:
+            check_model_folder(model_dir, weights=False)  # the weights are checked when they are loaded
+            tok_dir = model_dir
+        sig = _tokenizer_signature(tok_dir)
         if self.tokenizer is None or sig != self._tok_sig:
             from transformers import AutoTokenizer
 
-            self.tokenizer = AutoTokenizer.from_pretrained(
-                str(model_dir), trust_remote_code=self.trust_remote_code
-            )
+            self.tokenizer = AutoTokenizer.from_pretrained(str(tok_dir), trust_remote_code=self.trust_remote_code)
             if self.chat_template:
                 self.tokenizer.chat_template = self.chat_template
             self._tok_sig = sig
             self._rendered, self._prompt_ids = {}, {}
-        fmt = resolve_format(model_dir, self.system_prompt, self.template_kwargs)
+        fmt = resolve_format(tok_dir, self.system_prompt, self.template_kwargs)
         if fmt != self.prompt_format:
             self._rendered = {}
         self.prompt_format = fmt
         self.model_dir = model_dir
+        self.base_dir = base_dir
 
     def _device(self) -> Any:
         import torch
@@ -279,40 +291,56 @@ class HFBackend:
         return getattr(torch, self.dtype_name)
 
     def ensure_weights(self) -> None:
-        """Load the weights of the current model folder, in place when the architecture matches."""
+        """Load the weights of the current model folder, in place when the architecture matches; an adapter is
+        merged into its base's weights in memory."""
         if self.model_dir is None:
             raise RsftError("no model loaded", fix="call load(MODEL_DIR) first")
-        check_model_folder(self.model_dir, tokenizer=False)
+        weights_dir = self.base_dir or self.model_dir
+        check_model_folder(weights_dir, tokenizer=False)
         # identity by content, not path: new weights written at the same path are loaded
-        ident = weights_hash(self.model_dir)
+        ident = weights_hash(weights_dir)
+        if self.base_dir is not None:
+            ident = f"{ident}+{weights_hash(self.model_dir)}"
         if self._loaded_weights == ident:
             return
         t0 = time.perf_counter()
-        arch = _arch_signature(self.model_dir)
-        shards = sorted(self.model_dir.glob("*.safetensors"))
+        arch = _arch_signature(weights_dir)
+        shards = sorted(weights_dir.glob("*.safetensors"))
         how = "in_place"
         if self.model is not None and arch == self._arch and shards:
-            self._load_in_place(shards)
+            self._load_in_place(shards, weights_dir)
         else:
-            self._load_fresh()
+            self._load_fresh(weights_dir)
             how = "fresh"
+        if self.base_dir is not None:
+            self._merge_adapter(self.model_dir)
+            how += "+adapter"
         self._arch = arch
         self._loaded_weights = ident
         self.last_load = {"how": how, "seconds": time.perf_counter() - t0, "path": str(self.model_dir)}
 
-    def _load_fresh(self) -> None:
+    def _merge_adapter(self, adapter_dir: Path) -> None:
+        """Apply a PEFT adapter to the loaded base weights and merge it, in memory (the module objects stay)."""
+        from peft import PeftModel
+
+        self._loaded_weights = None  # the weights are neither the base's nor merged until this returns
+        peft_model = PeftModel.from_pretrained(self.model, str(adapter_dir), is_trainable=False)
+        self.model = peft_model.merge_and_unload().eval()
+        self._names = None
+
+    def _load_fresh(self, folder: Path | None = None) -> None:
         from transformers import AutoModelForCausalLM
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
         device = self._device()
         model = AutoModelForCausalLM.from_pretrained(
-            str(self.model_dir), dtype=self._dtype(device), trust_remote_code=self.trust_remote_code
+            str(folder or self.model_dir), dtype=self._dtype(device), trust_remote_code=self.trust_remote_code
         )
         self.model = model.to(device).eval()
         self._names = None
 
-    def _load_in_place(self, shards: list[Path]) -> None:
+    def _load_in_place(self, shards: list[Path], folder: Path | None = None) -> None:
         """Swap the new tensors into the loaded model's parameters (no model rebuild, no element-wise copy).
 
         Each shard is read whole into memory first: parameters never alias a memory-mapped file, which a later
@@ -333,11 +361,11 @@ class HFBackend:
         for name, t in staged.items():
             target = params.get(name, buffers.get(name))
             if target is None or tuple(target.shape) != tuple(t.shape):
-                self._load_fresh()
+                self._load_fresh(folder)
                 return
             updated.add(id(target))
         if any(id(p) not in updated for p in params.values()):
-            self._load_fresh()
+            self._load_fresh(folder)
             return
         for name, t in staged.items():
             target = params.get(name, buffers.get(name))

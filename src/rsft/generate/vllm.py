@@ -245,9 +245,17 @@ class VLLMBackend:
         """Point the backend at ``model``: the tokenizer now, the weights at the first :meth:`generate`."""
         from transformers import AutoTokenizer
 
+        from rsft._util.model_folder import is_adapter_folder
         from rsft.generate.hf import resolve_model_dir
 
-        self.model_dir = resolve_model_dir(model)
+        model_dir = resolve_model_dir(model)
+        if is_adapter_folder(model_dir):
+            raise RsftError(
+                "the vllm backend does not load PEFT adapters yet",
+                file=str(model_dir),
+                fix="sweep adapter checkpoints with --backend hf (it merges each adapter into its base in memory)",
+            )
+        self.model_dir = model_dir
         self.model = str(self.model_dir)
         self.tokenizer = AutoTokenizer.from_pretrained(
             self.model, trust_remote_code=self.engine_args["trust_remote_code"]
