@@ -86,6 +86,8 @@ def table(out: Path) -> str:
         c["sims"] += r["sims"]
         c["bad"] += r["false_verdicts"]
         c["ratio"].append((r["row_ratio"], r["row_ratio_se"], r["sims"]))
+        for pair, v in (r.get("disagreements") or {}).items():
+            c.setdefault("pairs", {})[pair] = c.setdefault("pairs", {}).get(pair, 0) + v
         if r.get("agreement"):
             c["full"] += r["sims"]
             for d, src in (("agree", "agreement"), ("marks", "mark_agreement")):
@@ -112,6 +114,10 @@ def table(out: Path) -> str:
             f"{c['bad'] / sims:.2%} | {up:.2%} | {fmt(c['agree']) if c['full'] else '—'} | "
             f"{fmt(c['marks']) if c['full'] else '—'} |"
         )
+    detail = [f"- {m} {name}, {shape} ({depth:+.2f}): " + "; ".join(f"{p} ×{v}" for p, v in sorted(c["pairs"].items()))
+              for (m, name, shape, depth), c in sorted(cells.items()) if c.get("pairs")]  # fmt: skip
+    if detail:
+        lines += ["", "Disagreements by class (chunks that recorded them):", *detail]
     return "\n".join(lines)
 
 

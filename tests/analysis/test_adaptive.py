@@ -206,12 +206,18 @@ def test_a_design_without_known_inclusion_probabilities_fails_where_the_design_h
     assert bad["false_verdict_rate"] >= 0.50, bad["adaptive"]
 
 
+PAPER = {"MATH-500": (500, 3, 0.6), "GPQA": (198, 3, 0.4), "AIME": (30, 10, 0.25)}
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("config", list(PAPER))
 @pytest.mark.parametrize("shape", ["flat", "drop-and-stay", "steady decline", "steady rise", "rise-then-plateau"])
-def test_false_verdict_rate_on_null_shapes_paper_gpqa(shape):
-    """GPQA-shaped sweeps (n 198, k 3, 65 checkpoints), 1,000 simulated runs per null: the adaptive false-verdict
-    rate's one-sided 95% Clopper-Pearson upper bound is <= 5%."""
-    model = ItemModel(mean=0.4, sd=0.3, jitter_sd=0.3, jitter_rho=0.9)
-    r = simulate_policy(model, 198, 3, list(range(0, 650, 10)), shape, 0.0 if shape == "flat" else 0.10, 1000,
+def test_false_verdict_rate_on_null_shapes_at_paper_sizes(config, shape):
+    """Paper-shaped sweeps (65 checkpoints), 1,000 simulated runs per null (the item model of
+    benchmarks/detector_calibration.py): the adaptive false-verdict rate's one-sided 95% Clopper-Pearson upper
+    bound is <= 5%. At 1,000 runs that bound is met for observed rates up to 3.8% (MC s.e. ~0.6%)."""
+    n, k, mean = PAPER[config]
+    model = ItemModel(mean=mean, sd=0.3, jitter_sd=0.3, jitter_rho=0.9)
+    r = simulate_policy(model, n, k, list(range(0, 650, 10)), shape, 0.0 if shape == "flat" else 0.10, 1000,
                         BootSpec(B=400, seed=11), full=False)  # fmt: skip
     assert r["false_verdict_upper"] <= 0.05, r

@@ -344,6 +344,7 @@ def simulate_policy(
     agree = dict.fromkeys(("same", "weaker", "stronger", "contradicts"), 0)
     marks = dict(agree)
     stopped: dict[int, int] = {}
+    pairs: dict[str, int] = {}
     ratios = []
     bad_set = set(false_verdicts(shape))
     bad = 0
@@ -362,7 +363,11 @@ def simulate_policy(
             cnt = np.full((n, len(steps)), float(k))
             f = classify(steps, bootstrap_means(cnt, counts, counts, spec, rng, binary=True), level)
             fu[f["class"]] += 1
-            agree[agreement(f["class"], a)] += 1
+            kind = agreement(f["class"], a)
+            agree[kind] += 1
+            if kind in ("contradicts", "stronger"):
+                pair = f"{kind}: full {f['class']} / adaptive {a}"
+                pairs[pair] = pairs.get(pair, 0) + 1
             fm = "▲" if f["above"][-1] else "▼" if f["below"][-1] else ""
             am = "▲" if res["verdict"]["above"][-1] else "▼" if res["verdict"]["below"][-1] else ""
             marks[mark_agreement(fm, am)] += 1
@@ -381,6 +386,7 @@ def simulate_policy(
         "full": fu if full else None,
         "agreement": agree if full else None,
         "mark_agreement": marks if full else None,
+        "disagreements": pairs if full else None,
         "false_verdicts": int(bad),
         "false_verdict_rate": bad / max(n_sims, 1),
         "false_verdict_upper": clopper_pearson(bad, n_sims, 0.95)[1] if n_sims else 1.0,
