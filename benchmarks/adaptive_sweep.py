@@ -4,6 +4,8 @@ Run (resumable; appends one JSON line per finished chunk, skips chunks already i
 
     python benchmarks/adaptive_sweep.py run --out benchmarks/results/adaptive_sweep.jsonl
     python benchmarks/adaptive_sweep.py table --out benchmarks/results/adaptive_sweep.jsonl
+    python benchmarks/adaptive_sweep.py replay --store rsft-demo/full/store   # a real store (rsft demo's)
+    python benchmarks/adaptive_sweep.py replay --store /tmp/synth --synthetic  # writes a paper-shaped store first
 
 Each simulated run draws fresh items from :class:`rsft.analysis.synthetic.ItemModel` (base accuracies ~ Beta with
 the given mean and sd 0.3; item x checkpoint logit jitter sd 0.3, correlation 0.9; the same model as
@@ -121,9 +123,53 @@ def table(out: Path) -> str:
     return "\n".join(lines)
 
 
+def synthetic_store(path: Path) -> Path:
+    """A paper-shaped synthetic store (rsft.analysis.synthetic.make_store): runs "dip" (0.15 deep at 25% of
+    training, back by 75%) and "flat", 65 checkpoints, two benchmarks of 198 items x 3 samples, seed 3; response
+    lengths grow with the step (the synthetic token model), so its token ratio is not its row ratio."""
+    from rsft.analysis.synthetic import make_store
+
+    def curve(run: str, bench: str, step: int) -> float:
+        x = step / 640
+        if run == "dip":
+            return 0.5 - 0.15 * (x / 0.25 if x <= 0.25 else max(0.0, 1 - (x - 0.25) / 0.5))
+        return 0.5
+
+    return make_store(path, runs=("dip", "flat"), steps=list(range(0, 650, 10)),
+                      benchmarks={"gpqa_like": "knowledge", "math_like": "math"}, items=198, samples=3,
+                      curve_fn=curve, seed=3)  # fmt: skip
+
+
+def replay(store: Path, out: Path) -> None:
+    """The policy replayed on a real full sweep's store: token ratio, agreement, wall time (one JSON line)."""
+    from rsft.analysis.adaptive import replay_store
+
+    t0 = time.perf_counter()
+    rep = replay_store(store, spec=BootSpec(B=1000, seed=0))
+    rec = {
+        "mode": "replay",
+        "store": str(store),
+        "seconds": round(time.perf_counter() - t0, 2),
+        "tokens": rep["tokens"],
+        "rows": rep["rows"],
+        "agreement": rep["agreement"],
+        "contradictions": rep["contradictions"],
+        "level_per_look": rep["level_per_look"],
+        "curves": [{"run": c["run"], "benchmark": c["benchmark"], "full": c["full"]["class"],
+                    "adaptive": c["adaptive"]["class"], "steps": len(c["adaptive"]["steps"]),
+                    "stopped_at": c["adaptive"]["stopped_at"]} for c in rep["curves"]],  # fmt: skip
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("a") as f:
+        f.write(json.dumps(rec) + "\n")
+    print(json.dumps({k: rec[k] for k in ("seconds", "tokens", "rows", "agreement", "contradictions")}, indent=1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["run", "table"])
+    ap.add_argument("mode", choices=["run", "table", "replay"])
+    ap.add_argument("--store", type=Path, help="replay: a full sweep's store folder")
+    ap.add_argument("--synthetic", action="store_true", help="replay: first write the synthetic store there")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/adaptive_sweep.jsonl"))
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--shapes", default=",".join([*NULLS, "dip-and-recovery"]))
@@ -141,6 +187,10 @@ def main() -> None:
             [float(d) for d in a.depths.split(",")],
         )
         run(a.out, todo, a.sims, a.method, not a.no_full)
+    elif a.mode == "replay":
+        if a.synthetic:
+            synthetic_store(a.store)
+        replay(a.store, a.out.with_name("adaptive_replay.jsonl"))
     else:
         print(table(a.out))
 
