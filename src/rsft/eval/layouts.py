@@ -12,6 +12,11 @@ hf_trainer    ``checkpoint-N/`` (Hugging Face ``Trainer``:  ``trainer_state.json
               Unsloth); full weights, sharded weights with  file's header and bytes, every shard the index names; or an
               ``model.safetensors.index.json``, or a PEFT   adapter (``adapter_config.json`` + ``adapter_model.*``)
               adapter
+verl          ``global_step_N/[actor/]huggingface/``        ``latest_checkpointed_iteration.txt`` has reached N and
+                                                           ``huggingface/`` holds whole weights (FSDP shards only: an
+                                                           error naming ``python -m verl.model_merger merge``)
+torchtune     ``epoch_N/`` (step N + 1)                     the index names only whole shards; config and tokenizer there
+openrlhf      ``global_stepN_hf/`` (``--save_hf_ckpt``)     whole weights and the tokenizer (written last)
 manifest      ``rsft_run.yaml``: base, then step -> folder  each folder is a whole Hugging Face folder or adapter
 ============  ===========================================  ==============================================================
 
@@ -39,6 +44,11 @@ from rsft._util.model_folder import ADAPTER_BASE_FILE, ADAPTER_CONFIG, TOKENIZER
 MANIFEST = "rsft_run.yaml"
 DONE_MARKER = "DONE"
 _HF_CKPT = re.compile(r"^checkpoint-(\d+)$")
+_VERL_STEP = re.compile(r"^global_step_(\d+)$")  # verl: trainer.default_local_dir/global_step_N
+_VERL_TRACKER = "latest_checkpointed_iteration.txt"  # verl writes it (atomically) after a checkpoint is saved
+_VERL_SHARD = re.compile(r"^model_world_size_(\d+)_rank_(\d+)\.pt$")
+_TORCHTUNE_EPOCH = re.compile(r"^epoch_(\d+)$")  # torchtune: output_dir/epoch_N (FullModelHFCheckpointer)
+_OPENRLHF_HF = re.compile(r"^global_step(\d+)_hf$")  # OpenRLHF --save_hf_ckpt: ckpt_path/global_stepN_hf
 _TOKENIZER_EXTRA = re.compile(
     r"^(tokenizer.*|special_tokens_map\.json|chat_template\.jinja|vocab\..*|merges\.txt|added_tokens\.json)$"
 )
@@ -288,6 +298,93 @@ def _checkpoint(step: int, d: Path, run_dir: Path, layout: str) -> Checkpoint:
     return Checkpoint(step, folder, d, layout, files=tuple(f.name for f in weight_files(d)))
 
 
+def _verl_tracker(run_dir: Path) -> int | None:
+    try:
+        return int((run_dir / _VERL_TRACKER).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _scan_verl(run_dir: Path) -> RunListing:
+    """verl (``verl/trainer/fsdp_sft_trainer.py``, ``verl/utils/checkpoint/fsdp_checkpoint_manager.py``):
+    ``global_step_N/`` (the SFT trainer) or ``global_step_N/actor/`` (PPO) holds per-rank FSDP shards
+    ``model_world_size_W_rank_R.pt`` and ``huggingface/`` (config and tokenizer, plus the full weights when
+    ``checkpoint.save_contents`` includes ``hf_model``). A step is complete once ``latest_checkpointed_iteration.txt``
+    (written last, by rename) has reached it and ``huggingface/`` holds whole weights.
+
+    Raises:
+        RsftError: a complete step has only FSDP shards: the one line names verl's model merger command.
+    """
+    out = RunListing("verl", done=(run_dir / DONE_MARKER).exists())
+    latest = _verl_tracker(run_dir)
+    for d in sorted(run_dir.iterdir(), key=lambda p: p.name):
+        m = _VERL_STEP.match(d.name)
+        if not (m and d.is_dir()):
+            continue
+        step = int(m.group(1))
+        model_dir = d / "actor" if (d / "actor").is_dir() else d
+        hf = model_dir / "huggingface"
+        if latest is None or step > latest:
+            out.partial.append((d, f"not yet in {_VERL_TRACKER} (verl writes it after the checkpoint)"))
+            continue
+        if not (hf.is_dir() and weight_files(hf)):
+            if any(_VERL_SHARD.match(f.name) for f in model_dir.iterdir()):
+                raise RsftError(
+                    "verl saved this checkpoint as FSDP shards only (no Hugging Face weights in huggingface/)",
+                    file=str(model_dir),
+                    fix=f"merge them with verl's model merger: python -m verl.model_merger merge --backend fsdp "
+                    f"--local_dir {model_dir} --target_dir {hf} (or train with "
+                    "trainer.checkpoint.save_contents=[model,optimizer,extra,hf_model])",
+                )
+            out.partial.append((d, "no weights in huggingface/ yet"))
+            continue
+        why = _whole(hf)
+        if why is not None:
+            out.partial.append((d, why))
+            continue
+        out.complete.append(_checkpoint(step, hf, hf, "verl"))
+    return out
+
+
+def _scan_torchtune(run_dir: Path) -> RunListing:
+    """torchtune (``torchtune/training/checkpointing/_checkpointer.py``, ``FullModelHFCheckpointer``):
+    ``epoch_N/`` gets the weight shards, then ``model.safetensors.index.json``, then (adapters,) then a copy of
+    the input checkpoint's other files (config, tokenizer) last. Complete when the index names only whole shards
+    and the config and tokenizer are there. The step is the number of epochs completed (``epoch_0`` -> 1)."""
+    out = RunListing("torchtune", done=(run_dir / DONE_MARKER).exists())
+    for d in sorted(run_dir.iterdir(), key=lambda p: p.name):
+        m = _TORCHTUNE_EPOCH.match(d.name)
+        if not (m and d.is_dir()):
+            continue
+        if not is_adapter(d) and not (d / "model.safetensors.index.json").is_file():
+            out.partial.append((d, "no model.safetensors.index.json yet (torchtune writes it after the shards)"))
+            continue
+        why = _whole(d) or (None if has_tokenizer(d) or is_adapter(d) else "no tokenizer files yet")
+        if why is not None:
+            out.partial.append((d, why))
+            continue
+        out.complete.append(_checkpoint(int(m.group(1)) + 1, d, run_dir, "torchtune"))
+    return out
+
+
+def _scan_openrlhf(run_dir: Path) -> RunListing:
+    """OpenRLHF with ``--save_hf_ckpt`` (``openrlhf/trainer/sft_trainer.py``, ``save_logs_and_checkpoints``):
+    ``ckpt_path/global_stepN_hf/`` through ``strategy.save_model`` (weights and config, then the tokenizer).
+    Complete when the weights are whole and the tokenizer is there. Its DeepSpeed ``global_stepN/`` folders
+    beside them are resume state, not read."""
+    out = RunListing("openrlhf", done=(run_dir / DONE_MARKER).exists())
+    for d in sorted(run_dir.iterdir(), key=lambda p: p.name):
+        m = _OPENRLHF_HF.match(d.name)
+        if not (m and d.is_dir()):
+            continue
+        why = _whole(d) or (None if has_tokenizer(d) or is_adapter(d) else "no tokenizer files yet")
+        if why is not None:
+            out.partial.append((d, why))
+            continue
+        out.complete.append(_checkpoint(int(m.group(1)), d, run_dir, "openrlhf"))
+    return out
+
+
 def read_manifest(path: Path) -> dict[str, Any]:
     """``rsft_run.yaml``: ``base:`` (a folder relative to the file, or a hub id) and ``checkpoints:`` (step ->
     folder), both optional.
@@ -354,8 +451,12 @@ def detect(run_dir: Path) -> list[str]:
         p.name.startswith("step_") for p in (run_dir / "checkpoints").iterdir()
     ):
         found.append("rsft")
-    if any(_HF_CKPT.match(p.name) and p.is_dir() for p in run_dir.iterdir()):
-        found.append("hf_trainer")
+    names = [p.name for p in run_dir.iterdir() if p.is_dir()]
+    for layout, pattern in (
+        ("hf_trainer", _HF_CKPT), ("verl", _VERL_STEP), ("torchtune", _TORCHTUNE_EPOCH), ("openrlhf", _OPENRLHF_HF),
+    ):  # fmt: skip
+        if any(pattern.match(n) for n in names):
+            found.append(layout)
     man = run_dir / MANIFEST
     if man.is_file() and read_manifest(man)["checkpoints"]:
         found.append("manifest")
@@ -364,8 +465,11 @@ def detect(run_dir: Path) -> list[str]:
 
 _KNOWN = (
     "rsft (checkpoints/step_N/COMPLETE), Hugging Face Trainer (checkpoint-N/ with trainer_state.json: TRL, "
-    f"LLaMA-Factory, axolotl, Unsloth), or a run manifest ({MANIFEST}: base, then step -> folder)"
+    "LLaMA-Factory, axolotl, Unsloth), verl (global_step_N/), torchtune (epoch_N/), OpenRLHF "
+    f"(global_stepN_hf/), or a run manifest ({MANIFEST}: base, then step -> folder)"
 )
+_SCANNERS = {"hf_trainer": _scan_hf_trainer, "verl": _scan_verl, "torchtune": _scan_torchtune,
+             "openrlhf": _scan_openrlhf}  # fmt: skip
 
 
 def scan_run(run_dir: str | Path, *, base: str | None = None, empty_ok: bool = False) -> RunListing:
@@ -407,8 +511,8 @@ def scan_run(run_dir: str | Path, *, base: str | None = None, empty_ok: bool = F
     root = manifest_file.parent if run_dir.is_file() else run_dir
     if layout == "rsft":
         listing = _scan_rsft(run_dir)
-    elif layout == "hf_trainer":
-        listing = _scan_hf_trainer(run_dir)
+    elif layout in _SCANNERS:
+        listing = _SCANNERS[layout](run_dir)
     else:
         listing = _scan_manifest(manifest_file)
     if layout == "rsft":  # its base is its own step 0
