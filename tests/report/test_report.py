@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from _first_screen import contradictions  # noqa: I001  (tests/report/_first_screen.py)
 
 from rsft.analysis import AnalyzeConfig, analyze_store, make_store
 from rsft.cli.main import main
@@ -112,6 +113,7 @@ def test_first_screen_answers_the_four_questions_before_anything_else(report):
     assert "Recommend" in lead and "dashed horizontal line" in lead and "▲/▼" in lead
     assert f"This analysis has {len(a['benchmarks']) + len(a['domain_curves'])} curves" in lead
     assert "simultaneous" not in re.search(r"<p class='meta'>(.*?)</p>", text, re.S).group(1)
+    assert contradictions(a) == []  # an independent reading: every verdict and sentence is backed by its numbers
 
 
 def test_report_shows_what_the_analysis_says(report):

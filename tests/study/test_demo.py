@@ -59,6 +59,13 @@ def test_demo_quick_end_to_end(tmp_path):
     swept = re.findall(r"swept (\S+?):", out)
     assert sorted(swept) == sorted(runs), swept
     assert out.count("worker processes") <= 1
+    # ... and every verdict and first-screen sentence is backed by the analysis's own numbers
+    sys.path.insert(0, str(ROOT / "tests" / "report"))
+    from _first_screen import contradictions
+
+    assert contradictions(analysis) == []
+    assert "what happened:" in out  # the summary's markup (bold, verdict colours) is rendered, not printed
+    assert not re.search(r"\?\s*\[(green|yellow|red|dim)\]", out)
     timing = json.loads((study / "demo.json").read_text())
     assert set(timing["stages"]) == {"data", "train", "sweep", "analysis", "report"} and timing["wall_s"] > 0
     # the study file the demo ran is written beside it, and a rerun skips every finished stage

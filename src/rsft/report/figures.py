@@ -98,8 +98,10 @@ def _band(ax, x, est, lo, hi, label=None, color=None, bounds=None):
     return line
 
 
-def _mark_detector(ax, rec: dict) -> None:
-    det, cur = rec["detector"], rec["curve"]
+def _mark_detector(ax, rec: dict, study: bool = False) -> None:
+    """Dashed base line; ▼ at the dip and ▲ at the recovery step (``study``: as counted at the study level, Holm
+    over the cross-domain curves, where the analysis has it)."""
+    det, cur = (rec.get("study") if study and rec.get("study") else rec["detector"]), rec["curve"]
     steps = cur["step"]
     ax.axhline(cur["est"][0], color="#999", lw=0.8, ls="--")
     for key, color in (("dip_step", "#b2182b"), ("recovery_step", "#1b7837")):
@@ -147,13 +149,13 @@ def _labels(analysis: dict) -> dict[str, str]:
     return run_labels(analysis)
 
 
-def _domain_axis(ax, analysis: dict, dom: str, recs: list[dict]) -> None:
+def _domain_axis(ax, analysis: dict, dom: str, recs: list[dict], study: bool = False) -> None:
     colors, labels = run_colors(analysis), _labels(analysis)
     for rec in [r for r in recs if r["domain"] == dom]:
         cur = rec["curve"]
         _band(ax, cur["step"], cur["est"], cur["lo"], cur["hi"], label=labels.get(rec["run"], rec["run"]),
               color=colors.get(rec["run"]), bounds=(0, 1))  # fmt: skip
-        _mark_detector(ax, rec)
+        _mark_detector(ax, rec, study)
     st = next(r["stat"] for r in recs if r["domain"] == dom)
     ax.set_title(dom, fontsize=11)
     ax.set_xlabel(f"step  (n={st['n_items']}, k={st['k']:g} per checkpoint)", fontsize=9)
@@ -170,6 +172,7 @@ def _domain_panels(
     size: tuple[float, float] = (4.6, 3.2),
     below: bool = False,
     extra=None,
+    study: bool = False,
 ) -> plt.Figure | None:
     """One panel per domain (at most two per row), one coloured line per run: domain score vs step.
 
@@ -193,7 +196,7 @@ def _domain_panels(
     for ax in axes[n:]:
         ax.set_visible(False)
     for ax, dom in zip(axes, domains, strict=False):
-        _domain_axis(ax, analysis, dom, recs)
+        _domain_axis(ax, analysis, dom, recs, study)
     if extra is not None and not extra(axes[len(domains)]):
         axes[len(domains)].set_visible(False)
     if title:
@@ -271,7 +274,7 @@ def question_figures(analysis: dict) -> dict[str, plt.Figure]:
             continue
         fig = None
         if f.key == "dynamics":
-            fig = _domain_panels(analysis, CROSS, f.runs, size=(HEAD_W / 2, 2.6), below=True)
+            fig = _domain_panels(analysis, CROSS, f.runs, size=(HEAD_W / 2, 2.6), below=True, study=True)
         elif f.key == "data":
             level = (analysis.get("spec") or {}).get("level", 0.95)
             fig = _gain_dots(analysis, sorted(f.runs), ("in-domain", *CROSS),

@@ -611,9 +611,9 @@ def headline(a: dict) -> list[str]:
         )
     out.append(
         "How to read the figures: lines are scores per checkpoint with shaded pointwise "
-        f"{1 - alpha:.0%} intervals; the dashed horizontal line is the run's base model (step 0); a red ▼ marks the "
-        "dip and a green ▲ the recovery the detector names for that one curve; in the gain plots the dashed line "
-        "is no change. In tables, ▲/▼ after a number mean final − base is significantly above/below 0 "
+        f"{1 - alpha:.0%} intervals; the dashed horizontal line is the run's base model (step 0); a red ▼ marks a "
+        "dip and a green ▲ the recovery from it (on card 1's figure as counted at the study level, elsewhere as the "
+        "detector names them for that one curve); in the gain plots the dashed line is no change. In tables, ▲/▼ after a number mean final − base is significantly above/below 0 "
         f"(its own pointwise {1 - alpha:.0%} interval)."
     )
     return out
