@@ -106,12 +106,12 @@ CREATOR = """
 
 
 def test_several_processes_create_one_fresh_store_without_a_race(tmp_path):
-    """6 processes create the same 30 fresh stores at once (before the fix they shared ``store.json.tmp``: one
+    """8 processes create the same 200 fresh stores at once (before the fix they shared ``store.json.tmp``: one
     process's rename took the file from under another's, a FileNotFoundError)."""
-    n, start = 30, str(time.time() + 2.0)
-    procs = [_spawn(CREATOR, str(tmp_path), str(n), start) for _ in range(6)]
+    n, start = 200, str(time.time() + 4.0)
+    procs = [_spawn(CREATOR, str(tmp_path), str(n), start) for _ in range(8)]
     outs = [p.communicate(timeout=600)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0] * 6, outs
+    assert [p.returncode for p in procs] == [0] * 8, outs
     for i in range(n):
         folder = tmp_path / f"s{i}"
         assert sorted(p.name for p in folder.iterdir()) == ["rows", "store.json"]  # no temporary file left
