@@ -22,7 +22,8 @@ def main() -> None:
     args = ap.parse_args()
     opts = {"path": args.data} if args.data else {}
     samples = HumanEval(**opts).load()
-    programs = [build_program(s, s.metadata["prompt"] + s.metadata["canonical_solution"]) for s in samples]
+    built = [build_program(s, s.metadata["prompt"] + s.metadata["canonical_solution"]) for s in samples]
+    programs = [b[0] if isinstance(b, tuple) else b for b in built]  # humaneval v3: (program, how it was built)
     limits = SandboxLimits(wall_s=30)
     Sandbox(limits, workers=2).run_many(programs[:16])  # warm-up: page cache, imports
     best = {}
