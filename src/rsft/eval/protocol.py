@@ -94,7 +94,15 @@ def _truthfulqa(g: Any) -> list[Metric]:
                              ("truth_and_info", both, "truthful and informative")):  # fmt: skip
         if vals:
             v, n = _mean(vals)
-            out.append((name, v, n, f"share of {n} answers judged {what} (judge: {judge})"))
+            how = f"share of {n} answers judged {what} (judge: {judge})"
+            if judge == "overlap":
+                from rsft.bench.truthfulqa import OVERLAP_AGREEMENT
+
+                how += (
+                    f"; the overlap judge is an offline token-F1 proxy, {OVERLAP_AGREEMENT}: for claims use the "
+                    "paper's Llama-2-7B truth/info judges (judge: allenai, docs/judges.md)"
+                )
+            out.append((name, v, n, how))
     return out
 
 
