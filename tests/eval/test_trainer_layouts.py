@@ -380,3 +380,39 @@ def test_manifest_lists_checkpoints_and_names_base(trl_run, tiny_model_dir, tmp_
     named = scan_run(run)
     assert named.layout == "hf_trainer" and [c.step for c in named.complete] == [0, 2, 4]
     assert named.base_from == str(run / "rsft_run.yaml")
+
+
+# ------------------------------------------------------------------------------------ bring-your-own study
+
+
+def test_study_of_existing_runs_folders_to_report(trl_run, lora_run, tiny_model_dir, tmp_path):
+    """`rsft study` on runs trained elsewhere (a TRL full run and a TRL LoRA run): swept, analysed, reported in
+    one command, with each run's conditions and provenance (layout, files, the adapter's base) in the store."""
+    (tmp_path / "suite.yaml").write_text(
+        "name: t\nseed: 0\ngeneration: {max_new_tokens: 8, temperature: 0.0}\n"
+        "backend: {kind: hf, batch_size: 8, device: cpu}\nbenchmarks:\n"
+        "  - {name: toy_arith, options: {n_items: 4}}\n  - {name: toy_safety, options: {n_items: 4}}\n"
+    )
+    (tmp_path / "study.yaml").write_text(f"""
+study: {{name: byo, output_dir: out}}
+existing_runs:
+  - {{path: {trl_run}, label: micro-full, base: {tiny_model_dir}, model: micro, data: long-cot, lr: 5.0e-3}}
+  - {{path: {lora_run}, label: micro-lora, model: micro, data: low-quality, lr: 5.0e-3}}
+eval: {{suite: suite.yaml}}
+analysis: {{in_domain: [toy_arith], seed: 0}}
+""")
+    r = subprocess.run([sys.executable, "-m", "rsft.cli.main", "study", str(tmp_path / "study.yaml")],
+                       cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    study = tmp_path / "out" / "byo"
+    assert (study / "report.html").is_file()
+    runs = json.loads((study / "store" / "runs.json").read_text())
+    assert runs["micro-lora"]["quality"] == "low-quality" and runs["micro-full"]["layout"] == "hf_trainer"
+    prov = json.loads((study / "store" / "provenance.json").read_text())
+    assert prov["micro-lora"]["steps"]["4"]["adapter_base"] == str(tiny_model_dir.resolve())
+    assert prov["micro-full"]["steps"]["2"]["files"] == ["model.safetensors"]
+    assert prov["micro-full"]["base_from"] == "--base"
+    curves = json.loads((study / "analysis" / "analysis.json").read_text())["domain_curves"]
+    assert {c["run"] for c in curves} == {"micro-full", "micro-lora"}
+    df = Store(study / "store").frame()
+    assert sorted(set(df[df["run"] == "micro-lora"]["step"])) == [0, 2, 4]

@@ -26,7 +26,9 @@ from rsft.cli._common import console, esc, progress_bars, stage_app
 app = stage_app("sweep models or training checkpoints over an evaluation suite (per-sample store, resumable)")
 
 
-def _targets(model: str | None, run_dir: Path | None, steps: str | None, kind: str, base: str | None) -> list:
+def _targets(
+    model: str | None, run_dir: Path | None, steps: str | None, kind: str, base: str | None, store: Path
+) -> list:
     from rsft.eval.plan import discover_run, model_target, parse_steps
 
     if model is not None:
@@ -54,6 +56,9 @@ def _targets(model: str | None, run_dir: Path | None, steps: str | None, kind: s
             file=str(run_dir),
             fix="wait for the trainer to finish a checkpoint, or use --watch to evaluate them as they complete",
         )
+    from rsft.eval.layouts import provenance, write_provenance
+
+    write_provenance(store, complete[0].run, provenance(listing, complete))  # layout, files, adapter base
     return complete
 
 
@@ -217,7 +222,7 @@ def run(
                 base=base,
             )
     else:
-        targets = _targets(model, run_dir, steps, cfg.backend.kind, base)
+        targets = _targets(model, run_dir, steps, cfg.backend.kind, base, store)
         with progress_bars(progress) as bars:
             report = run_sweep(
                 cfg, st, targets=targets, rescore=rescore, progress=bars, lease_ttl_s=lease_ttl,

@@ -590,3 +590,39 @@ def _hub_snapshot(ref: str) -> Path | None:
         return resolve_model_dir(ref)
     except RsftError:
         return None
+
+
+# --------------------------------------------------------------------------------------------------- provenance
+
+PROVENANCE = "provenance.json"
+
+
+def provenance(listing: RunListing, targets: list[Any]) -> dict[str, Any]:
+    """Where a run's checkpoints came from: layout, base and how it was named, and per step the producer's
+    folder, the weight files read, an adapter's base and the weights hash (the store key's first part)."""
+    by_step = {c.step: c for c in listing.complete}
+    steps = {}
+    for t in targets:
+        c = by_step.get(t.step)
+        if c is None:
+            continue
+        steps[str(t.step)] = {
+            "layout": c.layout, "source": str(c.source), "files": list(c.files),
+            "adapter_base": c.adapter_base, "weights_hash": t.weights_hash,
+        }  # fmt: skip
+    return {"layout": listing.layout, "base": listing.base, "base_from": listing.base_from, "steps": steps}
+
+
+def write_provenance(store_dir: str | Path, run: str, record: dict[str, Any]) -> Path:
+    """Merge one run's :func:`provenance` into ``STORE/provenance.json`` (run -> record; written by rename)."""
+    import os
+
+    path = Path(store_dir) / PROVENANCE
+    data = _read_json(path)
+    data = data if isinstance(data, dict) else {}
+    data[run] = record
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{PROVENANCE}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+    return path

@@ -106,6 +106,30 @@ class RunSpec(StrictModel):
     overrides: dict[str, Any] = Field(default_factory=dict, description="dotted TrainConfig keys")
 
 
+class ExistingRun(StrictModel):
+    """A run trained elsewhere (any layout ``rsft eval --run`` reads: docs/trainers.md), swept and analysed with
+    the study's own runs instead of being trained. A released run of the paper is one such entry."""
+
+    path: str = Field(description="the run folder or run manifest (relative to the study file)")
+    label: str | None = Field(None, description="the run's name in the store and report (default: folder name)")
+    base: str | None = Field(None, description="the base model (step 0) when the run does not name it")
+    model: str | None = Field(None, description="the base model's name: runs of one model are compared")
+    data: str | None = Field(None, description="data kind, e.g. long-cot / no-cot / low-quality")
+    lr: float | None = Field(None, gt=0, description="peak learning rate")
+    finding: str | None = Field(None, description="which finding the run tests")
+    conditions: dict[str, Any] = Field(default_factory=dict, description="further conditions for comparisons")
+
+    def run_name(self) -> str:
+        p = Path(self.path)
+        return self.label or (p.parent.name if p.suffix in (".yaml", ".yml") else p.name)
+
+    def run_conditions(self) -> dict[str, Any]:
+        """The conditions the analysis compares (as :meth:`rsft.study.matrix.ResolvedRun.conditions`)."""
+        own = {"model": self.model, "dataset": self.data, "quality": self.data, "lr": self.lr,
+               "finding": self.finding, "trained_by": "existing run"}  # fmt: skip
+        return {**{k: v for k, v in own.items() if v is not None}, **self.conditions}
+
+
 class MatrixSpec(StrictModel):
     finding: str | None = None
     models: list[str] = Field(min_length=1)
@@ -160,6 +184,9 @@ class StudyConfig(StrictModel):
     )
     runs: list[RunSpec] = Field(default_factory=list)
     matrix: list[MatrixSpec] = Field(default_factory=list)
+    existing_runs: list[ExistingRun] = Field(
+        default_factory=list, description="runs trained elsewhere: swept, analysed and reported, not trained"
+    )
     eval: EvalSpec = Field(default_factory=EvalSpec)
     analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
@@ -208,13 +235,17 @@ class StudyConfig(StrictModel):
         ]
         if missing:
             raise ValueError("; ".join(missing))
-        if not self.runs and not self.matrix and not self.eval.hub_runs:
-            raise ValueError("a study needs `runs`, `matrix` or `eval.hub_runs`")
+        if not self.runs and not self.matrix and not self.eval.hub_runs and not self.existing_runs:
+            raise ValueError("a study needs `runs`, `matrix`, `existing_runs` or `eval.hub_runs`")
+        labels = [r.run_name() for r in self.existing_runs]
+        twice = sorted({n for n in labels if labels.count(n) > 1})
+        if twice:
+            raise ValueError(f"existing_runs: two runs are labelled '{twice[0]}' (give each a label)")
         return self
 
 
 _MERGED_MAPPINGS = ("models", "datasets")
-_MERGED_LISTS = ("runs", "matrix")
+_MERGED_LISTS = ("runs", "matrix", "existing_runs")
 
 
 def _merge_includes(data: dict[str, Any], base: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
@@ -251,6 +282,10 @@ def load_study(path: str | Path, overrides: list[str] | None = None) -> StudyCon
     data = apply_overrides(data, overrides)
     cfg = build_config(StudyConfig, data, source=str(p))
     cfg.eval.suite = _relative_to(cfg.eval.suite, p)
+    for run in cfg.existing_runs:  # folders written relative to the study file
+        run.path = _path_relative_to(run.path, p)
+        if run.base is not None:
+            run.base = _path_relative_to(run.base, p)
     cfg._cli_keys = [o.split("=", 1)[0].strip() for o in overrides or [] if "=" in o]
     return cfg
 
@@ -259,3 +294,9 @@ def _relative_to(ref: str, study_file: Path) -> str:
     """A suite path written relative to the study file, when it exists there; names stay names."""
     cand = study_file.resolve().parent / ref
     return str(cand) if cand.is_file() else ref
+
+
+def _path_relative_to(ref: str, study_file: Path) -> str:
+    """A path written relative to the study file, when it exists there; anything else (a hub id) as written."""
+    cand = study_file.resolve().parent / ref
+    return str(cand) if not Path(ref).is_absolute() and cand.exists() else ref

@@ -73,7 +73,7 @@ def train_and_sweep(
     """
     names = run_order(cfg, runs)
     # released checkpoints (eval.hub_runs) are swept by the parent, one download at a time
-    cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"hub_runs": []})})
+    cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"hub_runs": []}), "existing_runs": []})
     jobs = max(1, min(int(jobs), len(names)))
     threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     ctx = mp.get_context("spawn")  # a forked torch (OpenMP pools, locks held by threads) can hang

@@ -74,7 +74,7 @@ def train_and_sweep_ray(
     from rsft.study.parallel import run_order
 
     names = run_order(cfg, runs)
-    cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"hub_runs": []})})  # the driver sweeps those
+    cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"hub_runs": []}), "existing_runs": []})  # the driver sweeps those
     last = "train" if stop_after == "train" else "sweep"
     started_here = not ray.is_initialized()
     if started_here:

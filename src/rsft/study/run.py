@@ -186,6 +186,38 @@ def sweep_runs(
             say(
                 f"swept {run.name}: {len(targets)} checkpoints, {rep.generated} generated, {rep.reused} reused"
             )
+        for ext in cfg.existing_runs:  # runs trained elsewhere, in any layout rsft eval --run reads
+            from rsft.eval.layouts import provenance, write_provenance
+            from rsft.eval.plan import discover_run
+
+            name = ext.run_name()
+            targets, listing = discover_run(ext.path, base=ext.base)
+            for t in targets:
+                t.run = name
+            for note in listing.notes:
+                say(f"{name}: {note}")
+            for d, why in listing.partial:
+                say(f"{name}: {d} is half-written ({why}): skipped")
+            if cfg.eval.steps != "all":
+                targets = [t for t in targets if t.step in set(cfg.eval.steps)]
+            if not targets:
+                from rsft._util.errors import RsftError
+
+                raise RsftError(
+                    f"existing run '{name}' has no complete checkpoint (layout: {listing.layout})",
+                    file=ext.path, field="existing_runs",
+                )  # fmt: skip
+            dropped = store.drop_replaced(name, {t.weights_hash for t in targets})
+            if dropped:
+                say(f"{name}: dropped {dropped} stored samples of replaced weights")
+            rep = run_sweep(suite, store, backend, targets=targets, progress=progress)
+            write_provenance(store_dir, name, provenance(listing, targets))
+            for k in totals:
+                totals[k] += getattr(rep, k, 0) or 0
+            say(
+                f"swept {name} ({listing.layout}): {len(targets)} checkpoints, {rep.generated} generated, "
+                f"{rep.reused} reused"
+            )
         for spec in cfg.eval.hub_runs:  # released checkpoints, one download at a time
             from rsft.bench.sources import cache_root
             from rsft.eval.hubrun import sweep_hub_run
@@ -207,8 +239,13 @@ def sweep_runs(
 
 
 def write_runs_json(cfg: StudyConfig, runs: list[ResolvedRun], store_dir: Path) -> dict[str, Any]:
-    """STORE/runs.json: run name -> conditions (model, dataset, lr, ...), read by the analysis."""
+    """STORE/runs.json: run name -> conditions (model, dataset, lr, ...), read by the analysis; the study's own
+    runs and its existing runs (``existing_runs``, with their layout)."""
     data = {r.name: r.conditions(cfg) for r in runs}
+    prov = _read_json(store_dir / "provenance.json") or {}
+    for ext in cfg.existing_runs:
+        layout = (prov.get(ext.run_name()) or {}).get("layout")
+        data[ext.run_name()] = {**ext.run_conditions(), **({"layout": layout} if layout else {})}
     _write_json(store_dir / "runs.json", data)
     return data
 
@@ -328,7 +365,7 @@ def run_study(
             run_study, cfg, runs, address=address, stop_after=stop_after, say=say, gpus=gpus, threads=threads or 1
         )
         result.stages.update(stages)
-        if cfg.eval.hub_runs and stop_after != "train":  # released checkpoints: swept here, as with --jobs
+        if (cfg.eval.hub_runs or cfg.existing_runs) and stop_after != "train":  # swept here, as with --jobs
             totals = sweep_runs(cfg, [], store_dir, say, progress)
             if totals["generated"]:
                 result.stages["sweep"] = "done"
@@ -339,7 +376,7 @@ def run_study(
             run_study, cfg, runs, jobs, stop_after=stop_after, say=say, progress=progress, threads=threads
         )
         result.stages.update(stages)
-        if cfg.eval.hub_runs and stop_after != "train":  # released checkpoints: one download at a time, here
+        if (cfg.eval.hub_runs or cfg.existing_runs) and stop_after != "train":  # hub and existing runs: here
             totals = sweep_runs(cfg, [], store_dir, say, progress)
             if totals["generated"]:
                 result.stages["sweep"] = "done"
