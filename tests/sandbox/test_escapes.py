@@ -36,8 +36,13 @@ def sandbox() -> Sandbox:
     return Sandbox(SandboxLimits(wall_s=20, cpu_s=10, memory_mb=512, nproc=16), workers=2)
 
 
-def _leftovers() -> set[str]:
-    return {p.name for p in Path(tempfile.gettempdir()).glob("rsft-sbx-*")}
+@pytest.fixture
+def own_tmp(tmp_path, monkeypatch) -> Path:
+    """A temp dir of this test's own for the runner's folders (other processes' sandboxes share /tmp)."""
+    d = tmp_path / "runner-tmp"
+    d.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(d))
+    return d
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -313,19 +318,18 @@ def test_writes_are_bounded_by_tmpfs_mb():
 
 
 @needs_view
-def test_a_deep_directory_tree_is_a_normal_program(sandbox):
+def test_a_deep_directory_tree_is_a_normal_program(sandbox, own_tmp):
     """3,000 nested folders: the program's result stands (a pass stays a pass, a failure a 0) and nothing is
-    left in /tmp."""
+    left in the temp dir."""
     deep = "import os\nfor _ in range(3000):\n    os.mkdir('d')\n    os.chdir('d')\n"
-    before = _leftovers()
     passed = sandbox.run_program(Program(deep + "def f(x):\n    return x + 1\n", tests="assert f(1) == 2\n"))
     failed = sandbox.run_program(Program(deep + "def f(x):\n    return x\n", tests="assert f(1) == 2\n"))
     assert exec_record(passed, "code").value == 1.0, passed.stderr
     assert exec_record(failed, "code").value == 0.0
-    assert _leftovers() <= before
+    assert list(own_tmp.iterdir()) == []
 
 
-def test_deep_tree_in_limits_mode_is_removed(tmp_path):
+def test_deep_tree_in_limits_mode_is_removed(own_tmp):
     """Without namespaces the program writes in a host folder: cleanup still removes a 3,000-level tree and a
     folder the program locked (mode 000)."""
     sb = Sandbox(SandboxLimits(wall_s=60, memory_mb=512), isolate="limits", workers=1)
@@ -333,10 +337,9 @@ def test_deep_tree_in_limits_mode_is_removed(tmp_path):
         "import os\nos.makedirs('locked/inner'); open('locked/inner/f', 'w').write('x'); os.chmod('locked', 0)\n"
         "for _ in range(3000):\n    os.mkdir('d')\n    os.chdir('d')\nopen('leaf', 'w').write('x')\nprint('ok')\n"
     )
-    before = _leftovers()
     r = sb.run(src)
     assert r.ok and r.stdout.strip() == "ok", r.stderr
-    assert _leftovers() <= before
+    assert list(own_tmp.iterdir()) == []
 
 
 def test_remove_tree_handles_depth_links_and_locked_folders(tmp_path):
