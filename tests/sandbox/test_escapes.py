@@ -51,6 +51,10 @@ def own_tmp(tmp_path, monkeypatch) -> Path:
 
 _EXPLOIT = """
 import json
+
+def {entry}(*args, **kwargs):  # defines the entry point, so the grader takes this as the whole program
+    return None
+
 for line in open({path!r}):
     row = json.loads(line)
     try:
@@ -63,19 +67,24 @@ for line in open({path!r}):
 @needs_view
 def test_canonical_solutions_in_the_data_folder_cannot_be_read(shared_benchmarks):
     """A model that solves 1 of 4 HumanEval items and answers the other 3 with a program that reads the data
-    file and execs the canonical solutions scores 0.25, not 1.0."""
-    from rsft.bench.humaneval import HumanEval
+    file and execs the canonical solutions scores 0.25, not 1.0. The same programs do pass where the file is
+    readable (limits mode, no view): the exploit is real."""
+    from rsft.bench.humaneval import HumanEval, build_program
 
     path = shared_benchmarks / "humaneval/HumanEval.jsonl"
     bench = HumanEval(path=str(path), workers=2, n_items=4)
     samples = bench.load()[:4]
     honest = samples[0].metadata["prompt"] + samples[0].metadata["canonical_solution"]
-    cheat = _EXPLOIT.format(path=str(path.resolve()))
+    cheats = [_EXPLOIT.format(entry=s.metadata["entry_point"], path=str(path.resolve())) for s in samples[1:]]
     pairs = [(samples[0], f"```python\n{honest}\n```")]
-    pairs += [(s, f"```python\n{cheat}\n```") for s in samples[1:]]
+    pairs += [(s, f"```python\n{c}\n```") for s, c in zip(samples[1:], cheats, strict=True)]
     recs = bench.score_many(pairs)
     assert [r.value for r in recs] == [1.0, 0.0, 0.0, 0.0], [r.metadata.get("tests") for r in recs]
     assert sum(r.value for r in recs) / 4 == 0.25
+    built = [build_program(s, c) for s, c in zip(samples[1:], cheats, strict=True)]
+    open_box = Sandbox(SandboxLimits(wall_s=30, memory_mb=1024), isolate="limits", workers=2)
+    results = open_box.run_many([b[0] if isinstance(b, tuple) else b for b in built])
+    assert [exec_record(r, "code").value for r in results] == [1.0, 1.0, 1.0]
 
 
 @needs_view
