@@ -70,6 +70,22 @@ def test_verl_steps_complete_by_tracker(tiny_model_dir, tmp_path):
     assert c.step == 3 and Path(c.source).parts[-2:] == ("actor", "huggingface")
 
 
+def test_base_read_from_a_file_may_be_absent(tiny_model_dir, tmp_path):
+    """verl's huggingface/config.json names the base by the path it had on the training machine: absent here, the
+    checkpoints are swept without step 0 (a note says how to add it); a base the user names must be there."""
+    run = tmp_path / "verl_run"
+    d = _verl_step(run, 2, tiny_model_dir)
+    cfg = json.loads((d / "huggingface" / "config.json").read_text())
+    (d / "huggingface" / "config.json").write_text(json.dumps({**cfg, "_name_or_path": "/mnt/train/models/base"}))
+    _verl_tracker(run, 2)
+    listing = scan_run(run)
+    assert [c.step for c in listing.complete] == [2] and "/mnt/train/models/base" in listing.notes[0]
+    with pytest.raises(RsftError, match="base model is not there"):
+        scan_run(run, base=str(tmp_path / "nowhere"))
+    named = scan_run(run, base=str(tiny_model_dir))
+    assert [c.step for c in named.complete] == [0, 2]
+
+
 def test_verl_fsdp_shards_only_names_the_merger(tiny_model_dir, tmp_path):
     run = tmp_path / "verl_run"
     d = _verl_step(run, 2, tiny_model_dir, hf_weights=False)

@@ -19,7 +19,7 @@ from rsft.generate import GenerateConfig, Request
 from rsft.generate.vllm import longest_first, sampling_kwargs, topk_entropy
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _vllm_support import LOGPROB_TOL, PROMPTS, reqs, same  # noqa: E402
+from _vllm_support import LOGPROB_TOL, PROMPTS, reqs, require_vllm, same  # noqa: E402
 
 needs_vllm = pytest.mark.vllm
 
@@ -124,3 +124,16 @@ def test_a_prompt_longer_than_max_model_len_is_an_error_row(engine):
     out = engine.generate([long, reqs()[0]], GenerateConfig(max_new_tokens=4))
     assert out[0][0].finish_reason == "error" and "max_model_len=512" in out[0][0].error
     assert out[1][0].finish_reason in ("stop", "length") and out[1][0].token_ids
+
+
+@needs_vllm
+def test_vllm_refuses_a_peft_adapter_in_one_line(tmp_path):
+    """Adapters are swept with the hf backend (merged in memory); vLLM says so instead of failing inside vLLM."""
+    from rsft._util.errors import RsftError
+    from rsft.generate.vllm import VLLMBackend
+
+    require_vllm()
+    (tmp_path / "adapter_config.json").write_text('{"base_model_name_or_path": "base"}')
+    be = VLLMBackend(dtype="float32", max_model_len=512)
+    with pytest.raises(RsftError, match="does not load PEFT adapters yet"):
+        be.load(tmp_path)

@@ -549,10 +549,8 @@ def _name_base(listing: RunListing, root: Path, manifest_file: Path, base: str |
     ref = _resolve(ref, anchor)
     explicit = origin in ("--base", str(manifest_file))
     local = Path(ref) if Path(ref).is_dir() else _hub_snapshot(ref)
-    if local is None:
-        from rsft._util.model_folder import looks_local
-
-        if looks_local(ref) or explicit or adapters:
+    if local is None:  # a base the user named, or adapters need, must be there; one read from a file may not be
+        if explicit or adapters:
             what = "LoRA adapters' base model" if adapters else "base model"
             raise RsftError(
                 f"the {what} is not there (named by {origin})", file=ref,
@@ -560,7 +558,8 @@ def _name_base(listing: RunListing, root: Path, manifest_file: Path, base: str |
                 f"or base: MODEL in {root / MANIFEST}",
             )  # fmt: skip
         listing.notes.append(
-            f"base {ref} (named by {origin}) is neither a folder nor in the local hub cache: step 0 is not evaluated"
+            f"base {ref} (named by {origin}) is neither a folder here nor in the local hub cache: step 0 is not "
+            f"evaluated (pass --base MODEL or write base: in {root / MANIFEST})"
         )
         return
     check_model_folder(local, field="base")
