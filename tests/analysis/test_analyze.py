@@ -39,7 +39,12 @@ def test_classes_match_the_truth(analysed):
     by = {(r["run"][:20], r["domain"]): r["detector"]["class"] for r in a["domain_curves"]}
     for run in {k[0] for k in by}:
         assert by[(run, "in-domain")] in ("improves", "rise-then-plateau")
-        assert by[(run, "out-of-domain")] == "dip-and-recovery"
+        # the sine dip returns exactly to the base: with 150 items the final is not shown within 0.02 of it, so
+        # either dip class is right ("recovered" needs that evidence)
+        assert by[(run, "out-of-domain")] in ("dip-and-recovery", "dip-and-partial-recovery")
+    for r in a["domain_curves"]:
+        d = r["detector"]
+        assert d["recovered"] == (d["final_vs_margin"]["lo"] > -d["recovery_margin"])
         assert by[(run, "safety")] in ("degrades", "drop-and-stay")
 
 
@@ -81,6 +86,10 @@ def test_tradeoff_and_behaviour(analysed):
     assert p0["shape"] == "flat" and p1["shape"] == "dip-and-recovery" and p0["sims"] == 10
     # the item model is smoothed (a beta), not the raw item means, and the Monte-Carlo error is stated
     assert 0 < p0["item_model"]["sd"] < 0.5 and p0["mc_se"] > 0 and "simulated runs" in p0["method"]
+    # each power row names the curve it is for, with the drift fitted from the store and the reference test
+    assert p0["benchmark"] in p0["like"] and p0["run"] in p0["like"] and p0["domain"] in ("out-of-domain", "general")
+    assert 0 < p0["item_model"]["lag1_item_correlation"] <= 1 and "drift" in p0["method"]
+    assert 0 <= p1["reference"] <= 1 and p1["reference_se"] > 0
 
 
 def test_same_seed_same_analysis(analysed, tmp_path):

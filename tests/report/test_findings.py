@@ -232,6 +232,8 @@ def test_dynamics_without_a_study_block_says_it_is_uncorrected():
     f = _by_key(_analysis(runs, [_dip("large_cot", "dip-and-recovery")]))["dynamics"]
     assert f.verdict == "reproduced" and "fell by 0.15 [0.10, 0.20] at step 10" in f.text
     assert "not corrected across the 1 curves" in f.text
+    fp = _by_key(_analysis(runs, [_dip("large_cot", "dip-and-partial-recovery")]))["dynamics"]
+    assert fp.verdict == "partly" and "not shown to be back" in fp.text and "recovered" not in fp.text
     flat = _curve("large_cot", "out-of-domain", 0.0, "flat within noise")
     f = _by_key(_analysis(runs, [flat]))["dynamics"]
     assert f.verdict == "not reproduced" and "No power simulation" in f.text

@@ -79,7 +79,9 @@ def test_self_contained_with_every_figure_embedded(report):
     ]
     assert order == sorted(order)
     md = html.with_suffix(".md").read_text()
-    assert "dip-and-recovery" in md and "B=300, seed=0" in md
+    # gpqa dips and returns exactly to the base: 80 items cannot show it back within the 0.02 margin, so either
+    # dip class is right
+    assert ("dip-and-recovery" in md or "dip-and-partial-recovery" in md) and "B=300, seed=0" in md
     assert md.index("Does cross-domain performance dip and recover?") < md.index("## Every curve")
 
 
@@ -218,3 +220,11 @@ def test_renders_in_headless_chromium(report, tmp_path):
     keep = os.environ.get("RSFT_REPORT_SCREENSHOT")
     if keep:
         shutil.copy(shot, keep)
+
+
+def test_every_detector_class_has_a_colour():
+    # the report reads the detector's one list of classes (a new class cannot be drawn in the default colour)
+    from rsft.analysis.detector import CLASSES
+    from rsft.report.figures import CLASS_COLOR
+
+    assert set(CLASS_COLOR) == set(CLASSES)

@@ -98,35 +98,45 @@ def _clean(obj):
     return obj
 
 
-def _power(cube_list, spec: BootSpec, cfg: AnalyzeConfig) -> list[dict]:
+def _power(cube_list, spec: BootSpec, cfg: AnalyzeConfig, domains: Mapping[str, str] | None = None) -> list[dict]:
     """Detector verdicts on simulated runs shaped like the run's benchmarks (up to 3 distinct n, k, steps).
 
-    Items come from a smoothed model of the benchmark's items (:meth:`ItemModel.fit`: a beta with the base mean
-    and the persistent between-item variance), not from the raw item means, which are 0 or 1 with k = 1 and would
-    make items deterministic. Depth 0 is a flat truth (its non-flat share is the false-verdict rate); depth > 0 an
-    early dip of that many score points that recovers by 75% of training (``SHAPES["dip-and-recovery"]``).
+    Items come from a smoothed model of the benchmark's items with their drift (:meth:`ItemModel.fit`: a beta with
+    the base mean and the persistent between-item variance, and an AR(1) item drift fitted to the covariances of
+    item means between checkpoints), not from the raw item means, which are 0 or 1 with k = 1 and would make items
+    deterministic. Depth 0 is a flat truth (its non-flat share is the false-verdict rate); depth > 0 an early dip
+    of that many score points that recovers by 75% of training (``SHAPES["dip-and-recovery"]``). Benchmarks of the
+    out-of-domain and general domains come first (the dip is asked of them). Every row names the run, benchmark and
+    domain it is for, and carries the reference test's power on the same simulated runs.
     """
     if cfg.power_sims <= 0:
         return []
+    domains = domains or {}
     seen, out = set(), []
     pspec = BootSpec(B=min(cfg.power_B, spec.B), seed=spec.seed, level=spec.level)
-    for cube in cube_list:
+    order = sorted(cube_list, key=lambda c: domains.get(c.benchmark) not in ("out-of-domain", "general"))
+    for cube in order:
         n, S = cube.cnt.shape
         k = max(1, int(round(float(np.median(cube.cnt[cube.cnt > 0])))) if (cube.cnt > 0).any() else 1)
         if (n, k, S) in seen or S < 3 or not cube.binary or len(seen) >= 3:
             continue
         seen.add((n, k, S))
         model = ItemModel.fit(cube.cnt, cube.s_sum)
+        im = model.describe()
         for depth in cfg.power_depths:
             shape = "dip-and-recovery" if depth > 0 else "flat"
             res = simulate(model, n, k, cube.steps, shape, depth, cfg.power_sims, pspec)
             res.update({"like": f"{cube.run}/{cube.benchmark}", **pspec.describe()})
+            res.update({"run": cube.run, "benchmark": cube.benchmark, "domain": domains.get(cube.benchmark)})
             res["method"] = (
-                f"{cfg.power_sims} simulated runs of {n} fresh items x {k} samples x {S} checkpoints; items from "
-                f"Beta(a={res['item_model']['beta_a']:.2f}, b={res['item_model']['beta_b']:.2f}) fitted to the "
-                "benchmark (base mean, lag-1 item covariance); true curve "
+                f"{cfg.power_sims} simulated runs of {n} fresh items x {k} samples x {S} checkpoints shaped like "
+                f"{cube.benchmark} in run {cube.run}; items from Beta(a={im['beta_a']:.2f}, b={im['beta_b']:.2f}) "
+                f"with an AR(1) logit drift (sd {im['jitter_sd']:.2f}, correlation {im['jitter_rho']:.2f} between "
+                f"consecutive checkpoints; item correlation {im['lag1_item_correlation']:.3f}) fitted to the "
+                "benchmark's item covariances between checkpoints; true curve "
                 + ("flat" if depth == 0 else f"an early dip of {depth:.2f} recovering by 75% of training")
-                + "; mc_se = Monte-Carlo standard error of the share"
+                + "; mc_se = Monte-Carlo standard error of the share; reference = the plain max-t test over the "
+                "dip-vs-base and later-vs-dip contrasts at the whole error rate"
             )
             out.append(res)
     return out
@@ -237,7 +247,7 @@ def _analyze(store, out_dir, in_domain, seed, cfg, conditions, progress) -> Path
         if (t := tradeoff(run, dom_curves[run], spec, weights=cfg.weights, tolerance=cfg.safety_tolerance))
     ]
     say("detector power by simulation")
-    power = _power(cube_list, spec, cfg)
+    power = _power(cube_list, spec, cfg, domains)
     analysis = {
         "analysis_version": ANALYSIS_VERSION,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -342,7 +352,7 @@ def write_tables(analysis: dict, out: Path) -> None:
     _csv(
         tables / "power.csv",
         ["like", "n", "k", "steps", "depth", "sims", "dip_detected", "mc_se", "B", "seed", "level", "shape"]
-        + ["false_verdict", "correct"],
+        + ["false_verdict", "correct", "recovered", "reference", "reference_se", "benchmark", "domain"],
         [
             [
                 p[k]
@@ -361,6 +371,11 @@ def write_tables(analysis: dict, out: Path) -> None:
                     "shape",
                     "false_verdict",
                     "correct",
+                    "recovered",
+                    "reference",
+                    "reference_se",
+                    "benchmark",
+                    "domain",
                 )
             ]
             for p in analysis["power"]

@@ -176,31 +176,45 @@ def _shape_drop(x: np.ndarray) -> np.ndarray:
     return -np.minimum(1.0, x / 0.1)
 
 
+def _shape_drop_gradual(x: np.ndarray) -> np.ndarray:
+    return -np.minimum(1.0, x / 0.4)
+
+
 def _shape_dip(x: np.ndarray) -> np.ndarray:
     down = -x / 0.25
     up = -(1.0 - (x - 0.25) / 0.5)
     return np.where(x <= 0.25, down, np.where(x <= 0.75, up, 0.0))
 
 
+def _shape_partial(x: np.ndarray) -> np.ndarray:
+    return np.where(x <= 0.25, -x / 0.25, np.where(x <= 0.75, -(1.0 - 0.6 * (x - 0.25) / 0.5), -0.4))
+
+
 SHAPES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "flat": lambda x: np.zeros_like(x),
     "drop-and-stay": _shape_drop,  # the whole loss within the first 10% of training, then level
+    "drop-and-stay gradual": _shape_drop_gradual,  # the whole loss spread over the first 40%, then level
     "steady decline": lambda x: -x,
     "steady rise": lambda x: x,
     "rise-then-plateau": lambda x: np.minimum(1.0, x / 0.3),  # the whole gain within the first 30%
     "dip-and-recovery": _shape_dip,  # deepest at 25% of training, back at the base by 75%, level after
+    "dip-and-partial-recovery": _shape_partial,  # the same dip, back only to 40% of its depth below the base
 }
 """Population-mean change in units of ``depth`` as a function of training progress ``x`` in [0, 1] (step based)."""
 
 
+_F_DRIFT = 5.0  # ~99th percentile of F(2, 10+): the decay of item covariances with the lag must be clear
+
+
 @dataclass(frozen=True)
 class ItemModel:
-    """Items of a benchmark: base accuracies ~ Beta with ``mean`` and ``sd``; per-checkpoint logit jitter.
+    """Items of a benchmark: base accuracies ~ Beta with ``mean`` and ``sd``; per-checkpoint logit drift.
 
     Item ``i`` at checkpoint ``s`` succeeds with probability ``sigmoid(logit(p_i) + e_is + shift_s)``: ``p_i`` its
-    base accuracy, ``e_is`` an AR(1) jitter over checkpoints (sd ``jitter_sd`` on the logit scale, correlation
-    ``jitter_rho`` between consecutive checkpoints; training moves items unevenly), ``shift_s`` the common shift
-    that puts the population mean on the true curve.
+    base accuracy, ``e_is`` the item's drift, an AR(1) process over checkpoints (sd ``jitter_sd`` on the logit
+    scale, correlation ``jitter_rho`` between consecutive checkpoints, persistent: an item that moved stays moved
+    for a while; training moves items unevenly, so an item's results at two checkpoints are correlated below 1),
+    ``shift_s`` the common shift that puts the population mean on the true curve.
     """
 
     mean: float
@@ -217,29 +231,86 @@ class ItemModel:
         return m * common, (1 - m) * common
 
     @classmethod
-    def fit(cls, cnt: np.ndarray, s_sum: np.ndarray) -> ItemModel:
-        """A smoothed model of a run's items (binary scores; ``cnt``/``s_sum`` are (n, S) counts and sums).
+    def fit(cls, cnt: np.ndarray, s_sum: np.ndarray, max_lag: int = 32) -> ItemModel:
+        """A smoothed model of a run's items with their drift (binary scores; ``cnt``/``s_sum``: (n, S)).
 
-        Raw item means are 0 or 1 with k = 1, which would make items deterministic; instead the between-item
-        variance is the mean covariance of item means at consecutive checkpoints (sampling noise is independent
-        across checkpoints, so it drops out for any k; it is the persistent part of item difficulty) and the
-        mean is the base mean. Shrunk into [1%, 95%] of the Bernoulli variance ``m (1 - m)``.
+        Raw item means are 0 or 1 with k = 1, which would make items deterministic; instead the model is fitted to
+        the covariances of item means between checkpoints ``L = 1, 2, ...`` apart (sampling noise is independent
+        across checkpoints, so it drops out for any k). Their mean over checkpoint pairs, ``c(L)``, is fitted by
+        weighted least squares as ``a + b rho^L``: ``a`` the persistent item variance (the Beta's variance), ``b``
+        the drifting part (on the logit scale ``jitter_sd = sqrt(b) / E[p (1 - p)]``, correlation ``jitter_rho``
+        between consecutive checkpoints), kept only when it beats a constant covariance by an F test at 1%
+        (otherwise, and with fewer than 5 checkpoints, no drift: ``a`` = the mean covariance). Variances are
+        kept within [1%, 95%] of the Bernoulli variance ``m (1 - m)`` (``m``: the base mean).
         """
         present = cnt > 0
         m_is = np.where(present, s_sum / np.maximum(cnt, 1), np.nan)
         base = m_is[:, 0]
         mean = float(np.nanmean(base)) if np.isfinite(base).any() else 0.5
         mean = min(max(mean, 0.01), 0.99)
-        covs = []
-        for s in range(m_is.shape[1] - 1):
-            a, b = m_is[:, s], m_is[:, s + 1]
-            ok = np.isfinite(a) & np.isfinite(b)
-            if ok.sum() >= 3:
-                covs.append(float(np.cov(a[ok], b[ok])[0, 1]))
         bern = mean * (1 - mean)
-        var = float(np.mean(covs)) if covs else 0.25 * bern
-        var = min(max(var, 0.01 * bern), 0.95 * bern)
-        return cls(mean=mean, sd=float(np.sqrt(var)), source="fit: base mean, lag-1 item covariance")
+        S = m_is.shape[1]
+        lags, covs, wts = [], [], []
+        for L in range(1, min(S - 1, max_lag) + 1):
+            cs = []
+            for s in range(S - L):
+                a, b = m_is[:, s], m_is[:, s + L]
+                ok = np.isfinite(a) & np.isfinite(b)
+                if ok.sum() >= 3:
+                    cs.append(float(np.cov(a[ok], b[ok])[0, 1]))
+            if cs:
+                lags.append(L)
+                covs.append(float(np.mean(cs)))
+                wts.append(len(cs))
+        if not covs:
+            return cls(mean=mean, sd=float(np.sqrt(0.25 * bern)), source="default: no two checkpoints to fit")
+        c, w, Ls = np.array(covs), np.sqrt(np.array(wts, dtype=float)), np.array(lags, dtype=float)
+        a, b, rho = float(c[0]), 0.0, 0.9
+        if len(c) >= 4:
+
+            def sse(ab: tuple[float, float], g: np.ndarray) -> float:
+                return float(np.sum(((ab[0] + ab[1] * g - c) * w) ** 2))
+
+            best = np.inf
+            for r in np.linspace(0.05, 0.995, 96):
+                g = r**Ls
+                X = np.stack([np.ones_like(g), g], axis=1) * w[:, None]
+                coef = tuple(float(x) for x in np.linalg.lstsq(X, c * w, rcond=None)[0])
+                if min(coef) < 0:  # non-negative parts: the better of the two boundary fits
+                    only_a = (max(float(np.average(c, weights=w * w)), 0.0), 0.0)
+                    only_b = (0.0, max(float(np.sum(g * c * w * w) / np.sum(g * g * w * w)), 0.0))
+                    coef = min(only_a, only_b, key=lambda ab: sse(ab, g))
+                if sse(coef, g) < best:
+                    best, drift = sse(coef, g), (coef, float(r))
+            # drift only where the data ask for it: an F test of the decay against a constant covariance
+            flat = (max(float(np.average(c, weights=w * w)), 0.0), 0.0)
+            s0, dof = sse(flat, np.ones_like(Ls)), len(c) - 3
+            if dof > 0 and best > 0 and (s0 - best) / 2 / (best / dof) > _F_DRIFT:
+                (a, b), rho = drift
+            else:
+                a, b = flat
+        var = min(max(a, 0.01 * bern), 0.95 * bern)
+        slope = max(bern - var, 0.05 * bern)  # E[p (1 - p)] of the items
+        jitter = min(float(np.sqrt(max(b, 0.0))) / slope, 3.0)
+        corr1 = (a + b * rho) / (a + b) if a + b > 0 else 1.0
+        return cls(
+            mean=mean,
+            sd=float(np.sqrt(var)),
+            jitter_sd=jitter,
+            jitter_rho=rho,
+            source=(
+                "fit: base mean; item covariance between checkpoints L apart = a + b rho^L "
+                f"(a={a:.4f}, b={b:.4f}, rho={rho:.3f}; item correlation between consecutive checkpoints "
+                f"{corr1:.2f} of the persistent variance)"
+            ),
+        )
+
+    def lag_correlation(self, lag: int = 1) -> float:
+        """Share of the between-item variance (probability scale, first order) kept ``lag`` checkpoints apart."""
+        bern = self.mean * (1 - self.mean)
+        var = self.sd**2
+        b = (self.jitter_sd * max(bern - var, 0.05 * bern)) ** 2
+        return float((var + b * self.jitter_rho**lag) / (var + b)) if var + b > 0 else 1.0
 
     def describe(self) -> dict:
         a, b = self.ab()
@@ -250,6 +321,7 @@ class ItemModel:
             "beta_b": b,
             "jitter_sd": self.jitter_sd,
             "jitter_rho": self.jitter_rho,
+            "lag1_item_correlation": self.lag_correlation(1),
             "source": self.source,
         }
 

@@ -14,17 +14,24 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from rsft.analysis.detector import ShapeClass  # noqa: E402
+
 MAX_PANELS = 12
 _PALETTE = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
 ]  # fmt: skip
-_CLASS_COLOR = {
+CLASS_COLOR: dict[ShapeClass, str] = {
     "improves": "#1b7837",
+    "rise-then-plateau": "#5aae61",
     "dip-and-recovery": "#2166ac",
-    "dip without recovery": "#d6604d",
+    "dip-and-partial-recovery": "#d6604d",
+    "rise-and-fall": "#9970ab",
     "degrades": "#b2182b",
+    "drop-and-stay": "#8c0d25",
     "flat within noise": "#777777",
+    "inconclusive": "#999999",
 }
+"""One colour per detector class (every class of :data:`rsft.analysis.detector.ShapeClass`)."""
 
 
 def _arr(xs) -> np.ndarray:
@@ -127,7 +134,7 @@ def dynamics_figures(analysis: dict) -> dict[str, plt.Figure]:
                 _mark_detector(ax, rec)
                 cls = rec["detector"]["class"]
                 ax.set_title(f"{rec['benchmark']} ({rec['domain']})", fontsize=9)
-                ax.text(0.02, 0.04, cls, transform=ax.transAxes, fontsize=8, color=_CLASS_COLOR.get(cls, "k"))
+                ax.text(0.02, 0.04, cls, transform=ax.transAxes, fontsize=8, color=CLASS_COLOR.get(cls, "k"))
                 st = rec["stat"]
                 ax.set_xlabel(f"step  (n={st['n_items']}, k={st['k']:g})", fontsize=8)
                 ax.tick_params(labelsize=7)
@@ -416,12 +423,15 @@ def power_figure(analysis: dict) -> dict[str, plt.Figure]:
         y = np.array([p["dip_detected"] for p in ps])
         e = np.array([1.96 * p["mc_se"] for p in ps])
         lo, hi = np.clip(y - e, 0, 1), np.clip(y + e, 0, 1)
-        ax.errorbar(d, y, yerr=[y - lo, hi - y], fmt="o-", capsize=3,
-                    label=f"n={ps[0]['n']}, k={ps[0]['k']}, S={ps[0]['steps']}")  # fmt: skip
+        line = ax.errorbar(d, y, yerr=[y - lo, hi - y], fmt="o-", capsize=3,
+                           label=f"{like}: n={ps[0]['n']}, k={ps[0]['k']}, S={ps[0]['steps']}")  # fmt: skip
+        if all(p.get("reference") is not None for p in ps):
+            ax.plot(d, [p["reference"] for p in ps], ls=":", marker="x", color=line[0].get_color(),
+                    label=f"{like}: reference max-t test")  # fmt: skip
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("true dip depth (score points)")
     ax.set_ylabel("share of runs with a detected dip")
-    ax.set_title("Detector power by simulation (depth 0 = false positives)", fontsize=10)
+    ax.set_title("Detector power by simulation (depth 0 = false positives; dotted: reference test)", fontsize=10)
     _finish(fig, title=False, legend=True)
     _legend_outside(fig, [ax])
     return {"power": fig}

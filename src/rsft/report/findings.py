@@ -294,12 +294,20 @@ def _dynamics(ix: _Index) -> Finding:
         f.verdict = REPRODUCED if dips else PARTLY
         best = max(dips or partial, key=lambda c: abs((det(c).get("depth") or {}).get("est") or 0))
         d = det(best)
+        mg = d.get("recovery_margin")
+        within = f" (within {mg:.2f})" if mg is not None else ""
         f.text = (
             f"{'Yes' if dips else 'Partly (the recovery is partial)'} in {len(dips or partial)} of {m} "
             f"cross-domain curves, {how}. The deepest: "
             f"{ix.label(best['run'])}, {best['domain']}, fell by {fmt_iv(_magnitude(d.get('depth')), False)} at step "
-            f"{d.get('dip_step')} and rose again by step {d.get('recovery_step')}; final − base "
-            f"{fmt_iv(gain(best))} ({_nk(best['stat'])}). Per-curve verdicts: {tally}."
+            f"{d.get('dip_step')} "
+            + (
+                f"and recovered{within} by the end (it rose from the dip by step {d.get('recovery_step')}); "
+                if dips
+                else f"and rose again by step {d.get('recovery_step')}, but the final checkpoint is not shown to be "
+                f"back{within} at the base; "
+            )
+            + f"final − base {fmt_iv(gain(best))} ({_nk(best['stat'])}). Per-curve verdicts: {tally}."
         )
     else:
         f.verdict = NOT_REPRODUCED
@@ -322,13 +330,21 @@ def _magnitude(d: dict | None) -> dict | None:
 
 
 def _power_sentence(a: dict) -> str:
+    """The detector's simulated power, for the curve it was simulated for (cross-domain benchmarks first)."""
     power = [p for p in a.get("power", []) if p.get("depth") and p.get("dip_detected") is not None]
     if not power:
         return "(No power simulation was run, so a missed dip cannot be told from no dip.)"
-    p = min(power, key=lambda p: (abs(p["depth"] - 0.1), -p["depth"]))
+    p = min(power, key=lambda p: (p.get("domain") not in CROSS, abs(p["depth"] - 0.1), -p["depth"]))
+    where = p.get("benchmark") or p.get("like") or "this run's benchmarks"
+    run = f" of run {p['run']}" if p.get("run") else ""
+    dom = f", {p['domain']}" if p.get("domain") else ""
+    ref = (
+        f" (the reference max-t test of a dip alone: {p['reference']:.0%})" if p.get("reference") is not None else ""
+    )
     return (
-        f"At this size (n={p['n']}, k={p['k']}, {p['steps']} checkpoints) the detector finds a {p['depth']:.2f}-deep "
-        f"dip in {p['dip_detected']:.0%} ± {1.96 * p['mc_se']:.0%} of {p['sims']} simulated runs."
+        f"At the size of {where}{run}{dom} (n={p['n']}, k={p['k']}, {p['steps']} checkpoints, item drift as fitted) "
+        f"the detector finds a {p['depth']:.2f}-deep dip in {p['dip_detected']:.0%} ± {1.96 * p['mc_se']:.0%} "
+        f"of {p['sims']} simulated runs{ref}."
     )
 
 

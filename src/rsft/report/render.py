@@ -170,9 +170,11 @@ def _statements(a: dict) -> list[str]:
         if d.get("dip_step") is not None:
             s += f"; dip at step {d['dip_step']} of {H.iv(d.get('depth'))}"
         if d.get("recovery_step") is not None:
-            s += f", recovered by step {d['recovery_step']}"
-            if d["class"] == "degrades":
-                s += " but below the base again at the end"
+            s += f", rose from it by step {d['recovery_step']}"
+            if d["class"] == "dip-and-partial-recovery":
+                s += f", not shown back within {d.get('recovery_margin', 0.02):.2f} of the base at the end"
+            elif d["class"] == "dip-and-recovery":
+                s += f", back within {d.get('recovery_margin', 0.02):.2f} of the base at the end"
         out.append(s + ("; " + "; ".join(d["notes"]) if d.get("notes") else ""))
     for t in a["tradeoff"]:
         rc = t["recommendation"]
@@ -472,12 +474,13 @@ def _safety(a: dict, uris: dict[str, str]) -> str:
     if a["power"]:
         prow = [
             [
-                H.esc(p["like"]),
+                H.esc(p["like"] + (f" ({p['domain']})" if p.get("domain") else "")),
                 str(p["n"]),
                 str(p["k"]),
                 str(p["steps"]),
                 H.num(p["depth"], 2),
                 f"{p['dip_detected']:.0%} ± {1.96 * p['mc_se']:.0%}",
+                "—" if p.get("reference") is None else f"{p['reference']:.0%} ± {1.96 * p['reference_se']:.0%}",
                 f"{p['non_flat']:.0%}",
                 str(p["sims"]),
                 f"B={p['B']}, seed={p['seed']}",
@@ -502,6 +505,7 @@ def _safety(a: dict, uris: dict[str, str]) -> str:
                     "steps",
                     "depth",
                     "dip detected",
+                    "reference test",
                     "any non-flat verdict",
                     "sims",
                     "bootstrap",
