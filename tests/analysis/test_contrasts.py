@@ -150,7 +150,7 @@ def test_early_warning_only_where_the_final_contradicts_an_early_verdict():
 def test_holm_dynamics_counts_only_dips_that_survive_the_study_level():
     rng = np.random.default_rng(5)
     steps = np.arange(8) * 10
-    deep = np.array([0, -0.1, -0.25, -0.25, -0.15, 0.0, 0.05, 0.05])
+    deep = np.array([0, -0.1, -0.25, -0.25, -0.15, 0.0, 0.1, 0.1])  # ends clearly above base: recovered
     curves = []
     for j in range(6):
         p0 = rng.beta(3, 3, 300)

@@ -376,7 +376,7 @@ def classify(
     flev = family_level(level, "fall_to_final")
     _, se_f, ok_f, tmax_f = pair_t(bt, est, cand, np.full(cand.size, S - 1), -1)
     fq = _crit(tmax_f, flev, df) if ok_f.any() else float("nan")
-    fall_final = ok_f & (-e > (fq if math.isfinite(fq) else np.inf) * se_f)
+    fall_final = ok_f & (-e > fq * se_f) if math.isfinite(fq) else np.zeros(e.size, dtype=bool)
     M = _rate_matrix(steps)
     r = est @ M
     rlev = family_level(level, "rate_change")
