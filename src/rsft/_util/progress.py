@@ -3,7 +3,8 @@
 Only ``rsft.cli`` prints. Everything below it (train, eval, rollouts, study, ...) takes these two callbacks from its
 caller and is silent without them, so the library can run inside a notebook, a test or another program:
 
-* ``say(text)``: one line of news ("resuming from step 40"); rich markup such as ``[yellow]`` is allowed.
+* ``say(text)``: one line of news ("resuming from step 40"), plain text: the CLI prints it as written (``[`` is
+  never read as markup, so intervals and paths survive).
 * ``progress(label, done, total, info)``: ``done`` of ``total`` units of the task named ``label`` are finished;
   ``info`` is a short status text (loss, tokens/s). The same label updates the same bar.
 

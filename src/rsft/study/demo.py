@@ -244,13 +244,11 @@ def summary_lines(result: Any) -> list[str]:
     out = []
     if result.analysis_dir is not None:
         lines = headline(json.loads((Path(result.analysis_dir) / "analysis.json").read_text()))
-        out += ["[bold]what happened[/]:"] + ["  " + s.replace("[", "\\[") for s in lines[:-1]]
-    out += ["[bold]the paper's four findings, as measured in this run[/] (final − base, 95% intervals):"]
-    color = {"reproduced": "green", "partly": "yellow", "not reproduced": "red"}
+        out += ["what happened:"] + ["  " + s for s in lines[:-1]]
+    out += ["the paper's four findings, as measured in this run (final − base, 95% intervals):"]
     for i, f in enumerate(findings_of(result), 1):
-        c = color.get(f.verdict, "dim")
-        out.append(f"  {i}. {f.question} [{c}]{f.verdict}[/]")
-        out.append("     " + f.text.replace("[", "\\["))  # intervals are text, not console markup
+        out.append(f"  {i}. {f.question} {f.verdict}")
+        out.append("     " + f.text)  # plain text: the CLI prints it as written
     return out
 
 

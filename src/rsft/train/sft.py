@@ -415,7 +415,7 @@ def run(
             loss, nll, tokens = forward_backward(r, step)
             lr, grad_norm, skipped = optimizer_step(r)
             if skipped:
-                monitor.note(f"[yellow]step {step}[/]: gradient norm is {grad_norm}; update skipped")
+                monitor.note(f"step {step}: gradient norm is {grad_norm}; update skipped")
             tokens_seen += tokens
             monitor.log(
                 {"step": step, "epoch": round(step / plan.steps_per_epoch, 6), "loss": loss, "nll": nll, "lr": lr,
@@ -560,19 +560,19 @@ def _train(
 
 def _announce(r: _Run, say: Say) -> None:
     d = r.data
-    say(f"[bold]run[/] {r.run_dir}")
-    say(f"[bold]schedule[/] {r.plan.describe()}")
+    say(f"run {r.run_dir}")
+    say(f"schedule {r.plan.describe()}")
     extra = []
     if d.truncated:
         extra.append(f"{d.truncated} rows truncated to {r.cfg.data.max_length} tokens")
     if d.skipped:
         extra.append(f"{d.skipped} rows skipped (longer than {r.cfg.data.max_length} tokens)")
     say(
-        f"[bold]data[/] {d.n_source:,} rows read, {len(d.rows):,} used"
+        f"data {d.n_source:,} rows read, {len(d.rows):,} used"
         + (f"; {'; '.join(extra)}" if extra else "")
     )
     for n in d.notes:
-        say(f"[yellow]note[/] {n}")
+        say(f"note: {n}")
 
 
 def _flat(obj: Any, prefix: str = "") -> dict[str, Any]:
