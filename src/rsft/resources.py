@@ -28,6 +28,31 @@ Kind = Literal["suite", "config", "study", "train", "any"]
 _CONFIG_FOLDERS = {"train": ("train/",), "accelerate": ("accelerate/",)}
 
 
+TOY_BASES_DIR = PACKAGE_DIR / "toy" / "bases"
+PACKAGED_MODEL_PREFIX = "rsft:"
+
+
+def packaged_model(path: str) -> str:
+    """``rsft:toy/large`` and ``rsft:toy/small`` name the tiny bases shipped in the package (the demo's), so a
+    packaged config can point at them from any folder; any other path is returned as it is.
+
+    Raises:
+        RsftError: an ``rsft:`` name the package does not ship.
+    """
+    if not path.startswith(PACKAGED_MODEL_PREFIX):
+        return path
+    name = path.removeprefix(PACKAGED_MODEL_PREFIX)
+    bases = {f"toy/{p.name}": p for p in sorted(TOY_BASES_DIR.iterdir()) if (p / "config.json").is_file()}
+    if name not in bases:
+        close = difflib.get_close_matches(name, list(bases), n=1, cutoff=0.6)
+        raise RsftError(
+            f"no packaged model '{name}' (packaged: {', '.join(PACKAGED_MODEL_PREFIX + b for b in bases)})",
+            field="model.path",
+            fix=f"did you mean '{PACKAGED_MODEL_PREFIX}{close[0]}'?" if close else "give a folder or a hub id",
+        )
+    return str(bases[name])
+
+
 def packaged_suites() -> dict[str, Path]:
     """Suite name -> file, sorted by name."""
     return {p.stem: p for p in sorted(SUITES_DIR.glob("*.yaml"))}

@@ -44,7 +44,16 @@ def check(file: Path, overrides: list[str] | None, kind: str) -> str:
     from rsft.train.config import TrainConfig
 
     tc: Any = load_config(file, TrainConfig, overrides)
-    return f"training config for run '{tc.resolved_run_name()}'"
+    # what `rsft train` would stop at first: a model folder or a data file that is not there
+    from rsft._util.model_folder import check_model_folder
+
+    check_model_folder(tc.model.path, field="model.path")
+    text = f"training config for run '{tc.resolved_run_name()}'"
+    data = Path(str(tc.data.path))
+    if data.suffix.lower() in (".jsonl", ".json", ".parquet", ".csv") and not data.exists():
+        # data is often made after the config is written: valid, but say so before `rsft train` stops on it
+        text += f"; note: its data.path {data} does not exist yet (read from the current folder)"
+    return text
 
 
 def validate(

@@ -10,9 +10,10 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from rsft.config import StrictModel
+from rsft.resources import packaged_model
 
 
 def short_number(x: float) -> str:
@@ -34,7 +35,10 @@ class LoraConfig(StrictModel):
 
 
 class ModelConfig(StrictModel):
-    path: str = Field(..., description="hub id or local folder of a Hugging Face causal LM")
+    path: str = Field(
+        ..., description="hub id or local folder of a Hugging Face causal LM, or rsft:toy/large | rsft:toy/small "
+        "(the tiny bases shipped with rsft)"
+    )
     revision: str | None = Field(None, description="hub revision (commit, tag or branch); pin it for hub ids")
     dtype: Literal["float32", "bfloat16"] = Field(
         "bfloat16",
@@ -74,6 +78,11 @@ class ModelConfig(StrictModel):
         from rsft.chat import PromptFormat
 
         return PromptFormat(system_prompt=self.system_prompt, chat_template_kwargs=self.chat_template_kwargs)
+
+    @field_validator("path")
+    @classmethod
+    def _packaged(cls, v: str) -> str:
+        return packaged_model(v)
 
 
 class DataConfig(StrictModel):
