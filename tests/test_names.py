@@ -64,3 +64,15 @@ def test_kinds_partition_the_configs():
     configs = set(packaged_names("config"))
     studies, train = set(packaged_names("study")), set(packaged_names("train"))
     assert studies and train and not studies & train and studies | train <= configs
+
+
+def test_packaged_toy_bases_resolve_from_any_folder_and_a_typo_is_named():
+    from rsft.resources import TOY_BASES_DIR, packaged_model
+    from rsft.train.config import ModelConfig
+
+    assert ModelConfig(path="rsft:toy/large").path == str(TOY_BASES_DIR / "large")
+    assert packaged_model("rsft:toy/small") == str(TOY_BASES_DIR / "small")
+    assert packaged_model("Qwen/Qwen3-8B-Base") == "Qwen/Qwen3-8B-Base"  # anything else as it is
+    with pytest.raises(RsftError) as e:
+        packaged_model("rsft:toy/lage")
+    assert "did you mean 'rsft:toy/large'?" in str(e.value)
