@@ -531,13 +531,11 @@ def remove_tree(top: str) -> None:
             if sub is not None:
                 try:
                     child = os.open(sub, flags, dir_fd=fd)
-                except PermissionError:
+                except PermissionError:  # locked by its owner (mode 000): unlock, as its owner or root
                     os.chmod(sub, 0o700, dir_fd=fd)
                     child = os.open(sub, flags, dir_fd=fd)
-                try:
-                    os.fchmod(child, 0o700)
-                except OSError:
-                    pass
+                if not os.access(f"/proc/self/fd/{child}", os.W_OK | os.X_OK):
+                    os.fchmod(child, 0o700)  # readable but not writable: its entries could not be unlinked
                 os.close(fd)
                 fd, names = child, [*names, sub]
                 continue
