@@ -76,3 +76,18 @@ def test_packaged_toy_bases_resolve_from_any_folder_and_a_typo_is_named():
     with pytest.raises(RsftError) as e:
         packaged_model("rsft:toy/lage")
     assert "did you mean 'rsft:toy/large'?" in str(e.value)
+
+
+def test_the_vllm_backend_on_a_cpu_machine_points_to_the_hf_backend():
+    pytest.importorskip("torch")
+    import importlib.util
+
+    import torch
+
+    if importlib.util.find_spec("vllm") is not None or torch.cuda.is_available():
+        pytest.skip("vllm is installed or a GPU is present: the hint for a CPU machine without vllm does not apply")
+    from rsft.generate.vllm import VLLMBackend
+
+    with pytest.raises(RsftError) as e:
+        VLLMBackend("m")
+    assert "--backend hf" in str(e.value) and "rsft[vllm]" in str(e.value)

