@@ -120,6 +120,16 @@ def test_in_domain_is_configurable_and_base_is_borrowed(tmp_path):
     b_rec = [r for r in a["benchmarks"] if r["run"] == "b"][0]
     assert b_rec["curve"]["step"][0] == 0
     assert any("taken from run a" in n for n in a["notes"])
+    assert not any("in-domain benchmarks not given" in n for n in a["notes"])
+
+
+def test_a_guessed_in_domain_is_said(analysed):
+    """Without --in-domain every math-group benchmark counts as in-domain: the analysis names them in a note (a
+    Countdown run's analysis silently counted arithmetic as in-domain too)."""
+    a = analysed[2]
+    (note,) = [n for n in a["notes"] if n.startswith("in-domain benchmarks not given")]
+    guessed = sorted(b for b, d in a["domains"].items() if d == "in-domain")
+    assert guessed and ", ".join(guessed) in note
 
 
 def test_cli_analyze_and_errors(tmp_path, capsys):

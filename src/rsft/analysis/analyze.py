@@ -198,6 +198,13 @@ def _analyze(store, out_dir, in_domain, seed, cfg, conditions, progress) -> Path
             "guarantee (error spent over looks) are in adaptive.json (docs/adaptive.md)"
         )
     domains = {c.benchmark: domain_of(c.benchmark, c.group, in_domain) for c in cube_list}
+    if in_domain is None:  # the default is a guess about the training data: say what it made of this store
+        guessed = sorted({b for b, d in domains.items() if d == "in-domain"})
+        notes.append(
+            f"in-domain benchmarks not given: every math-group benchmark is counted as in-domain "
+            f"({', '.join(guessed) or 'none here'}); name the ones the training data targets with --in-domain "
+            "(a study's analysis.in_domain)"
+        )
     counts = outcome_counts(frame)
     say(f"dynamics of {len(cube_list)} run x benchmark curves")
     bench_recs, per_domain, finals = [], defaultdict(list), {}

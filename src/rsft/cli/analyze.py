@@ -66,6 +66,9 @@ def run(
             f"(final gain {g.get('est', float('nan')):+.3f} [{g.get('lo', float('nan')):+.3f}, "
             f"{g.get('hi', float('nan')):+.3f}], n={rec['stat']['n_items']}, k={rec['stat']['k']:g})"
         )
+    for note in a.get("notes", []):
+        if note.startswith("in-domain benchmarks not given"):
+            console.print(f"[yellow]note[/]: {esc(note)}")
     console.print(f"wrote {esc(path / 'analysis.json')} and {esc(path / 'tables')} in {a['seconds']} s")
 
 
