@@ -122,14 +122,218 @@ def ws(tmp_path_factory, tiny_model_dir) -> Path:
     _w(w / "store_new_version" / "store.json", json.dumps({"schema_version": 999}))
     # an analysis folder without analysis.json
     (w / "empty_analysis").mkdir()
+    _issue23_inputs(w, Path(model))
     # a study whose model path is missing; one with an unknown dataset
     _w(w / "study_missing_model.yaml", "name: s\nmodels: [{name: m, path: /no/such/model}]\n")
     return w
 
 
+def _clone_model(src: Path, dst: Path) -> Path:
+    dst.mkdir()
+    for f in src.iterdir():
+        if f.is_file():
+            (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
+def _edit_json(path: Path, **changes) -> None:
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(data))
+
+
+def _issue23_inputs(w: Path, model: Path) -> None:
+    """The inputs of issue 23's bad-input cases: damaged or mismatched model folders, analysis files, Parquet, YAML."""
+    import struct
+
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+
+    from rsft._util.hashing import weights_hash
+    from rsft.analysis import make_store
+    from rsft.toy import build_tokenizer
+
+    for name, changes in {
+        "m_unknown_type": {"model_type": "qwen99"},
+        "m_negative_hidden": {"hidden_size": -32},
+        "m_zero_layers": {"num_hidden_layers": 0},
+    }.items():
+        _edit_json(_clone_model(model, w / name) / "config.json", **changes)
+    tensors = load_file(str(model / "model.safetensors"))
+    save_file({k: np.full_like(v, np.nan) for k, v in tensors.items()}, str(_clone_model(model, w / "m_nan") / "model.safetensors"))
+    one_inf = dict(tensors)
+    first = sorted(one_inf)[0]
+    one_inf[first] = one_inf[first].copy()
+    one_inf[first].flat[3] = np.inf
+    save_file(one_inf, str(_clone_model(model, w / "m_one_inf") / "model.safetensors"))
+    raw = (model / "model.safetensors").read_bytes()
+    (_clone_model(model, w / "m_trailing") / "model.safetensors").write_bytes(raw + b"\0" * 64)
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8 : 8 + n])
+    key = next(k for k in header if k != "__metadata__")
+    header[key]["shape"] = [header[key]["shape"][0] * 2, *header[key]["shape"][1:]]  # the data stays as it was
+    hb = json.dumps(header).encode()
+    hb += b" " * (-len(hb) % 8)
+    (_clone_model(model, w / "m_shape_lie") / "model.safetensors").write_bytes(struct.pack("<Q", len(hb)) + hb + raw[8 + n :])
+    # a checkpoint whose meta.json records the hash of its weights, then one flipped bit inside the tensor data
+    ck = _clone_model(model, w / "ck_flipped")
+    (ck / "meta.json").write_text(json.dumps({"step": 4, "weights_hash": weights_hash(ck)}))
+    data = bytearray((ck / "model.safetensors").read_bytes())
+    data[-100] ^= 0x01
+    (ck / "model.safetensors").write_bytes(bytes(data))
+    # another model's tokenizer (a smaller vocabulary), and a tokenizer whose end-of-sequence token is another id
+    build_tokenizer(["another corpus, another vocabulary: 0123456789"] * 8, vocab_size=200, out_dir=w / "tok_other")
+    mixed = _clone_model(model, w / "m_other_tokenizer")
+    for f in (w / "tok_other").iterdir():
+        if f.is_file():
+            (mixed / f.name).write_bytes(f.read_bytes())
+    _edit_json(_clone_model(model, w / "m_eos_mismatch") / "tokenizer_config.json", eos_token="<think>")
+    # analysis files: {}, a list, another layout version; a swept store (synthetic rows, two checkpoints)
+    for name, text in {"an_empty": "{}", "an_list": "[1]", "an_v99": json.dumps({"analysis_version": 99})}.items():
+        _w(w / name / "analysis.json", text)
+    make_store(w / "sweep", ["r"], [0, 10], {"toy_arith": "math"}, items=4, samples=1)
+    # Parquet that is not Parquet; a pool folder of such parts
+    _w(w / "garbage.parquet", "PAR1garbagegarbagePAR1")
+    _w(w / "pool_garbage" / "part-0.parquet", "not parquet at all")
+    # YAML: a key given twice (top level, nested), generation settings that cannot be right, absurd sizes
+    _w(w / "train_dup.yaml", (w / "train.yaml").read_text() + f"output_dir: {w / 'runs_elsewhere'}\n")
+    _w(w / "dup_nested.yaml", f"model: {{path: {model}, dtype: float32, dtype: bfloat16}}\ndata: {{path: x}}\n")
+    suite = "name: t\nbackend: {kind: hf, device: cpu, batch_size: 2}\n"
+    bench = "benchmarks:\n  - name: toy_arith\n    options: {n_items: 2}\n"
+    _w(w / "suite_stop_empty.yaml", suite + "generation: {stop: ['']}\n" + bench)
+    _w(w / "suite_temperature_inf.yaml", suite + "generation: {temperature: .inf}\n" + bench)
+    _w(w / "suite_n_items_absurd.yaml", suite + "benchmarks:\n  - name: toy_arith\n    options: {n_items: 1.0e+11}\n")
+    _w(w / "suite_dup.yaml", "name: t\nname: u\n" + bench)
+    _w(w / "two_rows.jsonl", (json.dumps(GOOD_ROW) + "\n") * 2)
+    _w(w / "study_escape.yaml", "study: {name: ../escaped_study}\nmodels: {m: {path: x}}\ndatasets: {d: {path: y}}\n"
+       "runs: [{model: m, dataset: d}]\n")
+
+
 def _j(*parts: str) -> Callable[[Path], str]:
     return lambda w: str(w.joinpath(*parts))
 
+
+def _train(w: Path, *overrides: str) -> list[str]:
+    return ["train", str(w / "train.yaml"), *overrides, "--no-progress"]
+
+
+def _eval(w: Path, model: str, store: str, suite: str = "suite.yaml", *extra: str) -> list[str]:
+    return ["eval", "run", "--model", str(w / model), "--suite", str(w / suite), "--store", str(w / store),
+            "--no-progress", *extra]
+
+
+def _no(*parts: str) -> Callable[[Path], Path]:
+    return lambda w: w.joinpath(*parts)
+
+
+# issue 23: model folders that are damaged or do not match their tokenizer (train and eval), values that cannot be
+# right (non-finite, empty stop strings, duplicate YAML keys, names that leave their folder), absurd sizes
+# (refused before any work), damaged analysis and Parquet files; a failed command leaves no folder behind
+_MODEL_CASES = {
+    "unknown_model_type": ("m_unknown_type", "unknown model_type 'qwen99'"),
+    "negative_hidden_size": ("m_negative_hidden", "hidden_size"),
+    "zero_layers": ("m_zero_layers", "num_hidden_layers"),
+    "nan_weights": ("m_nan", "NaN or inf"),
+    "one_inf_weight": ("m_one_inf", "1 of"),
+    "bytes_after_tensors": ("m_trailing", "longer than its header"),
+    "header_shape_lie": ("m_shape_lie", "the header gives shape"),
+    "flipped_bit_in_checkpoint": ("ck_flipped", "weights changed since they were saved"),
+    "other_models_tokenizer": ("m_other_tokenizer", "tokenizer does not match the model"),
+    "tokenizer_eos_mismatch": ("m_eos_mismatch", "end-of-sequence token '<think>'"),
+}
+ISSUE23: list[Case] = [
+    *(
+        Case(f"train_{name}", lambda w, m=m: _train(w, f"model.path={w / m}"), culprit, no_output=_no("runs"))
+        for name, (m, culprit) in _MODEL_CASES.items()
+    ),
+    *(
+        Case(f"eval_{name}", lambda w, m=m, name=name: _eval(w, m, f"st_{name}"), culprit,
+             no_output=lambda w, name=name: w / f"st_{name}")
+        for name, (m, culprit) in _MODEL_CASES.items()
+    ),
+    Case("train_lr_inf", lambda w: _train(w, "schedule.lr=inf"), "schedule.lr: Input should be a finite number",
+         no_output=_no("runs")),
+    Case("train_lr_nan", lambda w: _train(w, "schedule.lr=.nan"), "schedule.lr", no_output=_no("runs")),
+    Case("train_epochs_absurd", lambda w: _train(w, "schedule.epochs=1000000000000"), "schedule.epochs",
+         no_output=_no("runs")),
+    Case("train_max_steps_absurd", lambda w: _train(w, "schedule.max_steps=1000000000000"), "schedule.max_steps",
+         no_output=_no("runs")),
+    Case("train_steps_past_bound", lambda w: _train(w, f"data.path={w / 'two_rows.jsonl'}",
+                                                    "schedule.epochs=999999"), "optimizer steps",
+         no_output=_no("runs")),
+    Case("train_log_spaced_absurd", lambda w: _train(w, "checkpoints.every=null",
+                                                     "checkpoints.log_spaced=1000000000000"), "log_spaced",
+         no_output=_no("runs")),
+    Case("train_run_name_up", lambda w: _train(w, "run_name=../escaped"), "run_name: must be one folder name",
+         no_output=_no("escaped")),
+    Case("train_run_name_absolute", lambda w: _train(w, f"run_name={w / 'escaped_abs'}"), "run_name",
+         no_output=_no("escaped_abs")),
+    Case("train_run_name_nested", lambda w: _train(w, "run_name=a/b"), "run_name", no_output=_no("runs")),
+    Case("train_duplicate_key", lambda w: ["train", str(w / "train_dup.yaml"), "--no-progress"],
+         "duplicate key 'output_dir'", no_output=_no("runs_elsewhere")),
+    Case("validate_duplicate_nested_key", lambda w: ["validate", str(w / "dup_nested.yaml")],
+         "duplicate key 'dtype'"),
+    Case("validate_suite_duplicate_key", lambda w: ["validate", str(w / "suite_dup.yaml")], "line 2"),
+    Case("study_name_escapes", lambda w: ["study", "plan", str(w / "study_escape.yaml")], "study.name"),
+    Case("eval_empty_stop_string", lambda w: _eval(w, "no_weights", "st30", "suite_stop_empty.yaml"),
+         "generation.stop", no_output=_no("st30")),
+    Case("eval_temperature_inf", lambda w: _eval(w, "no_weights", "st31", "suite_temperature_inf.yaml"),
+         "generation.temperature", no_output=_no("st31")),
+    Case("eval_n_items_absurd", lambda w: _eval(w, "no_weights", "st32", "suite_n_items_absurd.yaml"),
+         "n_items", no_output=_no("st32")),
+    Case("eval_samples_absurd", lambda w: _eval(w, "no_weights", "st33", "suite.yaml", "generation.n=1000000000000"),
+         "generation.n", no_output=_no("st33")),
+    Case("eval_max_new_tokens_absurd", lambda w: _eval(w, "no_weights", "st34", "suite.yaml",
+                                                       "generation.max_new_tokens=1000000000000"),
+         "generation.max_new_tokens", no_output=_no("st34")),
+    Case("summary_nboot_absurd", lambda w: ["eval", "summary", str(w / "store_bad_json"), "--n-boot",
+                                            "1000000000000"], "--n-boot"),
+    Case("analyze_in_domain_misspelt", lambda w: ["analyze", str(w / "sweep"), "--in-domain", "toy_arithh",
+                                                  "--out", str(w / "an_typo"), "--set", "power_sims=0"],
+         "did you mean 'toy_arith'", no_output=_no("an_typo")),
+    Case("analyze_B_absurd", lambda w: ["analyze", str(w / "sweep"), "--set", "B=1000000000000"], "B"),
+    Case("power_n_absurd", lambda w: ["analyze", "power", "--n", "1000000000000", "--k", "4", "--steps", "3"],
+         "--n"),
+    Case("power_B_absurd", lambda w: ["analyze", "power", "--n", "10", "--k", "4", "--steps", "3", "--B",
+                                      "1000000000000"], "--B"),
+    Case("power_sims_absurd", lambda w: ["analyze", "power", "--n", "10", "--k", "4", "--steps", "3", "--sims",
+                                         "1000000000000"], "--sims"),
+    Case("power_depth_not_a_number", lambda w: ["analyze", "power", "--n", "10", "--k", "4", "--steps", "3",
+                                                "--depth", "abc"], "--depth"),
+    Case("power_base_acc_above_one", lambda w: ["analyze", "power", "--n", "10", "--k", "4", "--steps", "3",
+                                                "--base-acc", "2"], "--base-acc"),
+    Case("report_empty_object", lambda w: ["report", str(w / "an_empty"), "--out", str(w / "rep1.html")],
+         "analysis_version", no_output=_no("rep1_figures")),
+    Case("report_list", lambda w: ["report", str(w / "an_list"), "--out", str(w / "rep2.html")], "list",
+         no_output=_no("rep2_figures")),
+    Case("report_other_version", lambda w: ["report", str(w / "an_v99"), "--out", str(w / "rep3.html")],
+         "analysis_version 99", no_output=_no("rep3_figures")),
+    Case("curate_garbage_parquet", lambda w: ["curate", str(w / "garbage.parquet"), "--task", "countdown",
+                                              "--out", str(w / "cur3")], "garbage.parquet",
+         no_output=_no("cur3")),
+    Case("curate_garbage_pool_part", lambda w: ["curate", str(w / "pool_garbage"), "--task", "countdown",
+                                                "--out", str(w / "cur4")], "part-0.parquet",
+         no_output=_no("cur4")),
+    Case("curate_jsonl_as_pool", lambda w: ["curate", str(w / "good.jsonl"), "--task", "countdown", "--out",
+                                            str(w / "cur5")], "not a readable Parquet file",
+         no_output=_no("cur5")),
+    Case("score_garbage_parquet", lambda w: ["rollouts", "score", "--model", str(w / "no_weights"), "--data",
+                                             str(w / "garbage.parquet"), "--out", str(w / "sc.parquet")],
+         "garbage.parquet", no_output=_no("sc.parquet")),
+    Case("rollouts_task_n_absurd", lambda w: ["rollouts", "run", "--teacher", f"hf/{w / 'no_weights'}", "--queries",
+                                              "toy_arith:1000000000000", "--n", "1", "--out", str(w / "pool3")],
+         "N must be from 1", no_output=_no("pool3")),
+    Case("rollouts_temperature_inf", lambda w: ["rollouts", "run", "--teacher", f"hf/{w / 'no_weights'}",
+                                                "--queries", "toy_arith:2", "--temperature", "inf", "--out",
+                                                str(w / "pool4")], "temperature", no_output=_no("pool4")),
+    Case("countdown_n_absurd", lambda w: ["data", "countdown", "--out", str(w / "cd9"), "--n", "1000000000000"],
+         "--n", no_output=_no("cd9")),
+    Case("toy_n_absurd", lambda w: ["data", "toy", "--out", str(w / "toy9"), "--task", "toy_arith", "--n",
+                                    "1000000000000"], "--n", no_output=_no("toy9")),
+    Case("countdown_unsatisfiable_ranges", lambda w: ["data", "countdown", "--out", str(w / "cd8"), "--n", "2",
+                                                      "--num-max", "1000000000000000"], "no instance found",
+         no_output=_no("cd8")),
+]
 
 CASES: list[Case] = [
     # --- validate and configs -----------------------------------------------------------------------------
@@ -353,6 +557,7 @@ CASES: list[Case] = [
                                            str(w / "cur1")], "no-pool"),
     Case("curate_unknown_task", lambda w: ["curate", str(w / "a_folder"), "--task", "nope", "--out",
                                            str(w / "cur2")], "nope"),
+    *ISSUE23,
 ]
 
 
@@ -390,7 +595,7 @@ def test_bad_input(case: Case, ws: Path, capsys):
 
 
 def test_the_matrix_is_large_and_covers_every_command():
-    assert len(CASES) >= 80
+    assert len(CASES) >= 170
     commands = {c.argv(Path("/w"))[0] for c in CASES}
     assert {"validate", "data", "train", "eval", "analyze", "report", "study", "rollouts", "curate"} <= commands
 

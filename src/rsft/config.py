@@ -10,29 +10,86 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any, TypeVar, get_args
+from typing import Annotated, Any, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from rsft._util.errors import ConfigError, Problem
 
 M = TypeVar("M", bound=BaseModel)
 
+# Bounds on sizes, checked before any work: a value past one is a typo (1e12 for 1e2), and would otherwise hang
+# or exhaust memory instead of failing. Each is far above anything the paper's protocol uses.
+MAX_ROWS = 1_000_000  # rows a generator writes, items a benchmark keeps, queries of a TASK:N spec
+MAX_STEPS = 1_000_000  # optimizer steps (and epochs) of one training run
+MAX_BOOT = 100_000  # bootstrap replicates of one interval
+MAX_SAMPLES = 100_000  # samples per prompt (generation.n), simulated runs per setting
+MAX_NEW_TOKENS = 1 << 20  # generated tokens per response
+
 
 class StrictModel(BaseModel):
-    """Base for every rsft config: unknown keys are errors, assignment is validated."""
+    """Base for every rsft config: unknown keys are errors, assignment is validated, and a float must be finite
+    (``.inf`` / ``nan`` in a YAML file or an override is refused: no config value of rsft means "unbounded")."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False
+    )
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error (PyYAML keeps the last one
+    silently, so ``lr: 1e-5`` further down a file would quietly win). Keys brought in by a ``<<:`` merge may be
+    overridden, as YAML intends."""
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    seen = key in first
+                except TypeError:  # an unhashable key: PyYAML's own error follows
+                    continue
+                if seen:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"duplicate key '{key}' (first given on line {first[key] + 1}): keep one",
+                        key_node.start_mark,
+                    )
+                first[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def folder_name(value: str) -> str:
+    """A name that becomes exactly one folder below its parent (a run or study name): no path separator, not
+    ``.`` or ``..``, not absolute. Else ``runs/`` + ``../../x`` or ``/abs`` would write outside the output folder.
+
+    Raises:
+        ValueError: the name is not one folder name (pydantic reports it against the key).
+    """
+    if value in ("", ".", "..") or "/" in value or "\\" in value or "\0" in value or value.startswith("~"):
+        raise ValueError(
+            "must be one folder name (not empty; no '/', '\\', '~', '.' or '..'), so that it stays inside its output "
+            "folder"
+        )
+    return value
+
+
+FolderName = Annotated[str, AfterValidator(folder_name)]
+"""A ``str`` config field checked by :func:`folder_name`."""
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping, with errors naming the file."""
+    """Read a YAML mapping, with errors naming the file and line (a duplicate key is one)."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError([Problem("<file>", "file not found")], file=str(p))
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = yaml.load(p.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "<file>"

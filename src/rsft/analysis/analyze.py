@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import Field
 from threadpoolctl import threadpool_limits
 
+from rsft._util.errors import DataError
 from rsft._util.hashing import hash_obj
 from rsft._util.provenance import git_revision
 from rsft._version import __version__
@@ -41,7 +42,7 @@ from rsft.analysis.multiplicity import CROSS, holm_dynamics
 from rsft.analysis.safety import tradeoff
 from rsft.analysis.stats import BootSpec
 from rsft.analysis.synthetic import ItemModel
-from rsft.config import StrictModel
+from rsft.config import MAX_BOOT, MAX_SAMPLES, StrictModel, did_you_mean
 from rsft.eval.protocol import protocol_records
 
 ANALYSIS_VERSION = 1
@@ -60,7 +61,7 @@ OUTCOMES_METHOD = (
 class AnalyzeConfig(StrictModel):
     """Options of ``rsft analyze`` (defaults are the documented ones)."""
 
-    B: int = Field(1000, ge=50, description="bootstrap replicates")
+    B: int = Field(1000, ge=50, le=MAX_BOOT, description="bootstrap replicates")
     level: float = Field(
         0.95, gt=0.5, lt=1.0, description="interval level (joint level for simultaneous ones)"
     )
@@ -74,10 +75,12 @@ class AnalyzeConfig(StrictModel):
     power_depths: list[float] = Field(
         [0.0, 0.05, 0.10], description="simulated dip depths (0 = false positives)"
     )
-    power_sims: int = Field(200, ge=0, description="simulated runs per depth (0 = skip the power table)")
-    power_B: int = Field(400, ge=50, description="bootstrap replicates inside the power simulation")
+    power_sims: int = Field(
+        200, ge=0, le=MAX_SAMPLES, description="simulated runs per depth (0 = skip the power table)"
+    )
+    power_B: int = Field(400, ge=50, le=MAX_BOOT, description="bootstrap replicates inside the power simulation")
     behaviour_B: int = Field(
-        400, ge=50, description="bootstrap replicates of behaviour and token-level ratios"
+        400, ge=50, le=MAX_BOOT, description="bootstrap replicates of behaviour and token-level ratios"
     )
     threads: int | None = Field(None, description="DuckDB threads (default all cores)")
     reference_run: str | None = Field(
@@ -169,16 +172,33 @@ def analyze_store(
     Raises:
         DataError: the store is missing, empty or malformed.
     """
-    # The bootstrap is many small matrix products: BLAS threads only spin against DuckDB and each other.
-    with threadpool_limits(1):
-        return _analyze(
-            Path(store_dir), out_dir, in_domain, seed, config or AnalyzeConfig(), conditions, progress
-        )
+    out = Path(out_dir) if out_dir is not None else Path(store_dir) / "analysis"
+    fresh = not out.exists()
+    try:
+        # The bootstrap is many small matrix products: BLAS threads only spin against DuckDB and each other.
+        with threadpool_limits(1):
+            return _analyze(Path(store_dir), out, in_domain, seed, config or AnalyzeConfig(), conditions, progress)
+    except BaseException:
+        if fresh and out.is_dir() and not any(out.iterdir()):  # a failed analysis leaves no empty folder
+            out.rmdir()
+        raise
 
 
-def _analyze(store, out_dir, in_domain, seed, cfg, conditions, progress) -> Path:
+def _check_in_domain(in_domain: list[str] | None, benchmarks: set[str], store: Path) -> None:
+    """Every in-domain name is a benchmark of the store: a misspelt one would silently move the benchmark it
+    meant to the out-of-domain curves."""
+    for name in in_domain or []:
+        if name not in benchmarks:
+            raise DataError(
+                f"in-domain benchmark '{name}' is not in the store" + did_you_mean(name, sorted(benchmarks)),
+                file=str(store),
+                field="in_domain",
+                fix=f"name benchmarks the store holds: {', '.join(sorted(benchmarks))}",
+            )
+
+
+def _analyze(store, out, in_domain, seed, cfg, conditions, progress) -> Path:
     say = progress or (lambda msg: None)
-    out = Path(out_dir) if out_dir is not None else store / "analysis"
     out.mkdir(parents=True, exist_ok=True)
     spec = BootSpec(B=cfg.B, seed=seed, level=cfg.level)
     lexicon = cfg.lexicon or default_lexicon()
@@ -197,6 +217,7 @@ def _analyze(store, out_dir, in_domain, seed, cfg, conditions, progress) -> Path
             "not measured. The intervals here treat that design as fixed; the verdicts with the adaptive "
             "guarantee (error spent over looks) are in adaptive.json (docs/adaptive.md)"
         )
+    _check_in_domain(in_domain, {c.benchmark for c in cube_list}, store)
     domains = {c.benchmark: domain_of(c.benchmark, c.group, in_domain) for c in cube_list}
     if in_domain is None:  # the default is a guess about the training data: say what it made of this store
         guessed = sorted({b for b, d in domains.items() if d == "in-domain"})

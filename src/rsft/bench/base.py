@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, ValidationError
 
 from rsft._util.errors import ConfigError, Problem, RsftError
-from rsft.config import StrictModel, problems_from_validation
+from rsft.config import MAX_ROWS, StrictModel, problems_from_validation
 from rsft.tasks.base import Sample, ScoreRecord
 
 # The sampling tables (PROTOCOL.md "Evaluation"): a benchmark's ``defaults`` is ``{"n": K, **TABLE}``.
@@ -29,7 +29,7 @@ class BenchmarkOptions(StrictModel):
     """Options every benchmark takes."""
 
     n_items: int | None = Field(
-        None, ge=0, description="keep the first N items (quick suites use fixed leading subsets); None: all"
+        None, ge=0, le=MAX_ROWS, description="keep the first N items (quick suites use fixed leading subsets); None: all"
     )
     truncated: str | None = Field(
         None, description="what a truncated response scores: wrong | paper | judged (default: the benchmark's)"

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator
 
 from rsft.bench.base import Benchmark, BenchmarkOptions
+from rsft.config import MAX_ROWS
 from rsft.tasks.base import Sample, ScoreRecord
 
 EVAL_SEED = 10_000  # default item seed: far from the seeds training data is generated with
@@ -26,7 +27,7 @@ def _toy_countdown_settings() -> dict[str, Any]:
 
 
 class TaskOptions(BenchmarkOptions):
-    n_items: int = Field(50, ge=0)
+    n_items: int = Field(50, ge=0, le=MAX_ROWS)
     seed: int = Field(EVAL_SEED, description="item generator seed")
     settings: dict[str, Any] = Field(default_factory=dict, description="keyword settings of the task generator")
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import typer
 
+from rsft._util.errors import RsftError
 from rsft.cli._common import console, esc, stage_app
+from rsft.config import MAX_BOOT, MAX_ROWS, MAX_SAMPLES
 
 app = stage_app("analyze stage: dynamics with intervals, dip detection, behaviours, safety trade-off")
 
@@ -74,12 +76,16 @@ def run(
 
 @app.command("power")
 def power(
-    n: int = typer.Option(..., "--n", min=1, help="items per benchmark"),
-    k: int = typer.Option(..., "--k", min=1, help="samples per item"),
-    steps: int = typer.Option(..., "--steps", min=2, help="checkpoints including the base"),
+    n: int = typer.Option(..., "--n", min=1, max=MAX_ROWS, help="items per benchmark"),
+    k: int = typer.Option(..., "--k", min=1, max=MAX_SAMPLES, help="samples per item"),
+    steps: int = typer.Option(..., "--steps", min=2, max=10_000, help="checkpoints including the base"),
     depth: str = typer.Option("0,0.02,0.05,0.1", "--depth", help="comma-separated dip depths (score points)"),
-    base_acc: float = typer.Option(0.5, "--base-acc", help="mean base accuracy over items"),
-    item_sd: float = typer.Option(0.25, "--item-sd", help="between-item sd of base accuracies (beta)"),
+    base_acc: float = typer.Option(
+        0.5, "--base-acc", min=0.0, max=1.0, help="mean base accuracy over items"
+    ),
+    item_sd: float = typer.Option(
+        0.25, "--item-sd", min=0.0, max=0.5, help="between-item sd of base accuracies (beta)"
+    ),
     drift_sd: float = typer.Option(
         1.0, "--drift-sd", min=0.0, help="sd of the items' AR(1) logit drift across checkpoints (0 = none)"
     ),
@@ -89,8 +95,8 @@ def power(
     shape: str = typer.Option(
         "dip-and-recovery", "--shape", help="true shape for depth > 0 (depth 0 is always flat)"
     ),
-    sims: int = typer.Option(200, "--sims", min=1, help="simulated runs per depth"),
-    B: int = typer.Option(1000, "--B", min=100, help="bootstrap replicates"),
+    sims: int = typer.Option(200, "--sims", min=1, max=MAX_SAMPLES, help="simulated runs per depth"),
+    B: int = typer.Option(1000, "--B", min=100, max=MAX_BOOT, help="bootstrap replicates"),
     seed: int = typer.Option(0, "--seed", help="seed of the simulated runs and their bootstraps"),
 ) -> None:
     """Detector verdicts by simulation for a run's n, k and steps: power, and false verdicts at depth 0."""
@@ -100,6 +106,7 @@ def power(
 
     if shape not in SHAPES:
         raise typer.BadParameter(f"--shape must be one of {', '.join(SHAPES)}")
+    depths = _depths(depth)
     model = ItemModel(mean=base_acc, sd=item_sd, jitter_sd=drift_sd, jitter_rho=drift_rho)
     spec = BootSpec(B=B, seed=seed)
     console.print(
@@ -108,7 +115,7 @@ def power(
         "consecutive checkpoints); reference = plain max-t over dip-vs-base and later-vs-dip contrasts"
     )
     typer.echo("shape\tdepth\tdip_detected\t±1.96se\treference\tfalse_verdict\tcorrect\tany_claim")
-    for d in [float(x) for x in _split(depth) or []]:
+    for d in depths:
         sh = shape if d > 0 else "flat"
         r = simulate(model, n, k, list(range(steps)), sh, d, sims, spec)
         typer.echo(
@@ -116,6 +123,24 @@ def power(
             f"\t{r['false_verdict']:.3f}"
             f"\t{r['correct']:.3f}\t{r['non_flat']:.3f}"
         )
+
+
+def _depths(text: str) -> list[float]:
+    """``--depth`` as numbers in [0, 1) (a dip of 1 or more score points is not a dip)."""
+    import math
+
+    out = []
+    for x in _split(text) or []:
+        try:
+            d = float(x)
+        except ValueError:
+            d = math.nan
+        if not 0.0 <= d < 1.0:  # NaN fails too
+            raise RsftError(
+                f"--depth {x!r} is not a dip depth in [0, 1)", field="--depth", fix="e.g. --depth 0,0.02,0.05"
+            )
+        out.append(d)
+    return out
 
 
 @app.command("nll")

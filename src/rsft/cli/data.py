@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from rsft._util.errors import RsftError
 from rsft.cli._common import console, esc, stage_app
+from rsft.config import MAX_ROWS
 
 app = stage_app("data stage: generate Countdown / toy-task SFT data, make variants, verify, describe")
 
@@ -78,7 +79,7 @@ def _generator(task: Any) -> dict[str, Any]:
 @app.command("countdown")
 def countdown(
     out: Path = typer.Option(..., "--out", help="output folder"),
-    n: int = typer.Option(20480, "--n", min=1, help="rows (at least 1)"),
+    n: int = typer.Option(20480, "--n", min=1, max=MAX_ROWS, help="rows (1 to rsft.config.MAX_ROWS)"),
     seed: int = typer.Option(0, "--seed", help="the same seed gives the same instances and rows, byte for byte"),
     fmt: str = typer.Option("parquet", "--format", help="parquet | jsonl"),
     name: str = typer.Option("countdown", "--name", help="file stem: OUT/NAME.FORMAT"),
@@ -153,7 +154,9 @@ def toy(
     mixture: bool = typer.Option(
         False, "--mixture", help="all toy tasks interleaved (the toy-base pretraining mix)"
     ),
-    n: int = typer.Option(1000, "--n", min=1, help="rows (per task with --mixture; at least 1)"),
+    n: int = typer.Option(
+        1000, "--n", min=1, max=MAX_ROWS, help="rows (per task with --mixture; 1 to rsft.config.MAX_ROWS)"
+    ),
     seed: int = typer.Option(0, "--seed", help="the same seed gives the same rows"),
     style: str = typer.Option("cot", "--style", help="cot | nocot"),
     fmt: str = typer.Option("parquet", "--format", help="parquet | jsonl"),

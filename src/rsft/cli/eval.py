@@ -15,13 +15,18 @@ Rerunning the same command resumes: rows already in the store are skipped.
 
 from __future__ import annotations
 
+import functools
 import math
+import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from rsft._util.errors import RsftError
 from rsft.cli._common import console, esc, progress_bars, stage_app
+from rsft.config import MAX_BOOT
 
 app = stage_app("sweep models or training checkpoints over an evaluation suite (per-sample store, resumable)")
 
@@ -33,9 +38,13 @@ def _targets(
 
     if model is not None:
         if kind == "hf":
+            from rsft._util.model_folder import check_model_folder, is_adapter_folder
             from rsft.generate.hf import resolve_model_dir
 
-            return [model_target(model, resolve_model_dir(model))]
+            local = resolve_model_dir(model)
+            if not is_adapter_folder(local):  # an adapter's base is checked when the backend loads it
+                check_model_folder(local, field="--model")
+            return [model_target(model, local)]
         return [model_target(model)]
     complete, listing = discover_run(run_dir, base=base)
     for d, why in listing.partial:
@@ -62,7 +71,27 @@ def _targets(
     return complete
 
 
+def _removes_empty_store_on_failure(command: Callable[..., None]) -> Callable[..., None]:
+    """A store folder the command creates is deleted again when the command fails before any row is stored (a
+    later run would otherwise find an "existing" store holding nothing); one holding rows is kept: they resume.
+    (A second process that opened the same new folder in that moment and stored nothing yet loses its folder.)"""
+
+    @functools.wraps(command)
+    def wrapped(*args: Any, **kwargs: Any) -> None:
+        store = Path(kwargs["store"])
+        fresh = not store.exists()
+        try:
+            command(*args, **kwargs)
+        except BaseException:
+            if fresh and store.is_dir() and not any(store.glob("rows/**/*.parquet")):
+                shutil.rmtree(store, ignore_errors=True)
+            raise
+
+    return wrapped
+
+
 @app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@_removes_empty_store_on_failure
 def run(
     ctx: typer.Context,
     model: str = typer.Option(
@@ -174,7 +203,11 @@ def run(
     lease_ttl = check_ttl(lease_ttl)
     if not 0 <= max_error_rate <= 1:  # NaN fails too
         raise RsftError(f"--max-error-rate must be in [0, 1] (got {max_error_rate})", field="--max-error-rate")
-    st = Store(store)
+    # an existing store is opened (and its problems named) first; a new one is created only after a plain model
+    # passed its checks, so that a bad model leaves no store behind
+    st = Store(store) if store.exists() else None
+    targets = _targets(model, None, None, cfg.backend.kind, base, store) if model is not None else None
+    st = st or Store(store)
     _say_quarantined(st)
     if run_dir is not None and str(run_dir).startswith("hub:"):
         from rsft.bench.sources import cache_root
@@ -222,7 +255,7 @@ def run(
                 base=base,
             )
     else:
-        targets = _targets(model, run_dir, steps, cfg.backend.kind, base, store)
+        targets = targets or _targets(model, run_dir, steps, cfg.backend.kind, base, store)
         with progress_bars(progress) as bars:
             report = run_sweep(
                 cfg, st, targets=targets, rescore=rescore, progress=bars, lease_ttl_s=lease_ttl,
@@ -321,9 +354,9 @@ def summary(
         raise RsftError("not a store folder (no store.json)", file=str(store))
     if k is not None and k < 1:
         raise RsftError(f"--k must be at least 1 (got {k})", field="--k")
-    if n_boot < 100:
+    if not 100 <= n_boot <= MAX_BOOT:
         raise RsftError(
-            f"--n-boot must be at least 100 for a 95% interval (got {n_boot})",
+            f"--n-boot must be from 100 (for a 95% interval) to {MAX_BOOT:,} (got {n_boot:,})",
             field="--n-boot",
             fix="e.g. 1000",
         )

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from rsft._util.seeding import derive_seed
-from rsft.config import StrictModel
+from rsft.config import MAX_NEW_TOKENS, MAX_SAMPLES, StrictModel
 
 
 class GenerateConfig(StrictModel):
@@ -36,13 +36,23 @@ class GenerateConfig(StrictModel):
         description="OpenAI / vLLM semantics: subtracted from a token's logit once per time it "
         "was generated so far",
     )
-    max_new_tokens: int = Field(512, ge=1)
-    n: int = Field(1, ge=1, description="samples per prompt")
+    max_new_tokens: int = Field(512, ge=1, le=MAX_NEW_TOKENS)
+    n: int = Field(1, ge=1, le=MAX_SAMPLES, description="samples per prompt")
     seed: int = 0
-    stop: list[str] = Field(default_factory=list, description="stop strings (not included in the text)")
-    stop_token_ids: list[int] = Field(default_factory=list)
+    stop: list[str] = Field(
+        default_factory=list, description="stop strings (not included in the text; never empty)"
+    )
+    stop_token_ids: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
     logprobs: bool = Field(False, description="per generated token: chosen log-prob and next-token entropy")
     top_logprobs: int = Field(0, ge=0, description="top-k alternatives (where entropy is not computable)")
+
+    @field_validator("stop")
+    @classmethod
+    def _no_empty_stop(cls, v: list[str]) -> list[str]:
+        # "" occurs at every position: each response would be cut to nothing and stored as a clean stop
+        if any(s == "" for s in v):
+            raise ValueError("an empty stop string would end every response at once; remove it")
+        return v
 
 
 @dataclass

@@ -20,7 +20,13 @@ from typing import Any
 
 from rsft._util.errors import OfflineError, RsftError
 from rsft._util.hashing import hash_file, weights_hash
-from rsft._util.model_folder import TOKENIZER_FILES, adapter_base_of, check_model_folder, is_adapter_folder
+from rsft._util.model_folder import (
+    TOKENIZER_FILES,
+    adapter_base_of,
+    check_finite_weights,
+    check_model_folder,
+    is_adapter_folder,
+)
 from rsft.chat import PromptFormat, render_prompt, resolve_format
 from rsft.generate.base import (
     Completion,
@@ -315,6 +321,8 @@ class HFBackend:
         if self.base_dir is not None:
             self._merge_adapter(self.model_dir)
             how += "+adapter"
+        self._loaded_weights = None  # until the values are known to be finite
+        check_finite_weights(self.model, self.model_dir)
         self._arch = arch
         self._loaded_weights = ident
         self.last_load = {"how": how, "seconds": time.perf_counter() - t0, "path": str(self.model_dir)}

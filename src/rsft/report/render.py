@@ -38,7 +38,8 @@ def load_analysis(path: str | Path) -> tuple[dict, Path]:
     analysed first by ``rsft analyze`` (``rsft report STORE`` does both).
 
     Raises:
-        DataError: the path holds no ``analysis.json``.
+        DataError: the path holds no ``analysis.json``, or one that is not valid JSON or not of this rsft's layout
+            (``analysis_version`` and the top-level keys the report reads).
     """
     p = Path(path)
     if p.is_file() and p.name == "analysis.json":
@@ -53,9 +54,46 @@ def load_analysis(path: str | Path) -> tuple[dict, Path]:
             else "pass the folder written by `rsft analyze`",
         )
     try:
-        return json.loads((p / "analysis.json").read_text()), p
-    except json.JSONDecodeError as e:
+        a = json.loads((p / "analysis.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DataError(f"analysis.json is not valid JSON: {e}", file=str(p / "analysis.json")) from None
+    _check_layout(a, p / "analysis.json")
+    return a, p
+
+
+# the top-level keys of analysis.json the report reads, and their JSON types
+LAYOUT: dict[str, type] = {
+    "spec": dict, "config": dict, "domains": dict, "runs": dict, "condition_keys": list, "benchmarks": list,
+    "domain_curves": list, "comparison": list, "between_runs": list, "behaviour": list, "tradeoff": list,
+    "power": list, "early_warnings": list, "notes": list,
+}  # fmt: skip
+
+
+def _check_layout(a: object, file: Path) -> None:
+    """``a`` is an analysis of this rsft's layout (``analysis_version`` and the keys the report reads), so that a
+    hand-made or older file is one line, not a KeyError mid-render with half the figures written."""
+    from rsft.analysis.analyze import ANALYSIS_VERSION
+
+    fix = "analyse the store again with `rsft analyze STORE --out DIR`"
+    if not isinstance(a, dict):
+        raise DataError(f"analysis.json holds a {type(a).__name__}, not an analysis (an object)", file=str(file), fix=fix)
+    if a.get("analysis_version") != ANALYSIS_VERSION:
+        raise DataError(
+            f"analysis.json has analysis_version {a.get('analysis_version')!r}; this rsft reads version "
+            f"{ANALYSIS_VERSION}",
+            file=str(file),
+            field="analysis_version",
+            fix=fix,
+        )
+    for key, kind in LAYOUT.items():
+        if not isinstance(a.get(key), kind):
+            got = "missing" if key not in a else f"a {type(a[key]).__name__}"
+            raise DataError(
+                f"analysis.json: '{key}' is {got}, not a JSON {'object' if kind is dict else 'array'}",
+                file=str(file),
+                field=key,
+                fix=fix,
+            )
 
 
 def _png(fig: plt.Figure, path: Path, svg: bool = False) -> str:

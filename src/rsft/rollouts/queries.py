@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rsft._util.errors import DataError, RsftError
+from rsft.config import MAX_ROWS
 
 ID_COLUMNS = ("id", "query_id")
 PROMPT_COLUMNS = ("prompt", "question", "problem")
@@ -64,6 +65,12 @@ def _parse_task_spec(spec: str) -> tuple[str, int, int, dict[str, Any]]:
             field="queries",
             fix="write TASK:N[:seedS][:key=value], e.g. countdown:200:seed0",
         ) from None
+    if not 1 <= n <= MAX_ROWS:
+        raise RsftError(
+            f"queries spec '{spec}': N must be from 1 to {MAX_ROWS:,} (got {n:,})",
+            field="queries",
+            fix="write TASK:N[:seedS][:key=value], e.g. countdown:200:seed0",
+        )
     seed, settings = 0, {}
     for item in rest[1:]:
         if item.startswith("seed") and item[4:].isdigit():

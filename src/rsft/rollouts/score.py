@@ -65,16 +65,16 @@ class ScoreConfig(StrictModel):
 
 def _input_batches(data: str, read_rows: int) -> tuple[pa.Schema, Any, int]:
     """(schema, iterator of record batches, row count) for a pool or a Parquet/JSONL SFT file."""
-    from rsft.rollouts.store import pool_files
+    from rsft.rollouts.store import open_parquet, pool_files
 
     p = Path(data)
     if p.is_dir():
         files = pool_files(p)
-        schema = pq.ParquetFile(files[0]).schema_arrow
-        total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-        return schema, (b for f in files for b in pq.ParquetFile(f).iter_batches(batch_size=read_rows)), total
+        schema = open_parquet(files[0]).schema_arrow
+        total = sum(open_parquet(f).metadata.num_rows for f in files)
+        return schema, (b for f in files for b in open_parquet(f).iter_batches(batch_size=read_rows)), total
     if p.suffix == ".parquet" and p.is_file():
-        pf = pq.ParquetFile(p)
+        pf = open_parquet(p)
         return pf.schema_arrow, pf.iter_batches(batch_size=read_rows), pf.metadata.num_rows
     if p.suffix in (".jsonl", ".json") and p.is_file():
         from rsft.data.io import read_sft

@@ -33,7 +33,7 @@ def superseded(files: list[Path]) -> set[Path]:
     """Parts replaced by a compacted part in the same folder (left behind only by a crash during compaction)."""
     out: set[Path] = set()
     for f in files:
-        meta = pq.ParquetFile(f).schema_arrow.metadata or {}
+        meta = open_parquet(f).schema_arrow.metadata or {}
         if _SOURCES_KEY in meta:
             out.update(f.with_name(name) for name in json.loads(meta[_SOURCES_KEY]))
     return out
@@ -269,6 +269,22 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def open_parquet(f: str | Path) -> pq.ParquetFile:
+    """``pq.ParquetFile(f)``, with a damaged or non-Parquet file as one :class:`DataError` naming it.
+
+    Raises:
+        DataError: ``f`` is not a readable Parquet file.
+    """
+    try:
+        return pq.ParquetFile(f)
+    except (pa.ArrowException, OSError) as e:
+        raise DataError(
+            f"not a readable Parquet file ({str(e).splitlines()[0]})",
+            file=str(f),
+            fix="pass a pool written by `rsft rollouts` (or `rsft rollouts import`), or re-create the file",
+        ) from None
+
+
 def pool_files(path: str | Path) -> list[Path]:
     """The Parquet files of a pool: a pool folder (its committed parts) or a single Parquet file.
 
@@ -298,7 +314,7 @@ def pool_files(path: str | Path) -> list[Path]:
 
 
 def _check_file(f: Path, required: list[str]) -> pq.ParquetFile:
-    pf = pq.ParquetFile(f)
+    pf = open_parquet(f)
     meta = pf.schema_arrow.metadata or {}
     version = meta.get(_VERSION_KEY)
     if version is not None and int(version) > POOL_SCHEMA_VERSION:
@@ -337,4 +353,4 @@ def iter_pool(
 
 
 def pool_num_rows(path: str | Path) -> int:
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in pool_files(path))
+    return sum(open_parquet(f).metadata.num_rows for f in pool_files(path))

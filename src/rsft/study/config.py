@@ -32,13 +32,20 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from rsft._util.errors import ConfigError, Problem
-from rsft.config import StrictModel, apply_overrides, build_config, problems_from_validation, read_yaml
+from rsft.config import (
+    FolderName,
+    StrictModel,
+    apply_overrides,
+    build_config,
+    problems_from_validation,
+    read_yaml,
+)
 from rsft.resources import resolve_config
 from rsft.train.config import TrainConfig
 
 
 class StudyMeta(StrictModel):
-    name: str
+    name: FolderName
     output_dir: Path = Field(Path("studies"), description="the study folder is output_dir/name")
     seed: int = 0
     description: str = ""
@@ -101,7 +108,7 @@ class DatasetEntry(StrictModel):
 class RunSpec(StrictModel):
     model: str
     dataset: str
-    name: str | None = Field(None, description="default: the paper's naming from the training config")
+    name: FolderName | None = Field(None, description="default: the paper's naming from the training config")
     finding: str | None = Field(None, description="which finding the run tests (groups the plan and report)")
     overrides: dict[str, Any] = Field(default_factory=dict, description="dotted TrainConfig keys")
 

@@ -55,6 +55,7 @@ TINYZERO_PROMPT = (
 )
 SHORT_PROMPT = "Use {numbers} to make {target}."
 PROMPTS = {"tinyzero": TINYZERO_PROMPT, "short": SHORT_PROMPT}
+MAX_DRAWS = 10_000  # number draws per instance before the settings are called unsatisfiable (defaults need ~1-3)
 
 DEFAULTS: dict[str, Any] = {
     "min_numbers": 3,
@@ -129,7 +130,7 @@ class CountdownTask:
 
     def _one(self, s: dict[str, Any], key: str, seed: int, i: int) -> Sample:
         rng = sample_rng(self.name, self.version, seed, key, i)
-        while True:
+        for _ in range(MAX_DRAWS):
             k = rng.randint(s["min_numbers"], s["max_numbers"])
             numbers = [rng.randint(s["num_min"], s["num_max"]) for _ in range(k)]
             for _ in range(20):
@@ -141,6 +142,13 @@ class CountdownTask:
             sol = solve(numbers, target, use_all=s["use_all"])
             if sol is not None:  # always true by construction; the check guards the construction itself
                 break
+        else:  # settings whose targets (almost) never land in range: an error, not an endless loop
+            raise RsftError(
+                f"no instance found in {MAX_DRAWS:,} draws: numbers in [{s['num_min']}, {s['num_max']}] rarely "
+                f"combine to a target in [{s['target_min']}, {s['target_max']}]",
+                field="target_min",
+                fix="widen the target range or narrow the number range",
+            )
         prompt = PROMPTS[s["prompt_style"]].format(numbers=_numbers_text(numbers), target=target)
         meta = {
             "numbers": numbers,

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from rsft.config import StrictModel
+from rsft.config import MAX_STEPS, FolderName, StrictModel
 from rsft.resources import packaged_model
 
 
@@ -107,8 +107,10 @@ class ScheduleConfig(StrictModel):
     lr: float = Field(5e-5, gt=0)
     scheduler: Literal["cosine", "constant", "linear"] = "cosine"
     warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
-    epochs: int | None = Field(None, ge=1)
-    max_steps: int | None = Field(None, ge=1, description="optimizer steps; overrides epochs when set")
+    epochs: int | None = Field(None, ge=1, le=MAX_STEPS)
+    max_steps: int | None = Field(
+        None, ge=1, le=MAX_STEPS, description="optimizer steps; overrides epochs when set"
+    )
     global_batch: int = Field(256, ge=1, description="rows per optimizer step, over all processes")
     micro_batch: int = Field(4, ge=1, description="rows per forward pass per process")
     shuffle: bool = Field(False, description="the paper keeps the data order fixed")
@@ -144,9 +146,11 @@ class LossConfig(StrictModel):
 
 class CheckpointConfig(StrictModel):
     every: int | None = Field(None, ge=1, description="every N optimizer steps")
-    steps: list[int] | None = Field(None, description="an explicit list of steps")
+    steps: list[Annotated[int, Field(ge=0, le=MAX_STEPS)]] | None = Field(
+        None, description="an explicit list of steps"
+    )
     log_spaced: int | None = Field(
-        None, ge=1, description="N steps spaced geometrically between 1 and the end"
+        None, ge=1, le=MAX_STEPS, description="N steps spaced geometrically between 1 and the end"
     )
     keep: Literal["all"] | int = Field("all", description="'all' or the number of latest checkpoints kept")
     state_every: int | None = Field(
@@ -187,7 +191,9 @@ class TrainConfig(StrictModel):
     checkpoints: CheckpointConfig = Field(default_factory=lambda: CheckpointConfig(every=10))
     packing: bool = Field(False, description="pack each micro-batch's rows into as few sequences as fit")
     output_dir: Path = Path("runs")
-    run_name: str | None = Field(None, description="default {model}_{dataset}_lr{lr}_ep{epochs}_bs{batch}")
+    run_name: FolderName | None = Field(
+        None, description="one folder name below output_dir; default {model}_{dataset}_lr{lr}_ep{epochs}_bs{batch}"
+    )
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     def resolved_run_name(self) -> str:

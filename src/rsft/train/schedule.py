@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rsft._util.errors import ConfigError, Problem
+from rsft.config import MAX_STEPS
 from rsft.train.config import CheckpointConfig, ScheduleConfig
 
 
@@ -60,7 +61,8 @@ def plan_schedule(rows: int, s: ScheduleConfig, processes: int = 1) -> Plan:
     """Compute the step arithmetic.
 
     Raises:
-        ConfigError: global batch not divisible by micro-batch × processes, or larger than the data.
+        ConfigError: global batch not divisible by micro-batch × processes, or larger than the data; more than
+            ``rsft.config.MAX_STEPS`` steps.
     """
     per_step = s.micro_batch * processes
     if s.global_batch % per_step:
@@ -85,6 +87,16 @@ def plan_schedule(rows: int, s: ScheduleConfig, processes: int = 1) -> Plan:
     else:
         epochs = float(s.epochs or 1)
         total = steps_per_epoch * int(epochs)
+    if total > MAX_STEPS:
+        raise ConfigError(
+            [
+                Problem(
+                    "schedule.epochs" if s.max_steps is None else "schedule.max_steps",
+                    f"{total:,} optimizer steps ({steps_per_epoch:,} per epoch) is more than the {MAX_STEPS:,} "
+                    "a run may make: check the value (a typo such as 1e12 for 1e2?)",
+                )
+            ]
+        )
     return Plan(
         rows=rows,
         global_batch=s.global_batch,

@@ -146,6 +146,9 @@ def build_model(cfg: TrainConfig) -> tuple[Any, Any]:
             field="model.path",
             fix="check the path / hub id and revision",
         ) from None
+    from rsft._util.model_folder import check_finite_weights
+
+    check_finite_weights(model, m.path, field="model.path")  # before LoRA wraps it: the base's own names
     if m.chat_template is not None:
         if not Path(m.chat_template).is_file():
             raise RsftError(
@@ -492,6 +495,9 @@ def train(
         raise RsftError("--resume and --overwrite exclude each other", fix="choose one")
     check_inputs(cfg)  # before the run folder exists: bad input leaves nothing behind
     fresh = not run_dir.exists()
+    top = run_dir.absolute()  # the outermost folder this run creates (output_dir too, when it is new)
+    while not top.parent.exists():
+        top = top.parent
     if (
         os.environ.get("RANK", "0") == "0"
     ):  # before accelerate exists: the launcher's rank says who owns the folder
@@ -503,6 +509,10 @@ def train(
         # "occupied"); one that wrote checkpoints keeps them for --resume
         if fresh and os.environ.get("RANK", "0") == "0" and not ck.list_checkpoints(run_dir):
             shutil.rmtree(run_dir, ignore_errors=True)
+            up = run_dir.absolute().parent
+            while up != top.parent and up.is_dir() and not any(up.iterdir()):  # folders made for it, now empty
+                up.rmdir()
+                up = up.parent
         raise
 
 
