@@ -46,12 +46,12 @@ def _targets(
                 check_model_folder(local, field="--model")
             return [model_target(model, local)]
         return [model_target(model)]
+    wanted = parse_steps(steps)  # before the folder is read: a bad --steps is named as such
     complete, listing = discover_run(run_dir, base=base)
     for d, why in listing.partial:
         console.print(f"[yellow]warning[/]: {esc(d)} is half-written ({esc(why)}): skipped", soft_wrap=True)
     for note in listing.notes:
         console.print(f"[yellow]note[/]: {esc(note)}", soft_wrap=True)
-    wanted = parse_steps(steps)
     if wanted is not None:
         have = {t.step for t in complete}
         for s in sorted(set(wanted) - have):
