@@ -162,7 +162,8 @@ def table(out: Path) -> str:
         sd = ((det / sims * (1 - det / sims) + 0.25 / sims) / sims) ** 0.5
         lines.append(
             f"| {name} | {r['n']} | {r['k']} | {r['S']} | {b} | {depth:.2f} | {sims} | {det / sims:.1%} ± "
-            f"{sd:.1%} | {rec / sims:.1%} | {c['ref'] / sims:.1%} | {R:.2f} ± {se:.2f} | {other:.1%} |"
+            f"{sd:.1%} | {rec / sims:.1%} | {c['ref'] / sims:.1%} | "
+            f"{'— (reference found none)' if c['ref'] == 0 else f'{R:.2f} ± {se:.2f}'} | {other:.1%} |"
         )
     return "\n".join(lines)
 
