@@ -131,3 +131,33 @@ def test_ray_executor_names_a_run_that_fails(ray_cluster, tmp_path, tiny_model_d
     assert "1 of 2 runs failed as Ray tasks" in r.stderr, r.stderr[-3000:]
     assert "micro_cd-nocot" in r.stderr and "missing/nocot.parquet" in r.stderr, r.stderr[-3000:]
     assert not (study / "out" / "tiny" / "report.html").exists()
+
+
+@pytest.mark.timeout(2400)
+def test_rsft_eval_on_ray_workers_stores_the_rows_of_a_local_sweep_once(ray_cluster, tmp_path, tiny_study_reference):
+    """`rsft eval --run RUN --executor ray --workers 2`: the two Ray workers split the run's checkpoint x benchmark
+    units through the store's leases; the store ends with exactly the rows the study's own sweep stored for that run
+    (same keys, same responses), each once."""
+    import duckdb
+
+    address, env = ray_cluster
+    ref = tiny_study_reference / "out" / "tiny"
+    run = sorted((ref / "runs").iterdir())[0]
+    store = tmp_path / "store"
+    r = subprocess.run(
+        [sys.executable, "-m", "rsft.cli.main", "eval", "--run", str(run), "--suite",
+         str(tiny_study_reference / "suite.yaml"), "--store", str(store), "--executor", "ray", "--workers", "2",
+         "--address", address, "--no-progress"],
+        cwd=tiny_study_reference, env=env, capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    con = duckdb.connect()
+    got = con.execute(
+        f"SELECT key, response FROM read_parquet('{store}/rows/*.parquet') ORDER BY key"
+    ).fetchall()
+    want = con.execute(
+        f"SELECT key, response FROM read_parquet('{ref}/store/rows/*.parquet') WHERE run = '{run.name}' ORDER BY key"
+    ).fetchall()
+    assert len(got) == len({k for k, _ in got}) == 3 * 3 * 8  # 3 checkpoints x 3 benchmarks x 8 items, once each
+    assert got == want
+    assert "72 planned rows" in " ".join(r.stderr.split()) and "72 generated" in " ".join(r.stderr.split())

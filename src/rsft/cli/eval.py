@@ -151,6 +151,15 @@ def run(
     out: Path = typer.Option(None, "--out", help="with --replay: write the replay report (JSON) here"),
     n_boot: int = typer.Option(1000, "--n-boot", help="with --adaptive: bootstrap replicates (as rsft analyze)"),
     seed: int = typer.Option(0, "--seed", help="with --adaptive: bootstrap and item-draw seed"),
+    executor: str = typer.Option(
+        "local", help="local (this process) | ray (the sweep split over --workers Ray tasks through the store's "
+        "leases)"
+    ),
+    workers: int = typer.Option(2, min=1, help="with --executor ray: Ray tasks sharing the sweep"),
+    address: str = typer.Option(
+        None, help="with --executor ray: the cluster (auto, HOST:PORT, ray://HOST:PORT; default: a local one)"
+    ),
+    gpus: float = typer.Option(0.0, min=0, help="with --executor ray: GPUs per worker"),
     max_error_rate: float = typer.Option(
         0.05,
         "--max-error-rate",
@@ -164,6 +173,12 @@ def run(
     from rsft.eval.runner import run_sweep, watch_run
     from rsft.eval.store import Store
 
+    if executor not in ("local", "ray"):
+        raise RsftError(f"--executor {executor!r} is not an executor", field="--executor", fix="local | ray")
+    if executor == "ray" and (watch or watch_until_done or adaptive or replay is not None
+                              or str(run_dir or "").startswith("hub:")):  # fmt: skip
+        raise RsftError("--executor ray sweeps a model or a run's checkpoints as they are: drop --watch/--adaptive",
+                        field="--executor")  # fmt: skip
     if replay is not None and not adaptive:
         raise RsftError("--replay needs --adaptive", field="--replay")
     if replay is not None:
@@ -254,6 +269,14 @@ def run(
                 max_error_rate=max_error_rate,
                 base=base,
             )
+    elif executor == "ray":
+        from rsft.eval.ray_sweep import run_sweep_ray
+
+        targets = targets or _targets(model, run_dir, steps, cfg.backend.kind, base, store)
+        report = run_sweep_ray(
+            cfg, str(store), targets, workers=workers, address=address, gpus=gpus, rescore=rescore,
+            lease_ttl_s=lease_ttl, max_error_rate=max_error_rate,
+        )  # fmt: skip
     else:
         targets = targets or _targets(model, run_dir, steps, cfg.backend.kind, base, store)
         with progress_bars(progress) as bars:
