@@ -205,6 +205,12 @@ def _issue23_inputs(w: Path, model: Path) -> None:
     _w(w / "suite_n_items_absurd.yaml", suite + "benchmarks:\n  - name: toy_arith\n    options: {n_items: 1.0e+11}\n")
     _w(w / "suite_dup.yaml", "name: t\nname: u\n" + bench)
     _w(w / "two_rows.jsonl", (json.dumps(GOOD_ROW) + "\n") * 2)
+    step = w / "run_nan" / "checkpoints" / "step_000000"  # a run whose one checkpoint holds NaN weights
+    step.parent.mkdir(parents=True)
+    _clone_model(w / "m_nan", step)
+    from rsft.train import COMPLETE_MARKER
+
+    (step / COMPLETE_MARKER).write_text("")
     _w(w / "study_escape.yaml", "study: {name: ../escaped_study}\nmodels: {m: {path: x}}\ndatasets: {d: {path: y}}\n"
        "runs: [{model: m, dataset: d}]\n")
 
@@ -326,6 +332,21 @@ ISSUE23: list[Case] = [
     Case("rollouts_temperature_inf", lambda w: ["rollouts", "run", "--teacher", f"hf/{w / 'no_weights'}",
                                                 "--queries", "toy_arith:2", "--temperature", "inf", "--out",
                                                 str(w / "pool4")], "temperature", no_output=_no("pool4")),
+    Case("fetch_unknown_benchmark", lambda w: ["data", "fetch", "gsm8kk"], "did you mean 'gsm8k'"),
+    Case("variant_output_is_input", lambda w: ["data", "variant", str(w / "self.jsonl"), str(w / "self.jsonl"),
+                                               "--kind", "nocot"], "the output file is the input file",
+         setup=lambda w: _w(w / "self.jsonl", json.dumps(GOOD_ROW) + "\n")),
+    Case("subset_output_is_input", lambda w: ["data", "subset", str(w / "self2.jsonl"), str(w / "self2.jsonl"),
+                                              "--rows", "1"], "the output file is the input file",
+         setup=lambda w: _w(w / "self2.jsonl", json.dumps(GOOD_ROW) + "\n")),
+    Case("nll_nan_weights", lambda w: ["analyze", "nll", "--run", str(w / "run_nan"), "--data", str(w / "good.jsonl"),
+                                       "--out", str(w / "nll.json")], "NaN or inf", no_output=_no("nll.json")),
+    Case("score_nan_weights", lambda w: ["rollouts", "score", "--model", str(w / "m_nan"), "--data",
+                                         str(w / "good.jsonl"), "--out", str(w / "sc2.parquet")], "NaN or inf",
+         no_output=_no("sc2.parquet")),
+    Case("rollouts_nan_teacher", lambda w: ["rollouts", "run", "--teacher", f"hf/{w / 'm_nan'}", "--queries",
+                                            "toy_arith:2", "--n", "1", "--out", str(w / "pool5")], "NaN or inf",
+         no_output=_no("pool5")),
     Case("countdown_n_absurd", lambda w: ["data", "countdown", "--out", str(w / "cd9"), "--n", "1000000000000"],
          "--n", no_output=_no("cd9")),
     Case("toy_n_absurd", lambda w: ["data", "toy", "--out", str(w / "toy9"), "--task", "toy_arith", "--n",
@@ -595,7 +616,7 @@ def test_bad_input(case: Case, ws: Path, capsys):
 
 
 def test_the_matrix_is_large_and_covers_every_command():
-    assert len(CASES) >= 170
+    assert len(CASES) >= 175
     commands = {c.argv(Path("/w"))[0] for c in CASES}
     assert {"validate", "data", "train", "eval", "analyze", "report", "study", "rollouts", "curate"} <= commands
 

@@ -46,6 +46,8 @@ def load_checkpoint(target: Any, device: str) -> tuple[Any, Any]:
     written)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from rsft._util.model_folder import check_finite_weights
+
     tok = AutoTokenizer.from_pretrained(target.model)
     if target.adapter_base is None:
         model = AutoModelForCausalLM.from_pretrained(target.model)
@@ -54,6 +56,7 @@ def load_checkpoint(target: Any, device: str) -> tuple[Any, Any]:
 
         base = AutoModelForCausalLM.from_pretrained(target.adapter_base)
         model = PeftModel.from_pretrained(base, target.model).merge_and_unload()
+    check_finite_weights(model, target.model)  # NaN weights would give a NaN curve, not an error
     return model.to(device).eval(), tok
 
 

@@ -23,7 +23,7 @@ import yaml
 from pydantic import Field
 
 from rsft._util.errors import DataError, OfflineError, RsftError
-from rsft.config import StrictModel
+from rsft.config import StrictModel, did_you_mean
 
 MANIFEST = Path(__file__).with_name("sources.yaml")
 SIDE = ".rsft-source.json"  # written beside each fetched file: where it came from and its verified hashes
@@ -217,8 +217,22 @@ def fetch(
     names: list[str], pins: dict[str, str] | None = None, say: Callable[[str], None] = lambda _: None
 ) -> list[Fetched]:
     """Fetch every file of the named benchmarks; benchmarks without a manifest entry (generated toy tasks) are
-    skipped with a note."""
+    skipped with a note.
+
+    Raises:
+        RsftError: a name is no registered benchmark (a misspelt one would otherwise fetch nothing, exit 0).
+    """
+    from rsft.bench.registry import benchmark_names
+
     manifest = load_manifest()
+    known = sorted(set(benchmark_names()) | set(manifest))
+    for name in names:
+        if name not in known:
+            raise RsftError(
+                f"unknown benchmark '{name}'" + did_you_mean(name, known),
+                field="names",
+                fix="`rsft suites` lists the suites; a suite file names its benchmarks",
+            )
     out: list[Fetched] = []
     for name in names:
         if name not in manifest:

@@ -189,6 +189,17 @@ def toy(
     _write(rows, path, card)
 
 
+def _not_the_input(src: Path | str, dst: Path) -> None:
+    """The output file is not the input file: writing it would replace the data it is made from."""
+    if Path(src).exists() and dst.exists() and Path(src).resolve() == dst.resolve():
+        raise RsftError(
+            "the output file is the input file: writing it would replace the data it is read from",
+            file=str(dst),
+            field="dst",
+            fix="write to another file",
+        )
+
+
 def _card_for(kind: str, src: Path, report: dict[str, Any]) -> dict[str, Any]:
     from rsft.data.io import read_card
 
@@ -217,6 +228,7 @@ def variant(
     from rsft.data.io import read_sft
     from rsft.data.variants import make_variant
 
+    _not_the_input(src, dst)
     rows = read_sft(src, on_unclosed="keep")
     opts: dict[str, Any] = (
         {"on_missing": on_missing}
@@ -247,6 +259,7 @@ def subset(
     """A deterministic subset in source order, e.g. Math-CoT-2.5k from Math-CoT-20k (rule: rsft.data.subset)."""
     from rsft.data.subset import write_subset
 
+    _not_the_input(src, dst)
     card = write_subset(src, dst, rows, rule=rule, seed=seed, revision=revision)
     console.print(
         f"[green]{card['rows']}[/] of {card['source_rows']} rows ({rule}, seed {seed}) -> {esc(dst)} "
@@ -274,6 +287,7 @@ def verify(
     from rsft.data.io import read_sft
     from rsft.data.verify import verify_rows
 
+    _not_the_input(src, dst)
     rows = read_sft(src, on_unclosed="keep")
     kept, report = verify_rows(rows, task_name)
     console.print(esc(json.dumps(report, indent=1)))

@@ -24,7 +24,7 @@ from rsft._util.provenance import provenance
 from rsft.config import StrictModel
 from rsft.generate.base import Backend, Completion, GenerateConfig, Request
 from rsft.rollouts.queries import Query, is_task_spec, load_queries, parse_shard, shard_range
-from rsft.rollouts.schema import POOL_MANIFEST, POOL_SCHEMA, POOL_SCHEMA_VERSION, SHARDS_DIR
+from rsft.rollouts.schema import PARTS_GLOB, POOL_MANIFEST, POOL_SCHEMA, POOL_SCHEMA_VERSION, SHARDS_DIR
 from rsft.rollouts.store import ShardWriter, shard_lock, shard_name, write_json_atomic
 from rsft.rollouts.verify import Verifier, get_verifier, verified_flag
 
@@ -202,13 +202,29 @@ def run_rollouts(
     text = cfg.system_prompt if cfg.system_prompt not in (None, *_POLICIES) else None
     queries = load_queries(cfg.queries, system_prompt=text)
     identity = _identity(cfg, queries, task)
+    fresh = not out.exists()
     open_pool(out, identity)
     start, end = shard_range(len(queries), index, count)
     shard_dir = out / SHARDS_DIR / shard_name(index, count)
-    with shard_lock(shard_dir):
-        return _run_shard(
-            cfg, queries[start:end], identity, verifier, ShardWriter(shard_dir), backend, progress
-        )
+    try:
+        with shard_lock(shard_dir):
+            return _run_shard(
+                cfg, queries[start:end], identity, verifier, ShardWriter(shard_dir), backend, progress
+            )
+    except BaseException:
+        _remove_if_unused(out, shard_dir, fresh)
+        raise
+
+
+def _remove_if_unused(out: Path, shard_dir: Path, fresh: bool) -> None:
+    """A pool folder this process created is deleted again when it failed before committing anything and no
+    other shard has started in it (sharded workers share one pool folder: theirs is never touched)."""
+    import shutil
+
+    shards = out / SHARDS_DIR
+    others = [d for d in shards.iterdir() if d != shard_dir] if shards.is_dir() else []
+    if fresh and not others and not any(out.glob(PARTS_GLOB)):
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def _run_shard(

@@ -105,6 +105,7 @@ def _load(cfg: ScoreConfig) -> tuple[Any, Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from rsft._util.model_folder import check_finite_weights
     from rsft.generate.hf import resolve_model_dir
 
     path = resolve_model_dir(cfg.model.removeprefix("hf/"))
@@ -118,6 +119,7 @@ def _load(cfg: ScoreConfig) -> tuple[Any, Any, Any]:
     )
     dtype = getattr(torch, cfg.dtype)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=cfg.trust_remote_code)
+    check_finite_weights(model, path, field="model")  # NaN weights would score every token NaN, silently
     model = model.to(device).eval()
     return model, tok, device
 
