@@ -161,8 +161,12 @@ LAYOUT_JS = """<script>window.addEventListener('load', () => {
     .filter(i => !i.getAttribute('src').startsWith('data:image/png;base64,') || !i.complete
                  || i.naturalWidth < 50 || i.naturalHeight < 50)
     .map(i => i.alt);
+  const clipped = [...document.querySelectorAll('main table')]
+    .filter(t => t.getBoundingClientRect().width > t.parentElement.clientWidth + 1)
+    .map(t => t.querySelector('th') ? t.querySelector('th').textContent : '?');
   document.body.setAttribute('data-layout', JSON.stringify(
-    {width: w, scroll: document.documentElement.scrollWidth, wide: wide, bad: bad, images: document.images.length}));
+    {width: w, scroll: document.documentElement.scrollWidth, wide: wide, bad: bad, images: document.images.length,
+     clipped: clipped, tables: document.querySelectorAll('main table').length}));
 });</script>"""
 
 
@@ -189,7 +193,7 @@ def test_layout_at_1400px_in_headless_chromium(report, tmp_path):
     _, html = report
     text = html.read_text()
     got = _layout(exe, text, tmp_path)
-    assert got["width"] == 1400 and got["scroll"] <= 1400 and not got["wide"], got
+    assert got["width"] == 1400 and got["scroll"] <= 1400 and not got["wide"] and not got["clipped"], got
     assert got["images"] == len(_figure_names(html)) and not got["bad"], got
     # the check can fail: a 2,000 px wide block and an empty image are both caught
     broken = text.replace("<main>", "<main><div style='width:2000px'>x</div><img alt='empty' src=''>", 1)
@@ -228,3 +232,98 @@ def test_every_detector_class_has_a_colour():
     from rsft.report.figures import CLASS_COLOR
 
     assert set(CLASS_COLOR) == set(CLASSES)
+
+
+# a store whose tables are wide: four runs with long names, ten benchmarks, a model size in runs.json
+WIDE_RUNS = [f"toy-{m}_countdown-{d}-highquality_lr2e-4" for m in ("small", "large") for d in ("longcot", "nocot")]
+
+
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory):
+    root = tmp_path_factory.mktemp("wide")
+    benches = {f"benchmark_with_a_long_name_{i}": d for i, d in enumerate(["math"] * 3 + ["reasoning"] * 4 + ["general"] * 3)}
+    conds = {r: {"model": r.split("_")[0], "dataset": r.split("_")[1], "params_b": 0.000853 if "small" in r else 8.19}
+             for r in WIDE_RUNS}  # fmt: skip
+    store = make_store(root / "store", WIDE_RUNS, [0, 10, 20], benches, items=20, samples=2, runs_json=conds)
+    out = analyze_store(store, root / "analysis", config=AnalyzeConfig(B=100, power_sims=4))
+    a = json.loads((out / "analysis.json").read_text())
+    for rec in a["behaviour"]:  # a marker no response used: its panel would be flat at zero
+        rec["markers_per_1k_tokens"]["decomposition"] = {k: [0.0] * len(rec["step"]) for k in ("est", "lo", "hi")}
+    (out / "analysis.json").write_text(json.dumps(a))
+    return a, render_report(out, root / "site" / "report.html")
+
+
+def test_expanded_report_reads_for_readers(report, wide):
+    """Human units, Methods in plain sentences, and no reST markup anywhere in the page."""
+    from rsft.analysis import detector, safety, stats
+    from rsft.report.html import esc
+
+    a, html = wide
+    text = html.read_text()
+    assert "params_b" not in text and "0.000853" not in text
+    assert "<th>parameters</th>" in text and "<td>853k</td>" in text and "<td>8.19B</td>" in text
+    methods = text[text.index("id='methods'") :]
+    for mod in (stats, detector, safety):
+        assert esc(mod.READER_METHOD) in methods  # the one home of each method's reader text
+    for symbol in ("n (items)", "k (samples per item)", "B (bootstrap replicates)", "seed", "pointwise interval",
+                   "simultaneous interval"):  # fmt: skip
+        assert f"<dt>{symbol}</dt>" in methods, symbol
+    assert f"here B = {a['spec']['B']}" in methods and f"here seed = {a['spec']['seed']}" in methods
+    for page in (text, report[1].read_text()):
+        assert "``" not in page and "<pre>" not in page
+        assert not re.search(r":(func|mod|data|class|meth|attr):`", page)
+
+
+def test_reader_helpers():
+    from rsft.report import html as H
+
+    assert [H.params(x) for x in (0.000853, 0.0124, 0.5, 8.19, 14.8, 235.0)] == [
+        "853k", "12.4M", "500M", "8.19B", "14.8B", "235B"
+    ]  # fmt: skip
+    assert H.cond_value("params_b", None) == "" and H.cond_value("model", "a<b") == "a&lt;b"
+    assert H.plain("``mu_s`` by :func:`rsft.analysis.stats.holm`, **dip** *claim*; 2 * 3") == "mu_s by holm, dip claim; 2 * 3"
+    # a runs x 14 curves table is split into tables of at most WIDE_COLUMNS curves, each repeating the run column
+    t = H.wide_table(["run", *map(str, range(14))], [["r_1", *["x"] * 14]], fixed=1)
+    assert t.count("<table>") == 3 and t.count("<th>run</th>") == 3 and "Columns 13–14 of 14" in t
+    assert "r_<wbr>1" in t
+
+
+def test_no_figure_panel_without_data(report, wide):
+    """Every drawn panel has a value other than 0; a panel left out is named in the report."""
+    import numpy as np
+
+    from rsft.report.figures import all_figures, behaviour_panels
+
+    a, html = wide
+    kept, left = behaviour_panels(a)
+    assert left == ["decomposition per 1k tokens"] and kept
+    assert "Not drawn: decomposition per 1k tokens: 0 (or no data)" in html.read_text()
+    for analysis in (a, json.loads((report[0] / "analysis.json").read_text())):
+        figs = all_figures(analysis)
+        try:
+            for name, fig in figs.items():
+                for ax in fig.axes:
+                    if not ax.get_visible() or not (ax.get_lines() or ax.collections):
+                        continue
+                    ys = [np.asarray(ln.get_ydata(), float) for ln in ax.get_lines()]
+                    ys += [np.asarray(c.get_offsets(), float)[:, 1:] for c in ax.collections if len(c.get_offsets())]
+                    assert any(np.nan_to_num(y).any() for y in ys), (name, ax.get_title())
+        finally:
+            import matplotlib.pyplot as plt
+
+            for fig in figs.values():
+                plt.close(fig)
+
+
+def test_wide_tables_wrap_at_1400px_in_headless_chromium(wide, tmp_path):
+    """Ten benchmarks and long run names: every table fits its container (no column behind a scrollbar)."""
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.skip("chromium is not installed (apt-get install chromium); the layout check needs it")
+    text = wide[1].read_text()
+    got = _layout(exe, text, tmp_path)
+    assert got["tables"] >= 8 and not got["clipped"] and got["scroll"] <= 1400 and not got["wide"], got
+    # the check can fail: a table whose cell cannot wrap is caught
+    cell = "<div class='tw'><table><tr><th>too wide</th><td style='white-space:nowrap'>" + "x " * 1500 + "</td></tr></table></div>"
+    bad = _layout(exe, text.replace("<main>", "<main>" + cell, 1), tmp_path)
+    assert bad["clipped"] == ["too wide"], bad

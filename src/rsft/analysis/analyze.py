@@ -308,9 +308,9 @@ def _analyze(store, out, in_domain, seed, cfg, conditions, progress) -> Path:
         "scoring": frame.scoring,
         "methods": {
             "outcomes": OUTCOMES_METHOD,
-            "bootstrap": (stats_mod.__doc__ or "").strip(),
-            "detector": (detector_mod.__doc__ or "").strip(),
-            "safety": (safety_mod.__doc__ or "").strip(),
+            "bootstrap": stats_mod.READER_METHOD,
+            "detector": detector_mod.READER_METHOD,
+            "safety": safety_mod.READER_METHOD,
         },
         "notes": notes,
         "seconds": round(time.perf_counter() - t0, 2),

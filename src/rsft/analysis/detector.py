@@ -90,6 +90,23 @@ ALPHA_SHARE = {"vs_base": 0.4, "rise_to_final": 0.4, "fall_to_final": 0.1, "rate
 """Bonferroni shares of ``alpha = 1 - level`` (they sum to 1)."""
 FAMILIES = tuple(ALPHA_SHARE)
 RECOVERY_MARGIN = 0.02  # score points the final checkpoint may stay below the base and still count as recovered
+
+READER_METHOD = (
+    "Each curve (a score per checkpoint) is given one shape class, named only from statements the data supports "
+    "at the stated level, so that the chance that a verdict contains a false statement is at most 1 - level "
+    "(5% at 95%). The statements compare checkpoints on the same items: a checkpoint below or above the base "
+    "(the first checkpoint), the final checkpoint above an earlier low point, the final below an earlier high "
+    "point, and whether the change slowed. The error budget is split over these four families (40%, 40%, 10%, "
+    "10%) and each family uses a simultaneous interval over its checkpoints, so picking the lowest checkpoint as "
+    "the dip is already accounted for. A dip is a checkpoint shown below the base followed by a rise shown from "
+    "it; it counts as a full recovery (dip-and-recovery) when the final checkpoint is also shown to be no more "
+    f"than {RECOVERY_MARGIN} score points below the base, and as dip-and-partial-recovery otherwise. Without a dip, a "
+    "curve improves, degrades, rises then plateaus, drops and stays, or rises and falls. 'Flat within noise' "
+    "and 'inconclusive' claim nothing: the first when the final change is shown to be small, the second when "
+    "this number of items (n), samples per item (k) and checkpoints cannot tell a change from noise. Whether a "
+    "run of this size could have seen a dip at all is measured by simulation (the power table in section 5)."
+)
+"""The detector in plain words, for the report's Methods section (the module docstring is the exact rule)."""
 TOO_WIDE = 0.05  # default resolution: a no-claim verdict with a wider final-gain half-width is "inconclusive"
 FEW_ITEMS = 30  # below this many items the bootstrap's intervals are rough: Student-t critical values, a note
 MIN_ITEMS = 5  # below this the Student-t correction is undefined in practice: nothing is claimed

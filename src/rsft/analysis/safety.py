@@ -26,6 +26,19 @@ from rsft.analysis.stats import Boot, BootSpec, percentile_ci, simultaneous_ci
 
 REASONING = ("in-domain", "out-of-domain", "general")
 
+READER_METHOD = (
+    "Safety benchmarks score 1 for safe behaviour, so a safety change of -0.10 means 10 points more attack "
+    "success than the base. Each checkpoint's weighted score is the weighted mean of its reasoning domains "
+    "(equal weights on in-domain and out-of-domain by default, or general when neither exists). A checkpoint "
+    "may be recommended only when the lower end of the simultaneous interval (over all checkpoints) of its "
+    "safety change is above minus the tolerance: with that confidence it lost at most the tolerance in safety. "
+    "The base always qualifies. The recommendation is the qualifying checkpoint with the highest weighted "
+    "score. Because it was picked for scoring best, its gains carry the simultaneous interval over all "
+    "checkpoints rather than a pointwise one, and the report gives the share of bootstrap replicates in which "
+    "it is the best qualifying checkpoint."
+)
+"""The trade-off and recommendation in plain words, for the report's Methods section."""
+
 
 def _iv(est: float, lo: float, hi: float) -> dict:
     return {"est": float(est), "lo": float(lo), "hi": float(hi)}

@@ -39,6 +39,23 @@ import numpy as np
 
 EXACT_LIMIT = 5_000_000  # B * n * S binomial draws above which the within stage uses its normal form
 
+READER_METHOD = (
+    "Every score is the mean over a benchmark's n items of each item's mean over its k sampled responses. Its "
+    "uncertainty comes from a two-stage bootstrap: each of B replicates redraws the n items with replacement and, "
+    "within each drawn item, its k responses; the same item draw is used at every checkpoint, so differences "
+    "between checkpoints compare the same items. Redrawing responses as well as items would count the noise "
+    "between responses twice, so the item stage is shrunk to keep each replicate's spread equal to the usual "
+    "standard error. A pointwise interval (the level, e.g. 95%, of the replicates' central range) describes one "
+    "number on its own. A simultaneous interval covers a whole family of checkpoints at once: all of them hold "
+    "together with that probability, which is the right interval when the checkpoint was picked by looking at "
+    "the data (the deepest dip, the best score). A pre-specified contrast (final minus base, one run minus "
+    "another) gets a pointwise interval and a p-value from the t distribution on n - 1 degrees of freedom; with "
+    "few items the intervals use the same t scale. The seed fixes the random draws, so the same store and seed "
+    "give the same intervals."
+)
+"""The bootstrap and its intervals in plain words, for the report's Methods section (the module docstring is
+the exact statement)."""
+
 
 @dataclass(frozen=True)
 class BootSpec:

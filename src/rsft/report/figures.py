@@ -298,6 +298,28 @@ def question_figures(analysis: dict) -> dict[str, plt.Figure]:
     return figs
 
 
+def _has_signal(*series) -> bool:
+    """Some finite value other than 0 (a panel flat at zero for every run shows nothing)."""
+    return any((np.nan_to_num(_arr(s)) != 0).any() for s in series)
+
+
+def _behaviour_series(rec: dict, key: str) -> dict:
+    return rec["markers_per_1k_tokens"][key.split(":")[1]] if key.startswith("markers:") else rec[key]
+
+
+def behaviour_panels(analysis: dict) -> tuple[list[tuple[str, str]], list[str]]:
+    """The behaviour figure's panels ``(key, title)``, and the titles of those left out: no run has a value
+    other than 0 there (no data, or a marker no response used), so the report says so instead of drawing them."""
+    beh = analysis["behaviour"]
+    if not beh:
+        return [], []
+    panels = [("response_tokens", "response tokens"), ("thinking_tokens", "thinking tokens")]
+    panels += [("truncation_rate", "truncation rate")]
+    panels += [(f"markers:{c}", f"{c} per 1k tokens") for c in beh[0]["markers_per_1k_tokens"]]
+    keep = [(k, t) for k, t in panels if any(_has_signal(_behaviour_series(rec, k)["est"]) for rec in beh)]
+    return keep, [t for k, t in panels if (k, t) not in keep]
+
+
 def behaviour_figure(analysis: dict) -> dict[str, plt.Figure]:
     """Lengths, truncation and marker rates per checkpoint, one line per run; panels without data are left out."""
     beh = analysis["behaviour"]
@@ -305,14 +327,8 @@ def behaviour_figure(analysis: dict) -> dict[str, plt.Figure]:
         return {}
     colors, labels = run_colors(analysis), _labels(analysis)
     cats = list(beh[0]["markers_per_1k_tokens"])
-
-    def series(rec, key):
-        return rec["markers_per_1k_tokens"][key.split(":")[1]] if key.startswith("markers:") else rec[key]
-
-    panels = [("response_tokens", "response tokens"), ("thinking_tokens", "thinking tokens")]
-    panels += [("truncation_rate", "truncation rate")]
-    panels += [(f"markers:{c}", f"{c} per 1k tokens") for c in cats]
-    panels = [(k, t) for k, t in panels if any(_has_data(series(rec, k)["est"]) for rec in beh)]
+    series = _behaviour_series
+    panels, _ = behaviour_panels(analysis)
     figs: dict[str, plt.Figure] = {}
     if panels:
         fig, axes = _grid(len(panels), width=3.6, height=2.7)
@@ -332,7 +348,7 @@ def behaviour_figure(analysis: dict) -> dict[str, plt.Figure]:
         figs["behaviour"] = fig
     link_cats = [
         c for c in cats
-        if any(rec["marker_correctness"].get(c) and _has_data(rec["marker_correctness"][c]["diff"]) for rec in beh)
+        if any(rec["marker_correctness"].get(c) and _has_signal(rec["marker_correctness"][c]["diff"]) for rec in beh)
     ]  # fmt: skip
     if link_cats:
         fig2, axes2 = _grid(len(link_cats), width=3.6, height=2.7)

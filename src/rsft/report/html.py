@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -27,13 +28,15 @@ details.sec>summary h2{display:inline;font-size:18px;border:0;color:#1a4f8a}
 h1{font-size:26px;margin:0 0 4px} h2{font-size:20px;border-bottom:2px solid #2166ac;padding-bottom:4px;margin-top:36px}
 h3{font-size:15px;margin-top:22px} .meta{color:#666;font-size:13px}
 table{border-collapse:collapse;font-size:12.5px;margin:8px 0 4px} th,td{border:1px solid #ddd;padding:3px 7px;text-align:left}
-th{background:#f0f4f8} td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+th{background:#f0f4f8} td.num{text-align:right;font-variant-numeric:tabular-nums}
+th,td{overflow-wrap:break-word} .tw{overflow-x:auto;max-width:100%}
 .cap{color:#555;font-size:12px;margin-bottom:14px} figure{margin:10px 0 18px} figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:12px;color:#555} .up{color:#1b7837;font-weight:bold} .down{color:#b2182b;font-weight:bold}
 .warn{background:#fff4e5;border-left:4px solid #e08214;padding:6px 10px;margin:6px 0;font-size:13.5px}
 .note{background:#eef4fb;border-left:4px solid #2166ac;padding:6px 10px;margin:6px 0;font-size:13.5px}
 pre{white-space:pre-wrap;font-size:12px;background:#f6f6f6;padding:10px;border-radius:4px}
-ul.sum li{margin:3px 0} nav a{margin-right:12px;font-size:13px} .tw{overflow-x:auto;max-width:100%}
+ul.sum li{margin:3px 0} nav a{margin-right:12px;font-size:13px} dl.defs{font-size:13.5px} dl.defs dt{font-weight:bold;margin-top:6px}
+.method p{font-size:13.5px;line-height:1.45;max-width:95ch}
 details{margin:8px 0} summary{cursor:pointer;font-size:13.5px;color:#2166ac}
 """
 
@@ -55,6 +58,45 @@ def iv(d: dict | None, signed: bool = True, digits: int = 3) -> str:
     return f"{num(d['est'], digits, signed)} [{num(d['lo'], digits, signed)}, {num(d['hi'], digits, signed)}]"
 
 
+def params(x) -> str:
+    """A parameter count given in billions (``params_b``) in human units: 853k, 12.4M, 8.2B."""
+    if not isinstance(x, (int, float)) or isinstance(x, bool) or not math.isfinite(x) or x <= 0:
+        return "" if x is None else str(x)
+    n = x * 1e9
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if n >= div:
+            v = n / div
+            return f"{v:.3g}{unit}" if v < 100 else f"{v:.0f}{unit}"
+    return f"{n:.0f}"
+
+
+COND_HEADERS = {"params_b": "parameters", "max_steps": "steps", "lr": "learning rate"}
+"""Reader names of the run conditions the tables show (others keep their own name)."""
+
+
+def cond_header(key: str) -> str:
+    return COND_HEADERS.get(key, key.replace("_", " "))
+
+
+def cond_value(key: str, value) -> str:
+    """One run condition as a reader reads it (a parameter count in human units), HTML-escaped."""
+    if value is None:
+        return ""
+    return esc(params(value)) if key == "params_b" else esc(value)
+
+
+_ROLE = re.compile(r":(?:func|mod|data|class|meth|attr|obj|ref|doc):`~?([^`]+)`")
+
+
+def plain(text: str) -> str:
+    """reST markup out of a method text, for readers: ``:func:`x.y``` becomes ``y``, double backticks and
+    ``**bold**``/``*italic*`` marks are dropped (the words stay)."""
+    text = _ROLE.sub(lambda m: m.group(1).rsplit(".", 1)[-1], text)
+    text = re.sub(r"``([^`]+)``", r"\1", text)
+    text = re.sub(r"\*\*([^*]+)\*\*", r"\1", text)
+    return re.sub(r"(?<![\w*])\*([^*\s][^*]*)\*(?![\w*])", r"\1", text)
+
+
 def spec_line(spec: dict, what: str = "pointwise") -> str:
     return (
         f"{spec['level']:.0%} {what} intervals; two-stage bootstrap over items and samples within items, "
@@ -62,21 +104,59 @@ def spec_line(spec: dict, what: str = "pointwise") -> str:
     )
 
 
+def breakable(cell: str) -> str:
+    """An HTML cell's text may wrap after each underscore (run and benchmark names are long identifiers), so that
+    a wide table wraps inside the page instead of hiding columns behind a scrollbar."""
+    return _UNDERSCORE.sub("_<wbr>", cell)
+
+
+_UNDERSCORE = re.compile(r"_(?![^<]*>)")  # an underscore in text, not inside a tag
+
+
 def table(
-    header: list[str], rows: list[list[str]], numeric_from: int = 1, text_cols: tuple[int, ...] = ()
+    header: list[str],
+    rows: list[list[str]],
+    numeric_from: int = 1,
+    text_cols: tuple[int, ...] = (),
+    name_cols: tuple[int, ...] = (0,),
 ) -> str:
-    """An HTML table; columns from ``numeric_from`` on are right-aligned numbers, except ``text_cols``."""
-    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    """An HTML table; columns from ``numeric_from`` on are right-aligned numbers, except ``text_cols``. Header
+    cells and the ``name_cols`` (identifiers such as run names) may wrap after an underscore."""
+    head = "".join(f"<th>{breakable(esc(h))}</th>" for h in header)
     body = []
     for r in rows:
         cells = "".join(
-            f"<td class='num'>{c}</td>" if i >= numeric_from and i not in text_cols else f"<td>{c}</td>"
+            f"<td class='num'>{c}</td>"
+            if i >= numeric_from and i not in text_cols
+            else f"<td>{breakable(c) if i in name_cols else c}</td>"
             for i, c in enumerate(r)
         )
         body.append(f"<tr>{cells}</tr>")
     return (
         f"<div class='tw'><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )
+
+
+WIDE_COLUMNS = 6
+"""Curve columns per table: a runs x curves table with more is split into several, each repeating the run
+columns, so that it wraps down the page instead of running off its right edge."""
+
+
+def wide_table(
+    header: list[str], rows: list[list[str]], fixed: int, name_cols: tuple[int, ...] = (0,), per: int = WIDE_COLUMNS
+) -> str:
+    """``table`` of ``fixed`` label columns then number columns, split every ``per`` number columns."""
+    total = len(header) - fixed
+    if total <= per:
+        return table(header, rows, numeric_from=fixed, name_cols=name_cols)
+    out = []
+    for start in range(fixed, len(header), per):
+        cols = [*range(fixed), *range(start, min(start + per, len(header)))]
+        out.append(
+            f"<p class='cap'>Columns {start - fixed + 1}–{min(start + per, len(header)) - fixed} of {total}:</p>"
+            + table([header[i] for i in cols], [[r[i] for i in cols] for r in rows], fixed, name_cols=name_cols)
+        )
+    return "".join(out)
 
 
 def details(key: str, title: str, body: str) -> str:
@@ -158,6 +238,25 @@ def judges_block(judges: dict) -> str:
     )
 
 
+def symbols_block(spec: dict) -> str:
+    """What n, k, B, the seed and the two kinds of interval mean, with this analysis's values."""
+    defs = [
+        ("n (items)", "the number of distinct questions of a benchmark scored at a checkpoint."),
+        ("k (samples per item)", "how many responses were sampled for each question; an item's score is their mean."),
+        ("B (bootstrap replicates)", f"how many times the items and responses were redrawn to measure the "
+         f"uncertainty; here B = {spec.get('B')}."),
+        ("seed", f"fixes those random redraws, so the same store gives the same intervals; here seed = "
+         f"{spec.get('seed')}."),
+        ("pointwise interval", f"a {spec.get('level', 0.95):.0%} interval for one number on its own (a "
+         "checkpoint's score, or a contrast fixed in advance such as final minus base)."),
+        ("simultaneous interval", f"{spec.get('level', 0.95):.0%} intervals that hold together over every "
+         "checkpoint of a curve; used wherever a checkpoint was picked by looking at the data."),
+        ("▲ / ▼", "the interval lies entirely above / below zero (a change the data shows)."),
+    ]  # fmt: skip
+    items = "".join(f"<dt>{esc(t)}</dt><dd>{esc(d)}</dd>" for t, d in defs)
+    return f"<h3>What the symbols mean</h3><dl class='defs'>{items}</dl>"
+
+
 def methods_section(analysis: dict) -> str:
     spec = analysis["spec"]
     lex = analysis["config"]["lexicon"]
@@ -167,8 +266,10 @@ def methods_section(analysis: dict) -> str:
         f"<p class='cap'>Every interval: {esc(spec_line(spec))}. Store: {esc(analysis['store'])}. "
         f"rsft {esc(analysis['rsft_version'])}, commit {esc(prov.get('commit'))} (dirty: {esc(prov.get('dirty'))}), "
         f"analysis written {esc(analysis['created_at'])}.</p>"
+        + symbols_block(spec)
         + "".join(
-            f"<h3>{esc(title)}</h3><pre>{esc(analysis.get('methods', {}).get(key, 'not recorded'))}</pre>"
+            f"<h3>{esc(title)}</h3><div class='method'><p>"
+            f"{esc(plain(analysis.get('methods', {}).get(key, 'not recorded')))}</p></div>"
             for key, title in (
                 ("outcomes", "Outcomes"),
                 ("bootstrap", "Bootstrap"),
@@ -185,7 +286,7 @@ def methods_section(analysis: dict) -> str:
         "the full response; rates are per 1,000 generated tokens.</p>"
         + table(["category", "phrases"], lex_rows, numeric_from=9)
         + (
-            "<h3>Notes</h3><ul>" + "".join(f"<li>{esc(n)}</li>" for n in analysis["notes"]) + "</ul>"
+            "<h3>Notes</h3><ul>" + "".join(f"<li>{esc(plain(n))}</li>" for n in analysis["notes"]) + "</ul>"
             if analysis["notes"]
             else ""
         )

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 
 from rsft._util.errors import DataError
 from rsft.report import html as H
-from rsft.report.figures import all_figures, nll_figure
+from rsft.report.figures import all_figures, behaviour_panels, nll_figure
 from rsft.report.findings import four_findings, gain, headline, run_labels
 
 _SECTIONS = [
@@ -191,9 +191,9 @@ def _run_key(a: dict) -> str:
         if k in ("model", "dataset", "quality", "capability", "lr", "max_steps")
     ]
     rows = [
-        [H.esc(labels[r]), H.esc(r), *[H.esc(a["runs"][r].get(k, "")) for k in keys]] for r in sorted(labels)
+        [H.esc(labels[r]), H.esc(r), *[H.cond_value(k, a["runs"][r].get(k)) for k in keys]] for r in sorted(labels)
     ]
-    return "<h3>Run key</h3>" + H.table(["label", "run", *keys], rows, numeric_from=99)
+    return "<h3>Run key</h3>" + H.table(["label", "run", *map(H.cond_header, keys)], rows, numeric_from=99)
 
 
 def _statements(a: dict) -> list[str]:
@@ -310,10 +310,10 @@ def _comparison_table(a: dict, rows: list[dict], domains: bool = True) -> str:
             if n not in names and n.startswith("[") == domains:
                 names.append(n)
     names.sort()
-    header = ["run", *keys, *names]
+    header = ["run", *map(H.cond_header, keys), *names]
     body = []
     for row in rows:
-        cells = [H.esc(row["run"]), *[H.esc(row["conditions"].get(k, "")) for k in keys]]
+        cells = [H.esc(row["run"]), *[H.cond_value(k, row["conditions"].get(k)) for k in keys]]
         for n in names:
             c = row["cells"].get(n)
             cells.append(
@@ -325,7 +325,7 @@ def _comparison_table(a: dict, rows: list[dict], domains: bool = True) -> str:
         body.append(cells)
     if not names:
         return "<p>No curve has two or more checkpoints: nothing to compare.</p>"
-    return H.table(header, body, numeric_from=1 + len(keys))
+    return H.wide_table(header, body, fixed=1 + len(keys))
 
 
 def _between_table(a: dict) -> str:
@@ -352,7 +352,7 @@ def _between_table(a: dict) -> str:
         f"(paired on items where both runs saw the same items); ▲/▼: the interval excludes 0; "
         f"B={a['spec']['B']}, seed={a['spec']['seed']}."
     )
-    return H.table(["run", "reference", *names], body, numeric_from=2) + f"<p class='cap'>{H.esc(cap)}</p>"
+    return H.wide_table(["run", "reference", *names], body, fixed=2, name_cols=(0, 1)) + f"<p class='cap'>{H.esc(cap)}</p>"
 
 
 def _data(a: dict) -> str:
@@ -423,6 +423,11 @@ def _behaviours(a: dict, uris: dict[str, str], nll: dict | None = None) -> str:
     ):
         if name in uris:
             parts.append(H.figure(name, uris[name], f"{text}; {cap}"))
+        if name == "behaviour" and (left := behaviour_panels(a)[1]):
+            parts.append(
+                f"<p class='cap'>Not drawn: {H.esc(', '.join(left))}: 0 (or no data) at every checkpoint of "
+                "every run.</p>"
+            )
     rows = []
     for rec in a["behaviour"]:
         last = -1
