@@ -292,6 +292,8 @@ ISSUE23: list[Case] = [
     Case("eval_max_new_tokens_absurd", lambda w: _eval(w, "no_weights", "st34", "suite.yaml",
                                                        "generation.max_new_tokens=1000000000000"),
          "generation.max_new_tokens", no_output=_no("st34")),
+    Case("eval_rescore_without_store", lambda w: _eval(w, "no_weights", "st35", "suite.yaml", "--rescore"),
+         "--rescore", no_output=_no("st35")),
     Case("summary_nboot_absurd", lambda w: ["eval", "summary", str(w / "store_bad_json"), "--n-boot",
                                             "1000000000000"], "--n-boot"),
     Case("analyze_in_domain_misspelt", lambda w: ["analyze", str(w / "sweep"), "--in-domain", "toy_arithh",

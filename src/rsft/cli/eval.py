@@ -220,6 +220,13 @@ def run(
         raise RsftError(f"--max-error-rate must be in [0, 1] (got {max_error_rate})", field="--max-error-rate")
     # an existing store is opened (and its problems named) first; a new one is created only after a plain model
     # passed its checks, so that a bad model leaves no store behind
+    if rescore and not (store / "store.json").is_file():
+        raise RsftError(
+            "--rescore rescores stored rows, and there is no store here",
+            file=str(store),
+            field="--rescore",
+            fix="point --store at the store the responses were generated into",
+        )
     st = Store(store) if store.exists() else None
     targets = _targets(model, None, None, cfg.backend.kind, base, store) if model is not None else None
     st = st or Store(store)
