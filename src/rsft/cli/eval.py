@@ -78,6 +78,8 @@ def _removes_empty_store_on_failure(command: Callable[..., None]) -> Callable[..
 
     @functools.wraps(command)
     def wrapped(*args: Any, **kwargs: Any) -> None:
+        if kwargs.get("store") is None:  # --adaptive --replay FULL_STORE reads a store and creates none
+            return command(*args, **kwargs)
         store = Path(kwargs["store"])
         fresh = not store.exists()
         try:
