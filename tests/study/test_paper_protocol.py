@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rsft.bench.registry import get_benchmark
+from rsft.bench.registry import benchmark_class, get_benchmark
 from rsft.eval.config import load_suite
 from rsft.study.config import load_study
 from rsft.study.matrix import resolve_runs
-from rsft.study.plan import KNOWN_ITEMS, plan_study
+from rsft.study.plan import plan_study
 from rsft.tasks.base import Sample
 
 TABLE = yaml.safe_load((Path(__file__).parents[2] / "src/rsft/study/paper_protocol.yaml").read_text())
@@ -133,7 +133,7 @@ def test_suite_sampling_stop_and_options_match_the_table(suite):
         options = {**want["options"], **want.get("offline_default", {})}
         assert {k: spec.options.get(k) for k in options} == options, name
         if want["items"] is not None:
-            assert KNOWN_ITEMS[name] == want["items"], name
+            assert benchmark_class(name).items == want["items"], name
 
 
 def _fmt(template: str, **fields: str) -> str:

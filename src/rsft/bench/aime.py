@@ -16,6 +16,8 @@ class Aime24(MathBenchmark):
     """AIME 2024; options: path | file | hub_id (+revision), n_items."""
 
     name = "aime24"
+    items = 30
+    protocol = "avg@k"
     version = 1
     defaults: ClassVar[dict[str, Any]] = {"n": 10, **PAPER_SAMPLING}
     subdir = "aime_2024"
@@ -27,6 +29,6 @@ class Aime24(MathBenchmark):
 class Aime25(Aime24):
     """AIME 2025; options: path | hub_id (+revision), n_items."""
 
-    name = "aime25"
+    name = "aime25"  # items and protocol: Aime24's
     subdir = "aime_2025"
     filename = "aime_2025_matharena.jsonl"

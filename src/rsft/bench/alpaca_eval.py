@@ -121,6 +121,8 @@ class AlpacaEval(Benchmark):
     n_items."""
 
     name = "alpaca_eval"
+    items = 805
+    protocol = "alpaca_eval"
     version = 1
     group = "general"
     score_on = "answer"

@@ -103,6 +103,13 @@ class Benchmark:
         truncated_policy: what a truncated response scores by default (``options.truncated`` overrides it).
         scale: "unit" (scores in [0, 1]) or "reward" (unbounded; see docs/analysis.md for how it is bounded).
         Options: the pydantic model of its options (see the module docstring).
+        items: the protocol's item count (``rsft study plan`` costs a sweep with it; None: unknown, the plan
+            assumes 100). A count that depends on the options: override :meth:`item_count`.
+        protocol: the family of the paper's protocol metrics it reports (a key of
+            ``rsft.eval.protocol.PROTOCOL``: avg@k, exact_match, ifeval, truthfulqa, halueval, alpaca_eval,
+            safety); None: only rsft's standard ``avg@k`` summary.
+        sources: its default data source, the entries ``rsft data fetch`` downloads (fields of
+            ``rsft.bench.sources.SourceFile``); None: the benchmark's entry in ``bench/sources.yaml``, if any.
     """
 
     name: ClassVar[str] = ""
@@ -114,6 +121,14 @@ class Benchmark:
     truncated_policy: ClassVar[TruncatedPolicy] = "wrong"
     scale: ClassVar[Scale] = "unit"
     Options: ClassVar[type[BenchmarkOptions]] = BenchmarkOptions
+    items: ClassVar[int | None] = None
+    protocol: ClassVar[str | None] = None
+    sources: ClassVar[list[dict[str, Any]] | None] = None
+
+    @classmethod
+    def item_count(cls, options: dict[str, Any]) -> int | None:
+        """Items of one sweep under these suite options, before ``n_items`` (default: :attr:`items`)."""
+        return cls.items
 
     def __init__(self, **options: Any) -> None:
         self.opts = parse_options(type(self), options)

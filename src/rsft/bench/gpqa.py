@@ -69,6 +69,8 @@ class GpqaDiamond(Benchmark):
     (stable | paper), paper_hash_seed (0), prompt (rsft | paper), n_items."""
 
     name = "gpqa_diamond"
+    items = 198
+    protocol = "avg@k"
     version = 1
     group = "reasoning"
     score_on = "answer"

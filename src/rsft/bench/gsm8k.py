@@ -62,6 +62,7 @@ class Gsm8k(MathBenchmark):
     """GSM8K; options: path | file (test_socratic.jsonl) | hub_id (+revision, hub_config "main"), n_items."""
 
     name = "gsm8k"
+    items = 1319
     version = 1
     defaults: ClassVar[dict[str, Any]] = {"n": 1, **PAPER_SAMPLING}
 

@@ -98,11 +98,19 @@ class HaluEval(Benchmark):
     paths ({subset: file}), hub_id (+revision), extraction (last | paper), n_items (per subset)."""
 
     name = "halueval"
+    items = 4507
+    protocol = "halueval"
     version = 1
     group = "knowledge"
     score_on = "answer"
     defaults: ClassVar[dict[str, Any]] = {"n": 1, **PAPER_SAMPLING}
     Options = HaluEvalOptions
+    # per subset: general_data.json, and the *_samples sets of the paper's subsets (its own sizes unknown)
+    subset_items: ClassVar[dict[str, int]] = {"general": 4507, "qa": 10000, "dialogue": 10000, "summarization": 10000}
+
+    @classmethod
+    def item_count(cls, options: dict[str, Any]) -> int | None:
+        return sum(cls.subset_items[s] for s in options.get("subsets") or ["general"])
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)

@@ -64,6 +64,7 @@ class HumanEval(Benchmark):
     """HumanEval; options: path | hub_id (+revision), n_items, workers, timeout_s (default 10)."""
 
     name = "humaneval"
+    items = 164
     # 2: tests run in their own process on plain values (sys.exit(0) no longer passes); 3: the entry point is
     # found by parsing, and anything else is graded as prompt + completion (the official harness's program)
     version = 3

@@ -40,6 +40,8 @@ class IFEval(Benchmark):
     """IFEval; options: path | hub_id (google/IFEval) + revision, prompt (plain | paper), n_items."""
 
     name = "ifeval"
+    items = 541
+    protocol = "ifeval"
     version = 1
     group = "general"
     score_on = "answer"

@@ -203,6 +203,8 @@ class LiveCodeBench(Benchmark):
     release (default release_v2), n_items, workers, timeout_s (default 6), tests ("private" | "public")."""
 
     name = "livecodebench"
+    items = 511
+    protocol = "avg@k"
     version = 1
     group = "code"
     score_on = "answer"

@@ -12,6 +12,8 @@ class Math500(MathBenchmark):
     """MATH-500; options: path | hub_id (+revision), n_items."""
 
     name = "math500"
+    items = 500
+    protocol = "avg@k"
     version = 1
     defaults: ClassVar[dict[str, Any]] = {"n": 3, **PAPER_SAMPLING}
     subdir = "math500"

@@ -68,6 +68,7 @@ class Mbpp(Benchmark):
     """MBPP; options: path | hub_id (+revision), split, n_items, workers, timeout_s (default 10)."""
 
     name = "mbpp"
+    items = 500
     version = 2  # 2: tests run in their own process on plain values (sys.exit(0) no longer passes)
     group = "code"
     score_on = "answer"

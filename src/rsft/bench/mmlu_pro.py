@@ -117,6 +117,8 @@ class MmluPro(Benchmark):
     prompt (rsft | paper), extraction (official | last | paper), n_items."""
 
     name = "mmlu_pro"
+    items = 1000
+    protocol = "exact_match"
     version = 2  # 2: default extraction = the official harness's chain (was: the last statement)
     group = "knowledge"
     score_on = "answer"

@@ -36,6 +36,7 @@ class SafetyBenchmark(Benchmark):
     truncated_policy = "judged"  # a cut response: its visible answer is judged, the row flagged truncated
     defaults: ClassVar[dict[str, Any]] = {"n": 1, **SAFETY_SAMPLING}
     Options = JudgedOptions
+    protocol = "safety"
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -84,6 +85,7 @@ class HexPhi(SafetyBenchmark):
     """
 
     name = "hex_phi"
+    items = 330
     version = 1
 
     def _local(self) -> Path | None:
@@ -154,6 +156,7 @@ class HarmBench(SafetyBenchmark):
     judge to score properly)."""
 
     name = "harmbench"
+    items = 320
     version = 1
     Options = HarmBenchOptions
 
@@ -182,6 +185,7 @@ class StrongReject(SafetyBenchmark):
     """StrongREJECT: 313 forbidden prompts in 6 categories."""
 
     name = "strongreject"
+    items = 313
     version = 1
 
     def load(self) -> list[Sample]:
@@ -198,6 +202,7 @@ class AdvBench(SafetyBenchmark):
     """AdvBench harmful behaviours: 520 instructions (``target`` kept in metadata)."""
 
     name = "advbench"
+    items = 520
     version = 1
 
     def load(self) -> list[Sample]:

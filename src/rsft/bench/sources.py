@@ -1,6 +1,7 @@
 """Benchmark data from the hub: default sources, a shipped content manifest, and ``rsft data fetch``.
 
-``sources.yaml`` (next to this file) names, per benchmark, the hub dataset file(s), the local name its loader reads
+A benchmark's class may declare its source (``sources``, read through the registry by :func:`benchmark_sources`);
+otherwise ``sources.yaml`` (next to this file) names, per benchmark, the hub dataset file(s), the local name its loader reads
 and the sha256 of each hub file where rsft knows it. :func:`fetch` downloads through ``huggingface_hub`` (which
 honours ``HF_ENDPOINT`` and ``HF_TOKEN``) into ``$RSFT_CACHE/benchmarks/`` (default ``~/.cache/rsft``), checks every
 hash, and writes the local file last, so a file in the cache is a verified one; the loaders search that folder
@@ -59,6 +60,21 @@ def benchmark_cache() -> Path:
 def load_manifest() -> dict[str, list[SourceFile]]:
     raw = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
     return {name: [SourceFile(**f) for f in files] for name, files in raw.items()}
+
+
+def benchmark_sources(name: str) -> list[SourceFile] | None:
+    """The default data source of a registered benchmark: its class's ``sources`` if it declares them, else its
+    entry in ``sources.yaml``; None: it has none (generated or local only).
+
+    Raises:
+        RsftError: unknown name. pydantic.ValidationError: a declared entry has an unknown or ill-typed field.
+    """
+    from rsft.bench.registry import benchmark_class
+
+    declared = benchmark_class(name).sources
+    if declared is not None:
+        return [SourceFile(**f) for f in declared]
+    return load_manifest().get(name)
 
 
 def sha256_file(path: Path) -> str:
@@ -224,8 +240,7 @@ def fetch(
     """
     from rsft.bench.registry import benchmark_names
 
-    manifest = load_manifest()
-    known = sorted(set(benchmark_names()) | set(manifest))
+    known = benchmark_names()
     for name in names:
         if name not in known:
             raise RsftError(
@@ -235,9 +250,10 @@ def fetch(
             )
     out: list[Fetched] = []
     for name in names:
-        if name not in manifest:
+        sources = benchmark_sources(name)
+        if sources is None:
             say(f"{name}: generated or local only (no default source)")
             continue
-        for src in manifest[name]:
+        for src in sources:
             out += fetch_file(name, src, pins or {}, say)
     return out

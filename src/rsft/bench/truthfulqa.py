@@ -129,6 +129,8 @@ class TruthfulQA(Benchmark):
     n_items."""
 
     name = "truthfulqa"
+    items = 817
+    protocol = "truthfulqa"
     version = 2  # 2: the overlap judge follows the benchmark's rules (no-comment reference, non-answers, ties)
     group = "knowledge"
     score_on = "answer"

@@ -24,6 +24,7 @@ class XSTestOptions(SourceOptions):
 
 class XSTest(Benchmark):
     name = "xstest"
+    items = 450
     version = 1
     group = "overrefusal"
     score_on = "answer"

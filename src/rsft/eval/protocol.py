@@ -1,7 +1,8 @@
 """Each benchmark's own protocol metrics (the numbers the paper reports), beside rsft's standard ``avg@k``.
 
 Computed from stored rows only (``score``, ``outcome``, ``item_id``, ``score_meta``), one group per model x
-benchmark x sampling like :func:`rsft.eval.metrics.summarize`. Error rows, and scores a benchmark's outcome policy
+benchmark x sampling like :func:`rsft.eval.metrics.summarize`. Which family of metrics a benchmark reports is its
+class's ``protocol`` attribute (read through the registry); the families are :data:`PROTOCOL`. Error rows, and scores a benchmark's outcome policy
 leaves out (NaN), are left out everywhere. Definitions
 (``definition`` column of every row):
 
@@ -31,10 +32,6 @@ import numpy as np
 from rsft.eval.metrics import DEFAULT_BY
 
 Metric = tuple[str, float, int, str]  # (metric, value, n, definition)
-PROTOCOL_BENCHMARKS = (
-    "math500", "aime24", "aime25", "gpqa_diamond", "livecodebench", "mmlu_pro", "ifeval", "truthfulqa", "halueval",
-    "alpaca_eval", "hex_phi", "harmbench", "strongreject", "advbench",
-)  # fmt: skip
 
 
 def _meta(g: Any) -> list[dict[str, Any] | None]:
@@ -147,12 +144,40 @@ def _safety(g: Any) -> list[Metric]:
     return out
 
 
+# Protocol metric families, by the name a benchmark class gives as its ``protocol``.
 PROTOCOL: dict[str, Callable[[Any], list[Metric]]] = {
-    "math500": _avg_at_k, "aime24": _avg_at_k, "aime25": _avg_at_k, "gpqa_diamond": _avg_at_k,
-    "livecodebench": _avg_at_k, "mmlu_pro": _exact_match, "ifeval": _ifeval, "truthfulqa": _truthfulqa,
-    "halueval": _halueval, "alpaca_eval": _alpaca, "hex_phi": _safety, "harmbench": _safety,
-    "strongreject": _safety, "advbench": _safety,
+    "avg@k": _avg_at_k, "exact_match": _exact_match, "ifeval": _ifeval, "truthfulqa": _truthfulqa,
+    "halueval": _halueval, "alpaca_eval": _alpaca, "safety": _safety,
 }  # fmt: skip
+
+
+def protocol_of(benchmark: str) -> Callable[[Any], list[Metric]] | None:
+    """The protocol metrics of a registered benchmark (its class's ``protocol``); None: it declares none or is
+    not registered.
+
+    Raises:
+        RsftError: the class names a family that is not in :data:`PROTOCOL`.
+    """
+    from rsft._util.errors import RsftError
+    from rsft.bench.registry import BENCHMARKS, benchmark_class
+
+    if benchmark not in BENCHMARKS:
+        return None
+    family = benchmark_class(benchmark).protocol
+    if family is None:
+        return None
+    if family not in PROTOCOL:
+        raise RsftError(
+            f"benchmark '{benchmark}': unknown protocol '{family}'", field="protocol", fix=f"one of: {', '.join(PROTOCOL)}"
+        )
+    return PROTOCOL[family]
+
+
+def protocol_benchmarks() -> list[str]:
+    """The registered benchmarks that report protocol metrics."""
+    from rsft.bench.registry import benchmark_names
+
+    return [b for b in benchmark_names() if protocol_of(b) is not None]
 
 
 def protocol_records(store_dir: Any) -> list[dict[str, Any]]:
@@ -162,7 +187,7 @@ def protocol_records(store_dir: Any) -> list[dict[str, Any]]:
 
     from rsft.eval.store import Store
 
-    names = ", ".join(f"'{b}'" for b in PROTOCOL)
+    names = ", ".join(f"'{b}'" for b in protocol_benchmarks())
     table = protocol_metrics(Store(store_dir).frame(where=f"benchmark IN ({names})"))
     out = []
     for r in table.to_dict("records"):
@@ -183,13 +208,14 @@ def protocol_metrics(frame: Any, *, by: tuple[str, ...] = DEFAULT_BY) -> Any:
     if len(frame) == 0:
         return pd.DataFrame(columns=cols)
     rows = []
-    frame = frame[frame["benchmark"].isin(list(PROTOCOL))]
+    metrics = {b: protocol_of(str(b)) for b in frame["benchmark"].unique()}
+    frame = frame[frame["benchmark"].map(lambda b: metrics[b] is not None)]
     for keys, g in frame.groupby(list(by), dropna=False, sort=True):
         keys = keys if isinstance(keys, tuple) else (keys,)
         g = g[g["outcome"] != "error"]
         if g.empty:
             continue
-        for metric, value, n, definition in PROTOCOL[str(g["benchmark"].iloc[0])](g):
+        for metric, value, n, definition in metrics[g["benchmark"].iloc[0]](g):  # type: ignore[misc]
             rows.append({**dict(zip(by, keys, strict=True)), "metric": metric, "value": value, "n": n,
                          "definition": definition})  # fmt: skip
     return pd.DataFrame.from_records(rows, columns=cols)

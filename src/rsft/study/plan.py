@@ -13,7 +13,6 @@ cadence and only the newest is kept, but a new one is complete before the old on
 
 from __future__ import annotations
 
-import importlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,15 +21,6 @@ from typing import Any
 from rsft._util.errors import ConfigError, Problem
 from rsft.study.config import StudyConfig
 from rsft.study.matrix import ResolvedRun, resolve_runs
-
-# Item counts of the registered benchmarks (protocol sizes; MMLU-Pro is the paper's 1k subset).
-KNOWN_ITEMS: dict[str, int] = {
-    "math500": 500, "aime24": 30, "aime25": 30, "gsm8k": 1319, "gpqa_diamond": 198, "mmlu_pro": 1000,
-    "livecodebench": 511, "humaneval": 164, "mbpp": 500, "ifeval": 541, "truthfulqa": 817, "halueval": 4507,
-    "alpaca_eval": 805, "hex_phi": 330, "harmbench": 320, "strongreject": 313, "advbench": 520, "xstest": 450,
-}  # fmt: skip
-# HaluEval per subset: general_data.json, and the *_samples sets of the paper's subsets (its own sizes unknown)
-HALUEVAL_ITEMS = {"general": 4507, "qa": 10000, "dialogue": 10000, "summarization": 10000}
 
 
 @dataclass
@@ -111,19 +101,17 @@ def dataset_rows(cfg: StudyConfig, key: str) -> int:
 
 
 def sweep_cost(cfg: StudyConfig) -> list[dict[str, Any]]:
-    """Generated tokens of one sweep of one checkpoint, per benchmark."""
-    from rsft.bench.registry import BENCHMARKS
+    """Generated tokens of one sweep of one checkpoint, per benchmark (items: the budget's, else the suite's
+    ``n_items``, else the benchmark class's :meth:`~rsft.bench.base.Benchmark.item_count`, else 100)."""
+    from rsft.bench.registry import benchmark_class
     from rsft.eval.config import load_suite
 
     suite = load_suite(cfg.eval.suite, cfg.eval.suite_overrides)
     out = []
     for spec in suite.benchmarks:
-        module, attr = BENCHMARKS[spec.name].split(":")
-        cls = getattr(importlib.import_module(module), attr)
+        cls = benchmark_class(spec.name)
         gen = suite.generation_for(spec, dict(getattr(cls, "defaults", {}) or {}))
-        known = KNOWN_ITEMS.get(spec.name)
-        if spec.name == "halueval":
-            known = sum(HALUEVAL_ITEMS[s] for s in spec.options.get("subsets") or ["general"])
+        known = cls.item_count(spec.options)
         items = cfg.budget.items.get(spec.name) or spec.options.get("n_items") or known
         items = int(items or 100)
         tokens = items * gen.n * gen.max_new_tokens * cfg.budget.gen_fill
