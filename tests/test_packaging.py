@@ -63,8 +63,7 @@ def test_wheel_ships_suites_configs_and_toy_bases(installed):
     names = set(zipfile.ZipFile(wheel).namelist())
     for must in ("rsft/suites/paper.yaml", "rsft/suites/toy.yaml", "rsft/configs/paper/all.yaml",
                  "rsft/configs/paper/common.yaml", "rsft/configs/train/toy.yaml",
-                 "rsft/configs/accelerate/fsdp2.yaml", "rsft/toy/bases/small/model.safetensors",
-                 "rsft/bench/sources.yaml"):  # fmt: skip
+                 "rsft/configs/accelerate/fsdp2.yaml", "rsft/toy/bases/small/model.safetensors"):  # fmt: skip
         assert must in names, must
 
 

@@ -18,6 +18,17 @@ class Aime24(MathBenchmark):
     name = "aime24"
     items = 30
     protocol = "avg@k"
+    # its default data source for `rsft data fetch` (fields and hash policy: rsft.bench.sources)
+    sources: ClassVar[list[dict[str, Any]]] = [
+        {
+            "local": "aime_2024/aime_2024_matharena.jsonl",
+            "repo": "MathArena/aime_2024",
+            "path": ["data/train-00000-of-00001.parquet"],
+            "split": "train",
+            "convert": "jsonl",
+            "sha256": {"data/train-00000-of-00001.parquet": None},
+        },
+    ]
     version = 1
     defaults: ClassVar[dict[str, Any]] = {"n": 10, **PAPER_SAMPLING}
     subdir = "aime_2024"
@@ -30,5 +41,16 @@ class Aime25(Aime24):
     """AIME 2025; options: path | hub_id (+revision), n_items."""
 
     name = "aime25"  # items and protocol: Aime24's
+    # its default data source for `rsft data fetch` (fields and hash policy: rsft.bench.sources)
+    sources: ClassVar[list[dict[str, Any]]] = [
+        {
+            "local": "aime_2025/aime_2025_matharena.jsonl",
+            "repo": "MathArena/aime_2025",
+            "path": ["data/train-00000-of-00001.parquet"],
+            "split": "train",
+            "convert": "jsonl",
+            "sha256": {"data/train-00000-of-00001.parquet": None},
+        },
+    ]
     subdir = "aime_2025"
     filename = "aime_2025_matharena.jsonl"

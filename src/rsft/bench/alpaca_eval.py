@@ -123,6 +123,16 @@ class AlpacaEval(Benchmark):
     name = "alpaca_eval"
     items = 805
     protocol = "alpaca_eval"
+    # its default data source for `rsft data fetch` (fields and hash policy: rsft.bench.sources)
+    sources: ClassVar[list[dict[str, Any]]] = [
+        {
+            "local": "alpaca_eval/alpaca_eval_gpt4_1106_preview_reference.json",
+            "repo": "tatsu-lab/alpaca_eval",
+            "path": ["alpaca_eval_gpt4_baseline.json"],
+            "split": "eval",
+            "sha256": {"alpaca_eval_gpt4_baseline.json": None},
+        },
+    ]
     version = 1
     group = "general"
     score_on = "answer"

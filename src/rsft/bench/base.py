@@ -109,7 +109,7 @@ class Benchmark:
             ``rsft.eval.protocol.PROTOCOL``: avg@k, exact_match, ifeval, truthfulqa, halueval, alpaca_eval,
             safety); None: only rsft's standard ``avg@k`` summary.
         sources: its default data source, the entries ``rsft data fetch`` downloads (fields of
-            ``rsft.bench.sources.SourceFile``); None: the benchmark's entry in ``bench/sources.yaml``, if any.
+            ``rsft.bench.sources.SourceFile``); None: none (generated or local only).
     """
 
     name: ClassVar[str] = ""

@@ -71,6 +71,22 @@ class GpqaDiamond(Benchmark):
     name = "gpqa_diamond"
     items = 198
     protocol = "avg@k"
+    # its default data source for `rsft data fetch` (fields and hash policy: rsft.bench.sources)
+    sources: ClassVar[list[dict[str, Any]]] = [
+        {
+            "local": "gpqa/gpqa_diamond.csv",
+            "repo": "Idavidrein/gpqa",
+            "path": ["gpqa_diamond.csv"],
+            "split": "train",
+            "gated": True,
+            "get": (
+                "https://huggingface.co/datasets/Idavidrein/gpqa (accept the terms; the file is "
+                "gpqa_diamond.csv), or the password-protected zip linked from "
+                "https://github.com/idavidrein/gpqa"
+            ),
+            "sha256": {"gpqa_diamond.csv": None},
+        },
+    ]
     version = 1
     group = "reasoning"
     score_on = "answer"

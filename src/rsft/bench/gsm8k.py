@@ -63,6 +63,17 @@ class Gsm8k(MathBenchmark):
 
     name = "gsm8k"
     items = 1319
+    # its default data source for `rsft data fetch` (fields and hash policy: rsft.bench.sources)
+    sources: ClassVar[list[dict[str, Any]]] = [
+        {
+            "local": "gsm8k/test.jsonl",
+            "repo": "openai/gsm8k",
+            "path": ["main/test-00000-of-00001.parquet"],
+            "split": "test",
+            "convert": "jsonl",
+            "sha256": {"main/test-00000-of-00001.parquet": None},
+        },
+    ]
     version = 1
     defaults: ClassVar[dict[str, Any]] = {"n": 1, **PAPER_SAMPLING}
 

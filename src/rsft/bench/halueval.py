@@ -100,6 +100,17 @@ class HaluEval(Benchmark):
     name = "halueval"
     items = 4507
     protocol = "halueval"
+    # its default data source for `rsft data fetch` (fields and hash policy: rsft.bench.sources)
+    sources: ClassVar[list[dict[str, Any]]] = [
+        {
+            "local": "halueval/general_data.json",
+            "repo": "pminervini/HaluEval",
+            "path": ["general/data-00000-of-00001.parquet"],
+            "split": "data",
+            "convert": "jsonl",
+            "sha256": {"general/data-00000-of-00001.parquet": None},
+        },
+    ]
     version = 1
     group = "knowledge"
     score_on = "answer"

@@ -65,6 +65,17 @@ class HumanEval(Benchmark):
 
     name = "humaneval"
     items = 164
+    # its default data source for `rsft data fetch` (fields and hash policy: rsft.bench.sources)
+    sources: ClassVar[list[dict[str, Any]]] = [
+        {
+            "local": "humaneval/HumanEval.jsonl",
+            "repo": "openai/openai_humaneval",
+            "path": ["openai_humaneval/test-00000-of-00001.parquet"],
+            "split": "test",
+            "convert": "jsonl",
+            "sha256": {"openai_humaneval/test-00000-of-00001.parquet": None},
+        },
+    ]
     # 2: tests run in their own process on plain values (sys.exit(0) no longer passes); 3: the entry point is
     # found by parsing, and anything else is graded as prompt + completion (the official harness's program)
     version = 3

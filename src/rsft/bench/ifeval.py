@@ -42,6 +42,22 @@ class IFEval(Benchmark):
     name = "ifeval"
     items = 541
     protocol = "ifeval"
+    # its default data source for `rsft data fetch` (fields and hash policy: rsft.bench.sources)
+    sources: ClassVar[list[dict[str, Any]]] = [
+        {
+            "local": "ifeval/input_data.jsonl",
+            "repo": "google/IFEval",
+            "path": ["ifeval_input_data.jsonl"],
+            "split": "train",
+            "sha256": {
+                "ifeval_input_data.jsonl": "67ffeee0fcb87c317c5b08a2de85557b4a7e96ada6178aa645b4954fe4b53d49",
+            },
+            "sha256_from": (
+                "shared/benchmarks/ifeval/input_data.jsonl (google-research "
+                "instruction_following_eval/data/input_data.jsonl, assumed to be the hub's upload)"
+            ),
+        },
+    ]
     version = 1
     group = "general"
     score_on = "answer"

@@ -205,6 +205,16 @@ class LiveCodeBench(Benchmark):
     name = "livecodebench"
     items = 511
     protocol = "avg@k"
+    # its default data source for `rsft data fetch` (fields and hash policy: rsft.bench.sources)
+    sources: ClassVar[list[dict[str, Any]]] = [
+        {
+            "local": "livecodebench/test.jsonl",
+            "repo": "livecodebench/code_generation_lite",
+            "path": ["test.jsonl", "test2.jsonl"],
+            "split": "test",
+            "sha256": {"test.jsonl": None, "test2.jsonl": None},
+        },
+    ]
     version = 1
     group = "code"
     score_on = "answer"

@@ -14,6 +14,20 @@ class Math500(MathBenchmark):
     name = "math500"
     items = 500
     protocol = "avg@k"
+    # its default data source for `rsft data fetch` (fields and hash policy: rsft.bench.sources)
+    sources: ClassVar[list[dict[str, Any]]] = [
+        {
+            "local": "math500/test.jsonl",
+            "repo": "HuggingFaceH4/MATH-500",
+            "path": ["test.jsonl"],
+            "split": "test",
+            "sha256": {"test.jsonl": "35dc41080a3680858b27fa7e0533d2d547825316fc5dafe5d316f4ccc5a06132"},
+            "sha256_from": (
+                "shared/benchmarks/math500/test.jsonl (byte-identical to openai/prm800k "
+                "math_splits/test.jsonl)"
+            ),
+        },
+    ]
     version = 1
     defaults: ClassVar[dict[str, Any]] = {"n": 3, **PAPER_SAMPLING}
     subdir = "math500"

@@ -69,6 +69,19 @@ class Mbpp(Benchmark):
 
     name = "mbpp"
     items = 500
+    # its default data source for `rsft data fetch` (fields and hash policy: rsft.bench.sources)
+    sources: ClassVar[list[dict[str, Any]]] = [
+        {
+            "local": "mbpp/mbpp.jsonl",
+            "get": (
+                "https://github.com/google-research/google-research/blob/master/mbpp/mbpp.jsonl "
+                "(all 974 problems; the hub's google-research-datasets/mbpp splits them into "
+                "Parquet files)"
+            ),
+            "sha256": {"mbpp.jsonl": "0b5e07b5b40fedd01c57b7c9177b79f8b2eebd72c304c928605d91a7237d2f33"},
+            "sha256_from": "shared/benchmarks/mbpp/mbpp.jsonl",
+        },
+    ]
     version = 2  # 2: tests run in their own process on plain values (sys.exit(0) no longer passes)
     group = "code"
     score_on = "answer"

@@ -119,6 +119,17 @@ class MmluPro(Benchmark):
     name = "mmlu_pro"
     items = 1000
     protocol = "exact_match"
+    # its default data source for `rsft data fetch` (fields and hash policy: rsft.bench.sources)
+    sources: ClassVar[list[dict[str, Any]]] = [
+        {
+            "local": "mmlu_pro/test.jsonl",
+            "repo": "TIGER-Lab/MMLU-Pro",
+            "path": ["data/test-00000-of-00001.parquet"],
+            "split": "test",
+            "convert": "jsonl",
+            "sha256": {"data/test-00000-of-00001.parquet": None},
+        },
+    ]
     version = 2  # 2: default extraction = the official harness's chain (was: the last statement)
     group = "knowledge"
     score_on = "answer"

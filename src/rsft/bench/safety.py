@@ -86,6 +86,22 @@ class HexPhi(SafetyBenchmark):
 
     name = "hex_phi"
     items = 330
+    # its default data source for `rsft data fetch` (fields and hash policy: rsft.bench.sources)
+    sources: ClassVar[list[dict[str, Any]]] = [
+        {
+            "local": "hex_phi/category_N.csv",
+            "repo": "LLM-Tuning-Safety/HEx-PHI",
+            "path": ["category_1.csv", "category_2.csv", "category_3.csv", "category_4.csv", "category_5.csv", "category_6.csv", "category_7.csv", "category_8.csv", "category_9.csv", "category_10.csv", "category_11.csv"],
+            "split": "train",
+            "gated": True,
+            "each": True,
+            "get": (
+                "https://huggingface.co/datasets/LLM-Tuning-Safety/HEx-PHI (accept the terms; 11 "
+                "files category_1.csv .. category_11.csv)"
+            ),
+            "sha256": {},
+        },
+    ]
     version = 1
 
     def _local(self) -> Path | None:
@@ -157,6 +173,20 @@ class HarmBench(SafetyBenchmark):
 
     name = "harmbench"
     items = 320
+    # its default data source for `rsft data fetch` (fields and hash policy: rsft.bench.sources)
+    sources: ClassVar[list[dict[str, Any]]] = [
+        {
+            "local": "harmbench/harmbench_behaviors_text_test.csv",
+            "get": (
+                "https://github.com/centerforaisafety/HarmBench/blob/main/data/behavior_datasets/ha"
+                "rmbench_behaviors_text_test.csv"
+            ),
+            "sha256": {
+                "harmbench_behaviors_text_test.csv": "75d257b3e7428c52eb7b0154318f455af3e01b09a3794b5e2f3d36054f3c0e29",
+            },
+            "sha256_from": "shared/benchmarks/harmbench/harmbench_behaviors_text_test.csv",
+        },
+    ]
     version = 1
     Options = HarmBenchOptions
 
@@ -186,6 +216,20 @@ class StrongReject(SafetyBenchmark):
 
     name = "strongreject"
     items = 313
+    # its default data source for `rsft data fetch` (fields and hash policy: rsft.bench.sources)
+    sources: ClassVar[list[dict[str, Any]]] = [
+        {
+            "local": "strongreject/strongreject_dataset.csv",
+            "get": (
+                "https://github.com/alexandrasouly/strongreject/blob/main/strongreject_dataset/stro"
+                "ngreject_dataset.csv"
+            ),
+            "sha256": {
+                "strongreject_dataset.csv": "4dd70357e4ff8b5d0ba5ebafecab5d6dd5633ce8046e3dd1c8bd93e64de44381",
+            },
+            "sha256_from": "shared/benchmarks/strongreject/strongreject_dataset.csv",
+        },
+    ]
     version = 1
 
     def load(self) -> list[Sample]:

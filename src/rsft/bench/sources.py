@@ -1,12 +1,19 @@
 """Benchmark data from the hub: default sources, a shipped content manifest, and ``rsft data fetch``.
 
-A benchmark's class may declare its source (``sources``, read through the registry by :func:`benchmark_sources`);
-otherwise ``sources.yaml`` (next to this file) names, per benchmark, the hub dataset file(s), the local name its loader reads
-and the sha256 of each hub file where rsft knows it. :func:`fetch` downloads through ``huggingface_hub`` (which
+Each benchmark's class declares its default source (``sources``, read through the registry by
+:func:`benchmark_sources`): the hub dataset file(s), the local name its loader reads and the sha256 of each hub file
+where rsft knows it. :func:`fetch` downloads through ``huggingface_hub`` (which
 honours ``HF_ENDPOINT`` and ``HF_TOKEN``) into ``$RSFT_CACHE/benchmarks/`` (default ``~/.cache/rsft``), checks every
 hash, and writes the local file last, so a file in the cache is a verified one; the loaders search that folder
 (:func:`rsft.bench._loaders.data_dirs`). A hash that differs is an error naming the file, both hashes and how to
 accept the new version: pin it in the suite (``data_pins``).
+
+Hashes: a sha256 is recorded only where the project's offline copy (../shared/benchmarks, taken from the upstream
+GitHub repositories listed in its README) is the same file as the hub's; ``sha256_from`` names that copy. None means
+rsft has never seen the file: ``rsft data fetch`` downloads it, prints its hash and marks it unverified — pin it in
+your suite (``data_pins: {"REPO/PATH": SHA256}``) to lock it. Revisions are ``main`` until you pin a commit.
+``convert`` writes the hub's Parquet as the JSONL/CSV the loader reads (the hash is checked on the hub file).
+``gated`` sets need the dataset's terms accepted on the hub and HF_TOKEN set; ``get`` says where else to find them.
 """
 
 from __future__ import annotations
@@ -20,13 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import Field
 
 from rsft._util.errors import DataError, OfflineError, RsftError
 from rsft.config import StrictModel, did_you_mean
 
-MANIFEST = Path(__file__).with_name("sources.yaml")
 SIDE = ".rsft-source.json"  # written beside each fetched file: where it came from and its verified hashes
 
 
@@ -58,13 +63,16 @@ def benchmark_cache() -> Path:
 
 
 def load_manifest() -> dict[str, list[SourceFile]]:
-    raw = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
-    return {name: [SourceFile(**f) for f in files] for name, files in raw.items()}
+    """Every registered benchmark's declared source, by name (benchmarks without one are left out)."""
+    from rsft.bench.registry import benchmark_names
+
+    out = {name: benchmark_sources(name) for name in benchmark_names()}
+    return {name: files for name, files in out.items() if files is not None}
 
 
 def benchmark_sources(name: str) -> list[SourceFile] | None:
-    """The default data source of a registered benchmark: its class's ``sources`` if it declares them, else its
-    entry in ``sources.yaml``; None: it has none (generated or local only).
+    """The default data source of a registered benchmark, as its class declares it; None: it has none (generated
+    or local only).
 
     Raises:
         RsftError: unknown name. pydantic.ValidationError: a declared entry has an unknown or ill-typed field.
@@ -72,9 +80,7 @@ def benchmark_sources(name: str) -> list[SourceFile] | None:
     from rsft.bench.registry import benchmark_class
 
     declared = benchmark_class(name).sources
-    if declared is not None:
-        return [SourceFile(**f) for f in declared]
-    return load_manifest().get(name)
+    return None if declared is None else [SourceFile(**f) for f in declared]
 
 
 def sha256_file(path: Path) -> str:

@@ -131,6 +131,29 @@ class TruthfulQA(Benchmark):
     name = "truthfulqa"
     items = 817
     protocol = "truthfulqa"
+    # its default data source for `rsft data fetch` (fields and hash policy: rsft.bench.sources)
+    sources: ClassVar[list[dict[str, Any]]] = [
+        {
+            "local": "truthfulqa/TruthfulQA_v1.csv",
+            "repo": "domenicrosati/TruthfulQA",
+            "path": ["TruthfulQA.csv"],
+            "split": "train",
+            "sha256": {"TruthfulQA.csv": "f9bd9e859cc102cb1f647f1064da7e009be752c416845cf9fa56e6eaae403a7d"},
+            "sha256_from": (
+                "shared/benchmarks/truthfulqa/TruthfulQA_v1.csv (sylinrl/TruthfulQA "
+                "data/v1/TruthfulQA.csv, 817 questions)"
+            ),
+        },
+        {
+            "local": "truthfulqa/mc_task_v1.json",
+            "get": (
+                "https://github.com/sylinrl/TruthfulQA/blob/main/data/v1/mc_task.json (not on the "
+                "hub in this form; mc1/mc2 modes only)"
+            ),
+            "sha256": {"mc_task.json": "b3799639bc76c939836d587de7d30b48d91012cb34be04806d33106ce06c162a"},
+            "sha256_from": "shared/benchmarks/truthfulqa/mc_task_v1.json",
+        },
+    ]
     version = 2  # 2: the overlap judge follows the benchmark's rules (no-comment reference, non-answers, ties)
     group = "knowledge"
     score_on = "answer"

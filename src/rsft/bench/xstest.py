@@ -25,6 +25,17 @@ class XSTestOptions(SourceOptions):
 class XSTest(Benchmark):
     name = "xstest"
     items = 450
+    # its default data source for `rsft data fetch` (fields and hash policy: rsft.bench.sources)
+    sources: ClassVar[list[dict[str, Any]]] = [
+        {
+            "local": "xstest/xstest_prompts.csv",
+            "get": "https://github.com/paul-rottger/exaggerated-safety/blob/main/xstest_prompts.csv",
+            "sha256": {
+                "xstest_prompts.csv": "11783fb294ed017473ee53c207d71f2161c7672c8d0b037501e78387f801cb5a",
+            },
+            "sha256_from": "shared/benchmarks/xstest/xstest_prompts.csv",
+        },
+    ]
     version = 1
     group = "overrefusal"
     score_on = "answer"

@@ -354,7 +354,7 @@ def fetch(
         None, "--suite", help="suite name or file whose benchmarks to fetch (default: paper)"
     ),
 ) -> None:
-    """Download the benchmarks' data from their default sources (rsft/bench/sources.yaml) into $RSFT_CACHE
+    """Download the benchmarks' data from their default sources (each benchmark class's `sources`) into $RSFT_CACHE
     (default ~/.cache/rsft), checking each file's sha256; the suite's `data_pins` accept newer versions."""
     from rsft.bench.sources import benchmark_cache
     from rsft.bench.sources import fetch as fetch_all
