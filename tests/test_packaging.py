@@ -83,7 +83,8 @@ def test_study_plan_paper_and_suites_by_name(installed):
     plan = json.loads(r.stdout)
     assert len(plan["runs"]) == 33
     r = _run([str(bin_dir / "rsft"), "suites"], cwd=work, env=env)
-    assert all(n in r.stderr for n in ("paper", "extended", "quick", "toy", "paper/dynamics", "train/toy"))
+    # the listing is the command's output: stdout
+    assert all(n in r.stdout for n in ("paper", "extended", "quick", "toy", "paper/dynamics", "train/toy"))
     r = _run([str(bin_dir / "rsft"), "validate", "extended"], cwd=work, env=env)
     assert "valid suite 'extended'" in r.stderr.replace("\n", " ")
     r = _run([str(bin_dir / "rsft"), "suites", "--path", "accelerate/fsdp2"], cwd=work, env=env)

@@ -64,3 +64,15 @@ def _write(dirpath: Path, model: Path) -> Path:
     (dirpath / "suite.yaml").write_text(SUITE)
     (dirpath / "study.yaml").write_text(STUDY.format(model=model, suite="suite.yaml"))
     return dirpath / "study.yaml"
+
+
+def assert_each_sample_once(study: Path) -> None:
+    """The study's store holds every planned sample exactly once: 2 runs x 3 checkpoints (steps 0, 4, 8) x 3
+    benchmarks x 8 items x 1 sample; a run's rows are its own (the base's samples are generated once and copied to
+    the second run)."""
+    import duckdb
+
+    n, distinct = duckdb.connect().execute(
+        f"SELECT count(*), count(DISTINCT (run, key)) FROM read_parquet('{study}/out/tiny/store/rows/*.parquet')"
+    ).fetchone()
+    assert n == distinct == 2 * 3 * 3 * 8, study

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _tiny_study import _analysis, _report, _write
+from _tiny_study import _analysis, _report, _write, assert_each_sample_once
 
 REQUIRED = os.environ.get("RSFT_REQUIRE_RAY") == "1"
 
@@ -53,21 +53,32 @@ def ray_cluster(tmp_path_factory):
     if r.returncode != 0:
         pytest.fail(f"ray start failed: {r.stderr[-2000:]}")
     yield f"127.0.0.1:{port}", env
-    subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True, timeout=120)
+    # stop this cluster only (`ray stop` would stop every Ray cluster on the machine, another test run's too):
+    # its processes are the ones started with this temp dir
+    mine = [pid for pid, cmd in _processes() if str(tmp) in cmd]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in mine:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        time.sleep(2)
+
+
+def _processes() -> list[tuple[int, str]]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                out.append((int(d.name), (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")))
+            except OSError:
+                continue
+    return out
 
 
 def _task_workers() -> list[int]:
     """Pids of Ray worker processes running an rsft study unit (Ray titles them ``ray::_unit``)."""
-    pids = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if cmd.startswith("ray::_unit"):
-                pids.append(int(d.name))
-    return pids
+    return [pid for pid, cmd in _processes() if cmd.startswith("ray::_unit")]
 
 
 @pytest.mark.timeout(3000)
@@ -104,12 +115,7 @@ def test_ray_executor_gives_the_local_report_after_a_killed_worker(
     assert "2 runs as Ray tasks" in err
     assert _analysis(study / "out" / "tiny" / "analysis") == _analysis(tiny_study_reference / "out" / "tiny" / "analysis")
     assert _report(study) == _report(tiny_study_reference)
-    import duckdb
-
-    n, distinct = duckdb.connect().execute(
-        f"SELECT count(*), count(DISTINCT (run, key)) FROM read_parquet('{study}/out/tiny/store/rows/*.parquet')"
-    ).fetchone()
-    assert n == distinct == 2 * 3 * 3 * 8  # 2 runs x 3 checkpoints x 3 benchmarks x 8 items, each once
+    assert_each_sample_once(study)
 
 
 def test_ray_executor_names_a_run_that_fails(ray_cluster, tmp_path, tiny_model_dir):

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _tiny_study import _analysis, _report, _write
+from _tiny_study import _analysis, _report, _write, assert_each_sample_once
 
 
 def _cmd(*extra: str) -> list[str]:
@@ -98,19 +98,7 @@ def test_killed_parallel_study_resumes_to_the_same_report(tmp_path, tiny_model_d
     assert sum(generated) == 5 * 3 * 8 - before, r.stderr
     assert _analysis(par / "out" / "tiny" / "analysis") == _analysis(ref / "out" / "tiny" / "analysis")
     assert _report(par) == _report(ref)
-    _assert_each_sample_once(par)
-
-
-def _assert_each_sample_once(folder: Path) -> None:
-    """The store holds every planned sample exactly once."""
-    import duckdb
-
-    n, distinct = duckdb.connect().execute(
-        f"SELECT count(*), count(DISTINCT (run, key)) FROM read_parquet('{folder}/out/tiny/store/rows/*.parquet')"
-    ).fetchone()
-    # 2 runs x 3 checkpoints (steps 0, 4, 8) x 3 benchmarks x 8 items x 1 sample; a run's rows are its own
-    # (the base's samples are generated once and copied to the second run)
-    assert n == distinct == 2 * 3 * 3 * 8, folder
+    assert_each_sample_once(par)
 
 
 @pytest.mark.timeout(3600)
@@ -136,7 +124,7 @@ def test_killed_study_resumes_to_the_same_report(tmp_path, tiny_model_dir, tiny_
     assert a_crash == a_ref
     assert _report(crash) == _report(ref)
 
-    _assert_each_sample_once(crash)
+    assert_each_sample_once(crash)
     # a rerun of a finished study skips every stage
     r = _run(crash)
     assert r.returncode == 0 and "train skipped" in r.stderr and "analysis skipped" in r.stderr, r.stderr

@@ -20,6 +20,17 @@ from typing import Any
 from rsft._util.errors import MissingDependencyError, RsftError
 
 
+def ray_failure(e: BaseException) -> str:
+    """One line for a failed Ray task: the error the task raised (its first line), or how its worker was lost."""
+    import ray
+
+    if isinstance(e, ray.exceptions.RayTaskError):
+        cause = e.cause if isinstance(getattr(e, "cause", None), BaseException) else e
+        text = str(cause).strip()
+        return text.splitlines()[0] if text else repr(cause)
+    return f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"
+
+
 def _worker(cfg: Any, store_dir: str, targets: list[Any], cwd: str, threads: int, kw: dict) -> Any:
     import torch
 
@@ -74,12 +85,8 @@ def run_sweep_ray(
         for ref in refs:
             try:
                 rep = ray.get(ref)
-            except ray.exceptions.RayTaskError as e:
-                cause = e.cause if isinstance(getattr(e, "cause", None), BaseException) else e
-                failed.append(str(cause).strip().splitlines()[0] if str(cause).strip() else repr(cause))
-                continue
-            except ray.exceptions.RayError as e:
-                failed.append(f"{type(e).__name__}: {str(e).strip().splitlines()[0]}")
+            except ray.exceptions.RayError as e:  # the task raised (not retried), or its worker was lost for good
+                failed.append(ray_failure(e))
                 continue
             targets_seen = total.targets
             total.add(rep)

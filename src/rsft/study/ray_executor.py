@@ -71,6 +71,7 @@ def train_and_sweep_ray(
         import ray
     except ImportError:
         raise MissingDependencyError("the ray executor", "ray", extra="ray") from None
+    from rsft.eval.ray_sweep import ray_failure
     from rsft.study.parallel import run_order
 
     names = run_order(cfg, runs)
@@ -101,12 +102,8 @@ def train_and_sweep_ray(
             name = pending.pop(ref)
             try:
                 out = ray.get(ref)
-            except ray.exceptions.RayTaskError as e:  # the run raised: its error, not retried
-                cause = e.cause if isinstance(getattr(e, "cause", None), BaseException) else e
-                failed.append((name, str(cause).strip().splitlines()[0] if str(cause).strip() else repr(cause)))
-                continue
-            except ray.exceptions.RayError as e:  # the worker or node died more often than max_retries
-                failed.append((name, f"{type(e).__name__}: {str(e).strip().splitlines()[0]}"))
+            except ray.exceptions.RayError as e:  # the run raised (not retried), or its worker died too often
+                failed.append((name, ray_failure(e)))
                 continue
             for line in out["lines"]:
                 say(f"{name}: {line}")
