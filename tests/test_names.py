@@ -91,3 +91,17 @@ def test_the_vllm_backend_on_a_cpu_machine_points_to_the_hf_backend():
     with pytest.raises(RsftError) as e:
         VLLMBackend("m")
     assert "--backend hf" in str(e.value) and "rsft[vllm]" in str(e.value)
+
+
+def test_a_mistyped_backend_gets_the_closest_backend(tmp_path, capfd):
+    from rsft.cli.main import main
+    from rsft.generate.registry import split_backend_id
+
+    with pytest.raises(SystemExit) as e:
+        main(["eval", "--model", "m", "--suite", "toy", "--store", str(tmp_path / "s"), "--backend", "vlm"])
+    assert e.value.code == 2
+    assert "did you mean 'vllm'?" in capfd.readouterr().err
+    with pytest.raises(RsftError) as err:
+        split_backend_id("hff/models/x")
+    assert "did you mean 'hf'?" in str(err.value)
+    assert not (tmp_path / "s").exists()  # nothing left behind

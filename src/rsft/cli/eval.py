@@ -211,7 +211,10 @@ def run(
         from rsft.generate.registry import backend_names
 
         if backend not in backend_names():
-            raise RsftError(f"unknown backend '{backend}'", field="--backend", fix=" | ".join(backend_names()))
+            from rsft.config import did_you_mean
+
+            raise RsftError(f"unknown backend '{backend}'{did_you_mean(backend, backend_names())}",
+                            field="--backend", fix=" | ".join(backend_names()))  # fmt: skip
         cfg.backend.kind = backend
     if not (math.isfinite(poll) and poll > 0):
         raise RsftError(

@@ -117,7 +117,10 @@ class BackendSettings(StrictModel):
         from rsft.generate.registry import BACKENDS
 
         if v not in BACKENDS:
-            raise ValueError(f"unknown backend kind '{v}' (choose one of: {', '.join(sorted(BACKENDS))})")
+            from rsft.config import did_you_mean
+
+            hint = did_you_mean(v, sorted(BACKENDS))
+            raise ValueError(f"unknown backend kind '{v}'{hint} (choose one of: {', '.join(sorted(BACKENDS))})")
         return v
 
 

@@ -37,8 +37,10 @@ def split_backend_id(spec: str) -> tuple[str, str | None]:
     """``"hf/models/x"`` -> ``("hf", "models/x")``; a bare kind (``"hf"``) -> ``("hf", None)``."""
     kind, _, model = spec.partition("/")
     if kind not in BACKENDS:
+        from rsft.config import did_you_mean
+
         raise RsftError(
-            f"unknown backend '{kind}' in '{spec}'",
+            f"unknown backend '{kind}' in '{spec}'{did_you_mean(kind, backend_names())}",
             field="backend",
             fix=f"use an id prefixed with one of: {', '.join(f'{b}/' for b in backend_names())}",
         )
