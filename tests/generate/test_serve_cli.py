@@ -172,19 +172,22 @@ def _wait(pred, timeout: float = 120.0) -> bool:
 
 
 def test_a_client_that_leaves_is_cancelled_in_decode_and_before_its_prefill(server):
-    """A holds the decoder (greedy, runs to max_tokens); B queues behind it and leaves at once; A leaves after
-    1 s. A leaves the batch at the next token and B is dropped unstarted (never prefilled); the next request is
-    answered at once instead of after A's and B's decodes."""
+    """A holds the decoder (greedy, runs to max_tokens); B queues behind it and leaves; then A leaves. A leaves the
+    batch at the next token and B is dropped unstarted (never prefilled); the next request is answered at once
+    instead of after A's and B's decodes. Each step waits for the server's own state (GET /health: running,
+    queued), not for a fixed time: a quiet machine decodes A's 3,000 tokens in a few seconds, a loaded one takes
+    a minute."""
     _, url, port = server
     start = _health(url)
     a = socket.create_connection(("127.0.0.1", port))
     a.sendall(_post(_chat(max_tokens=CAP, temperature=0)))
-    time.sleep(1.0)
+    assert _wait(lambda: _health(url)["running"] >= 1, timeout=60), _health(url)  # A is being generated
     b = socket.create_connection(("127.0.0.1", port))
     b.sendall(_post(_chat("Compute 12+34-5.", max_tokens=CAP, temperature=0)))
-    time.sleep(0.5)
+    assert _wait(lambda: _health(url)["queued"] >= 1, timeout=60), _health(url)  # B waits behind A
     b.close()
-    time.sleep(0.5)
+    assert _wait(lambda: _health(url)["queued_cancelled"] >= 1, timeout=60), _health(url)  # B's leaving is seen
+    assert _health(url)["running"] >= 1  # A is still being generated
     a.close()
     assert _wait(lambda: _health(url)["cancelled"] >= start["cancelled"] + 2), _health(url)
     now = _health(url)

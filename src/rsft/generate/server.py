@@ -98,8 +98,15 @@ class Batcher:
         self.jobs: queue.Queue = queue.Queue()
         # cancelled_unstarted: requests whose client left while they waited (never prefilled)
         self.stats = {"served": 0, "cancelled": 0, "cancelled_unstarted": 0, "cancelled_tokens": []}
+        self.running = 0  # requests in the batch being generated now (GET /health: "running", and "queued")
         self._lock = threading.Lock()
         threading.Thread(target=self._loop, daemon=True, name="rsft-serve-batcher").start()
+
+    def queue_state(self) -> dict[str, int]:
+        """Requests waiting for the decoder, and how many of them their client already left (GET /health)."""
+        with self.jobs.mutex:
+            waiting = list(self.jobs.queue)
+        return {"queued": len(waiting), "queued_cancelled": sum(j.cancel.is_set() for j in waiting)}
 
     def submit(self, request: Request, config: GenerateConfig) -> _Job:
         if self.jobs.qsize() >= self.max_queued:
@@ -125,7 +132,11 @@ class Batcher:
                 else:
                     groups.setdefault(canonical_json(job.config.model_dump()), []).append(job)
             for jobs in groups.values():
-                self._run(jobs)
+                self.running = len(jobs)
+                try:
+                    self._run(jobs)
+                finally:
+                    self.running = 0
 
     def _run(self, jobs: list[_Job]) -> None:
         try:
@@ -302,7 +313,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(
                 200,
                 {"status": "ok", "served": st["served"], "cancelled": st["cancelled"],
-                 "cancelled_unstarted": st["cancelled_unstarted"]},
+                 "cancelled_unstarted": st["cancelled_unstarted"], "running": self.server.batcher.running,
+                 **self.server.batcher.queue_state()},
             )  # fmt: skip
         else:
             self._error(404, f"no route {self.path}", "not_found")
