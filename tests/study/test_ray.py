@@ -43,7 +43,10 @@ def ray_cluster(tmp_path_factory):
     ray_bin = _ray_bin()
     port = _free_port()
     tmp = tmp_path_factory.mktemp("ray")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0", "HF_HUB_OFFLINE": "1"}
+    # a pause after each training step (rsft._util.faults) keeps a run mid-training long enough for the kill test
+    # on a quiet machine too; it changes no result
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0", "HF_HUB_OFFLINE": "1",
+           "RSFT_FAULT_DELAY": "train:step=0.5"}  # fmt: skip
     r = subprocess.run(
         [ray_bin, "start", "--head", "--num-cpus", "2", "--num-gpus", "0", "--port", str(port),
          "--node-ip-address", "127.0.0.1", "--include-dashboard", "false", "--disable-usage-stats",

@@ -174,7 +174,10 @@ def test_array_on_slurm_gives_the_local_report_with_a_requeued_task(
     _write(cluster, tiny_model_dir)
 
     out = cluster / "slurm"
-    r = _plan_slurm(cluster, out, f"export PYTHONPATH={os.environ.get('PYTHONPATH', '')}")
+    # a pause after each training step (rsft._util.faults) keeps task 1 training while it is requeued, on a quiet
+    # machine too; it changes no result
+    r = _plan_slurm(cluster, out, f"export PYTHONPATH={os.environ.get('PYTHONPATH', '')}",
+                    "export RSFT_FAULT_DELAY=train:step=0.5")
     assert r.returncode == 0, r.stderr
     sub = slurm("bash", str(out / "submit.sh"))
     array_id = sub.split("submitted array ")[1].split()[0]
