@@ -51,6 +51,13 @@ def _fragment(cmd: str) -> str | None:
 COMMANDS = _commands()
 
 
+def _env() -> dict[str, str]:
+    """The commands run in a temporary folder: this checkout's sources first on the path (a relative
+    PYTHONPATH=src would point nowhere there), one thread, no hub."""
+    path = os.pathsep.join([str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH", "")])])
+    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+
+
 @pytest.mark.parametrize(("page", "cmd"), COMMANDS, ids=[f"{p}: {c}" for p, c in COMMANDS])
 def test_each_shown_command_parses(page, cmd):
     why = _fragment(cmd)
@@ -81,7 +88,7 @@ def test_the_readme_data_and_training_sequence_runs_from_an_empty_folder(tmp_pat
              and len(shlex.split(c)) > 3 and not c.startswith("rsft data fetch")]  # fetch needs the hub
     table.sort(key=lambda c: 0 if " countdown " in c else 1)  # the variant, verify and stats rows read its output
     assert any("data toy --mixture --out" in c for c in table) and any("data variant" in c for c in table)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    env = _env()
     for cmd in table:
         args = shlex.split(cmd)[1:]
         if args[:2] == ["data", "countdown"] and "--n" in args:
@@ -93,3 +100,26 @@ def test_the_readme_data_and_training_sequence_runs_from_an_empty_folder(tmp_pat
     r = subprocess.run([sys.executable, "-m", "rsft.cli.main", "validate", "train/toy"], cwd=tmp_path, env=env,
                        capture_output=True, text=True, timeout=300)  # fmt: skip
     assert r.returncode == 0 and "does not exist yet" not in r.stderr, r.stderr
+
+
+def test_the_readme_rollouts_and_curate_example_verifies_samples(tmp_path):
+    """README.md's rollouts row, exactly as written (the shipped toy base as teacher): the pool is written and
+    curation finds verified samples and writes every variant. A property, not a count: sampling is seeded, but the
+    count depends on the platform's floating point."""
+    import json
+
+    shown = ("rsft rollouts --teacher", "rsft curate ")
+    rows = [c for p, c in COMMANDS if p == "README.md" and c.startswith(shown)]
+    rollouts = [c for c in rows if c.startswith("rsft rollouts")]
+    curate = [c for c in rows if c.startswith("rsft curate")]
+    assert len(rollouts) == 1 and len(curate) == 1, rows
+    env = _env()
+    for cmd in (rollouts[0], curate[0]):
+        r = subprocess.run([sys.executable, "-m", "rsft.cli.main", *shlex.split(cmd)[1:]], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert r.returncode == 0, f"`{cmd}`: {r.stderr[-2000:]}"
+    out = tmp_path / shlex.split(curate[0])[shlex.split(curate[0]).index("--out") + 1]
+    report = json.loads((out / "report.json").read_text())
+    assert report["verdicts"]["verified"] >= 1, report["verdicts"]
+    assert report["yield"]["selected_rows"] >= 1, report["yield"]
+    assert all(v["rows"] >= 1 for v in report["variants"].values()), report["variants"]

@@ -92,12 +92,16 @@ def split_revision(model: str | Path) -> tuple[str, str | None]:
 
 def resolve_model_dir(model: str | Path, revision: str | None = None) -> Path:
     """A local folder for ``model``: the path itself, or the local hub snapshot of a hub id (no download).
-    A hub id may carry its revision (``ORG/NAME@REVISION``), or pass ``revision``.
+    A hub id may carry its revision (``ORG/NAME@REVISION``), or pass ``revision``; ``rsft:toy/large`` and
+    ``rsft:toy/small`` name the tiny bases shipped in the package.
 
     Raises:
         OfflineError: not a local folder and not in the local hub cache.
+        RsftError: an ``rsft:`` name the package does not ship.
     """
-    p = Path(model)
+    from rsft.resources import packaged_model
+
+    p = Path(packaged_model(str(model)))
     if p.is_dir():
         return p
     name, rev = split_revision(model)
