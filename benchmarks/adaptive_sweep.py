@@ -29,6 +29,8 @@ from rsft.analysis.adaptive import simulate_policy
 from rsft.analysis.stats import BootSpec, clopper_pearson
 from rsft.analysis.synthetic import ItemModel
 
+OUT_DIR = Path(__file__).resolve().parent / "out"  # git-ignored: where a run writes unless told
+
 # name: (n items, k samples, checkpoints, base mean accuracy)
 CONFIGS = {"MATH-500": (500, 3, 65, 0.6), "GPQA": (198, 3, 65, 0.4), "AIME": (30, 10, 65, 0.25)}
 NULLS = ("flat", "drop-and-stay", "steady decline", "steady rise", "rise-then-plateau")
@@ -170,7 +172,12 @@ def main() -> None:
     ap.add_argument("mode", choices=["run", "table", "replay"])
     ap.add_argument("--store", type=Path, help="replay: a full sweep's store folder")
     ap.add_argument("--synthetic", action="store_true", help="replay: first write the synthetic store there")
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/adaptive_sweep.jsonl"))
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=OUT_DIR / "adaptive_sweep.jsonl",
+        help="JSONL records (default: benchmarks/out/, git-ignored); benchmarks/results/ holds the recorded ones",
+    )
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--shapes", default=",".join([*NULLS, "dip-and-recovery"]))
     ap.add_argument("--chunks", default="0,1", help=f"chunk indices (each {CHUNK} sims, seed 2000 + index)")

@@ -32,6 +32,8 @@ from rsft.analysis.detector import DIP_CLASSES, NO_CLAIM, TRUE_CLASSES, false_ve
 from rsft.analysis.stats import BootSpec, clopper_pearson
 from rsft.analysis.synthetic import ItemModel
 
+OUT_DIR = Path(__file__).resolve().parent / "out"  # git-ignored: where a run writes unless told
+
 # name: (n items, k samples, checkpoints, base mean accuracy)
 CONFIGS = {
     "MATH-500": (500, 3, 65, 0.6),
@@ -171,7 +173,12 @@ def table(out: Path) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("mode", choices=["run", "table"])
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/detector_calibration.jsonl"))
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=OUT_DIR / "detector_calibration.jsonl",
+        help="JSONL records (default: benchmarks/out/, git-ignored); benchmarks/results/ holds the recorded ones",
+    )
     ap.add_argument("--configs", default=",".join(PAPER), help=f"comma-separated, of: {', '.join(CONFIGS)}")
     ap.add_argument("--shapes", default=",".join([*NULLS, "dip-and-recovery"]), help="comma-separated shapes")
     ap.add_argument("--B", type=int, default=B, help="bootstrap replicates per simulated run")
