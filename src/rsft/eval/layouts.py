@@ -88,6 +88,20 @@ class RunListing:
     base_from: str | None = None  # where the base's name was read
     notes: list[str] = field(default_factory=list)
 
+    def add(
+        self, step: int, d: Path, run_dir: Path, *, tokenizer: bool = False, why: str | None = None
+    ) -> bool:
+        """``d`` as step ``step``: complete when it is whole (and, with ``tokenizer``, holds a tokenizer or is an
+        adapter), else partial with what it lacks (``why`` when the caller already knows). True when complete."""
+        why = why or _whole(d)
+        if why is None and tokenizer and not (has_tokenizer(d) or is_adapter(d)):
+            why = "no tokenizer files yet"
+        if why is not None:
+            self.partial.append((d, why))
+            return False
+        self.complete.append(_checkpoint(step, d, run_dir, self.layout))
+        return True
+
 
 # ----------------------------------------------------------------------------------------------------- helpers
 
@@ -277,14 +291,10 @@ def _scan_hf_trainer(run_dir: Path) -> RunListing:
         if not (m and d.is_dir()):
             continue
         step, state, why = _hf_step(d)
-        why = why or _whole(d)
-        if why is not None:
-            out.partial.append((d, why))
-            continue
-        assert step is not None and state is not None
-        if state.get("max_steps") and step >= int(state["max_steps"]):
-            out.done = True
-        out.complete.append(_checkpoint(step, d, run_dir, "hf_trainer"))
+        if out.add(step or 0, d, run_dir, why=why):
+            assert step is not None and state is not None
+            if state.get("max_steps") and step >= int(state["max_steps"]):
+                out.done = True
     return out
 
 
@@ -340,9 +350,9 @@ def _scan_verl(run_dir: Path) -> RunListing:
             continue
         why = _whole(hf)
         if why is not None:
-            out.partial.append((d, why))
+            out.partial.append((d, why))  # named by its global_step folder, as verl's other partial lines
             continue
-        out.complete.append(_checkpoint(step, hf, hf, "verl"))
+        out.add(step, hf, hf)
     return out
 
 
@@ -359,11 +369,7 @@ def _scan_torchtune(run_dir: Path) -> RunListing:
         if not is_adapter(d) and not (d / "model.safetensors.index.json").is_file():
             out.partial.append((d, "no model.safetensors.index.json yet (torchtune writes it after the shards)"))
             continue
-        why = _whole(d) or (None if has_tokenizer(d) or is_adapter(d) else "no tokenizer files yet")
-        if why is not None:
-            out.partial.append((d, why))
-            continue
-        out.complete.append(_checkpoint(int(m.group(1)) + 1, d, run_dir, "torchtune"))
+        out.add(int(m.group(1)) + 1, d, run_dir, tokenizer=True)
     return out
 
 
@@ -377,11 +383,7 @@ def _scan_openrlhf(run_dir: Path) -> RunListing:
         m = _OPENRLHF_HF.match(d.name)
         if not (m and d.is_dir()):
             continue
-        why = _whole(d) or (None if has_tokenizer(d) or is_adapter(d) else "no tokenizer files yet")
-        if why is not None:
-            out.partial.append((d, why))
-            continue
-        out.complete.append(_checkpoint(int(m.group(1)), d, run_dir, "openrlhf"))
+        out.add(int(m.group(1)), d, run_dir, tokenizer=True)
     return out
 
 
@@ -431,11 +433,7 @@ def _scan_manifest(path: Path) -> RunListing:
         if not d.is_dir():
             out.partial.append((d, "folder not there yet"))
             continue
-        why = _whole(d)
-        if why is not None:
-            out.partial.append((d, why))
-            continue
-        out.complete.append(_checkpoint(step, d, root, "manifest"))
+        out.add(step, d, root)
     return out
 
 
