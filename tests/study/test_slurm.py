@@ -1,7 +1,8 @@
 """A study as a Slurm job array, on a real single-node Slurm (Debian's slurm-wlm and munge, started here).
 
 The cluster is started by the ``slurm`` fixture (slurmctld and slurmd on free loopback ports, state in a temporary
-folder; munged when none runs). Without the binaries or root it skips with the reason, unless
+folder; a private munged with its own key and socket there too, so a system munged that is down, stale or
+shared with another test run does not matter). Without the binaries or root it skips with the reason, unless
 ``RSFT_REQUIRE_SLURM=1`` (set by ``.ci/run``, which installs them) turns the skip into a failure.
 """
 
@@ -31,7 +32,7 @@ def _free_port() -> int:
 def _missing() -> str | None:
     if os.geteuid() != 0:
         return "a single-node Slurm needs root here (slurmd runs the jobs as their user)"
-    for tool in ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol"):
+    for tool in ("munged", "munge", "unmunge", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol"):
         if shutil.which(tool) is None and not Path("/usr/sbin", tool).is_file():
             return f"'{tool}' is not installed (Debian: apt-get install slurm-wlm munge)"
     return None
@@ -39,6 +40,35 @@ def _missing() -> str | None:
 
 def _bin(tool: str) -> str:
     return shutil.which(tool) or str(Path("/usr/sbin", tool))
+
+
+def _start_munged(d: Path) -> int:
+    """A munged of the test's own: key, socket, pid, log and seed files under ``d`` (the cluster's slurm.conf
+    names the socket through AuthInfo), checked with a round trip before Slurm starts."""
+    d.mkdir(mode=0o700)
+    key = d / "munge.key"
+    key.write_bytes(os.urandom(1024))
+    key.chmod(0o400)
+    sock = d / "munge.socket"
+    r = subprocess.run(
+        [_bin("munged"), "--force", f"--socket={sock}", f"--key-file={key}", f"--pid-file={d / 'munged.pid'}",
+         f"--log-file={d / 'munged.log'}", f"--seed-file={d / 'munged.seed'}"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    if r.returncode != 0:
+        pytest.fail(f"the test's munged did not start: {r.stderr}")
+    t0 = time.time()
+    while True:
+        cred = subprocess.run([_bin("munge"), "-n", "-S", str(sock)], capture_output=True, timeout=60)
+        ok = cred.returncode == 0 and subprocess.run(
+            [_bin("unmunge"), "-S", str(sock)], input=cred.stdout, capture_output=True, timeout=60
+        ).returncode == 0
+        if ok:
+            return int((d / "munged.pid").read_text())
+        if time.time() - t0 > 60:
+            log = (d / "munged.log").read_text() if (d / "munged.log").exists() else ""
+            pytest.fail(f"the test's munged does not answer: {cred.stderr!r} {log[-2000:]}")
+        time.sleep(0.5)
 
 
 class Slurm:
@@ -81,6 +111,7 @@ SlurmctldHost={host}
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+AuthInfo=socket={root}/munge/munge.socket
 StateSaveLocation={root}/state
 SlurmdSpoolDir={root}/spool
 SlurmctldPidFile={root}/slurmctld.pid
@@ -103,15 +134,13 @@ NodeName={host} CPUs={max(2, os.cpu_count() or 2)} RealMemory=4000 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
 """
     )
-    if not Path("/run/munge/munge.socket.2").exists():
-        Path("/run/munge").mkdir(parents=True, exist_ok=True)
-        subprocess.run([_bin("munged"), "--force"], capture_output=True, timeout=60)
+    munge_pid = _start_munged(root / "munge")
     s = Slurm(root)
     subprocess.run([_bin("slurmctld"), "-f", str(s.conf)], env=s.env, check=True, timeout=60)
     subprocess.run([_bin("slurmd"), "-f", str(s.conf)], env=s.env, check=True, timeout=60)
     t0 = time.time()
     while "idle" not in s("sinfo", "-h", "-o", "%T", check=False):
-        if time.time() - t0 > 60:
+        if time.time() - t0 > 180:
             pytest.fail("the test Slurm did not come up: " + (root / "log" / "slurmctld.log").read_text()[-2000:])
         time.sleep(0.5)
     yield s
@@ -120,7 +149,10 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscrib
             os.kill(int((root / pid_file).read_text()), 15)
         except (OSError, ValueError):
             pass
-    # munged stays up: another test run on this machine may be using it
+    try:
+        os.kill(munge_pid, 15)
+    except OSError:
+        pass
 
 
 def _rsft() -> str:
@@ -129,7 +161,9 @@ def _rsft() -> str:
 
 def _plan_slurm(study: Path, out: Path, *setup: str) -> subprocess.CompletedProcess:
     args = [sys.executable, "-m", "rsft.cli.main", "study", "plan", "study.yaml", "--slurm", str(out), "--gpus", "0"]
-    for line in ("export OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1", *setup):
+    # the jobs run the `rsft` of the interpreter running this test (as a user's --setup activates their venv)
+    path = f"export PATH={Path(sys.executable).parent}:$PATH"
+    for line in ("export OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1", path, *setup):
         args += ["--setup", line]
     return subprocess.run(args, cwd=study, capture_output=True, text=True, timeout=300)
 
@@ -186,6 +220,10 @@ def test_array_on_slurm_gives_the_local_report_with_a_requeued_task(
     t0 = time.time()
     while not (runs.is_dir() and any(runs.glob("*/checkpoints/step_000000/COMPLETE"))):
         assert time.time() - t0 < 1200, f"no run started training; queue: {slurm.jobs()}"
+        ended = sorted((out / "status").glob("task_*.json")) if (out / "status").is_dir() else []
+        if ended and not slurm.jobs():  # every task ended before training started: say why at once
+            logs = "".join(p.read_text()[-1500:] for p in sorted((out / "logs").glob("*.out")))
+            pytest.fail(f"the array ended before any run trained: {[p.read_text() for p in ended]}\n{logs}")
         time.sleep(0.5)
     slurm("scontrol", "requeue", f"{array_id}_1")
     time.sleep(1)
