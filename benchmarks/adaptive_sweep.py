@@ -66,7 +66,16 @@ def run(out: Path, todo: list[dict], sims: int, method: str, full: bool) -> None
         spec = BootSpec(B=B, seed=2000 + j["chunk"])
         t0 = time.perf_counter()
         r = simulate_policy(
-            model, n, k, list(range(0, 10 * S, 10)), j["shape"], j["depth"], sims, spec, full=full, method=method
+            model,
+            n,
+            k,
+            list(range(0, 10 * S, 10)),
+            j["shape"],
+            j["depth"],
+            sims,
+            spec,
+            full=full,
+            method=method,
         )
         rec = {**j, **{key: r[key] for key in r if key not in ("shape", "depth")}, "S": S, "seed": spec.seed}
         rec["seconds"] = round(time.perf_counter() - t0, 2)
@@ -86,9 +95,17 @@ def table(out: Path) -> str:
     for line in out.read_text().splitlines():
         r = json.loads(line)
         key = (r["method"], r["config"], r["shape"], r["depth"])
-        c = cells.setdefault(key, {"sims": 0, "bad": 0, "ratio": [], "agree": {}, "marks": {}, "r": r, "full": 0})
+        c = cells.setdefault(key, {"sims": 0, "bad": 0, "ratio": [], "agree": {}, "marks": {}, "r": r, "full": 0,
+                                   "fbad": 0, "differs": 0, "truth": {}, "dip": [0, 0]})  # fmt: skip
         c["sims"] += r["sims"]
         c["bad"] += r["false_verdicts"]
+        c["fbad"] += r.get("full_false_verdicts") or 0
+        c["differs"] += r.get("class_differs") or 0
+        for kind, v in (r.get("contradiction_truth") or {}).items():
+            c["truth"][kind] = c["truth"].get(kind, 0) + v
+        dips = ("dip-and-recovery", "dip-and-partial-recovery")
+        c["dip"][1] += sum(r["adaptive"][x] for x in dips)
+        c["dip"][0] += sum(r["full"][x] for x in dips) if r.get("full") else 0
         c["ratio"].append((r["row_ratio"], r["row_ratio_se"], r["sims"]))
         for pair, v in (r.get("disagreements") or {}).items():
             c.setdefault("pairs", {})[pair] = c.setdefault("pairs", {}).get(pair, 0) + v
@@ -99,8 +116,10 @@ def table(out: Path) -> str:
                     c[d][kind] = c[d].get(kind, 0) + v
     lines = [
         "| method | benchmark shape | true shape | sims | row ratio ± s.e. | false verdicts | rate | 95% upper (CP) | "
-        "class: same / weaker / stronger / contradicts | final−base mark: same / weaker / stronger / contradicts |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "full's false verdicts | claims: same / weaker / stronger / contradicts | contradicting: full false / "
+        "adaptive false / both / neither | class names differ (both decided) | final−base mark: same / weaker / "
+        "stronger / contradicts | dip named: full / adaptive |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (method, name, shape, depth), c in sorted(cells.items()):
         sims = c["sims"]
@@ -113,10 +132,16 @@ def table(out: Path) -> str:
         def fmt(d: dict) -> str:
             return " / ".join(str(d.get(x, 0)) for x in ("same", "weaker", "stronger", "contradicts"))
 
+        def truth(d: dict) -> str:
+            return " / ".join(str(d.get(x, 0)) for x in ("full false", "adaptive false", "both false",
+                                                          "neither false"))  # fmt: skip
+
         lines.append(
             f"| {method} | {name} | {shape} ({depth:+.2f}) | {sims} | {ratio:.4f} ± {se:.4f} | {c['bad']} | "
-            f"{c['bad'] / sims:.2%} | {up:.2%} | {fmt(c['agree']) if c['full'] else '—'} | "
-            f"{fmt(c['marks']) if c['full'] else '—'} |"
+            f"{c['bad'] / sims:.2%} | {up:.2%} | {c['fbad'] if c['full'] else '—'} | "
+            f"{fmt(c['agree']) if c['full'] else '—'} | {truth(c['truth']) if c['full'] else '—'} | "
+            f"{c['differs'] if c['full'] else '—'} | {fmt(c['marks']) if c['full'] else '—'} | "
+            f"{c['dip'][0] if c['full'] else '—'} / {c['dip'][1]} |"
         )
     detail = [f"- {m} {name}, {shape} ({depth:+.2f}): " + "; ".join(f"{p} ×{v}" for p, v in sorted(c["pairs"].items()))
               for (m, name, shape, depth), c in sorted(cells.items()) if c.get("pairs")]  # fmt: skip
@@ -157,14 +182,26 @@ def replay(store: Path, out: Path) -> None:
         "agreement": rep["agreement"],
         "contradictions": rep["contradictions"],
         "level_per_look": rep["level_per_look"],
-        "curves": [{"run": c["run"], "benchmark": c["benchmark"], "full": c["full"]["class"],
-                    "adaptive": c["adaptive"]["class"], "steps": len(c["adaptive"]["steps"]),
-                    "stopped_at": c["adaptive"]["stopped_at"]} for c in rep["curves"]],  # fmt: skip
+        "curves": [
+            {
+                "run": c["run"],
+                "benchmark": c["benchmark"],
+                "full": c["full"]["class"],
+                "adaptive": c["adaptive"]["class"],
+                "steps": len(c["adaptive"]["steps"]),
+                "stopped_at": c["adaptive"]["stopped_at"],
+            }
+            for c in rep["curves"]
+        ],  # fmt: skip
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("a") as f:
         f.write(json.dumps(rec) + "\n")
-    print(json.dumps({k: rec[k] for k in ("seconds", "tokens", "rows", "agreement", "contradictions")}, indent=1))
+    print(
+        json.dumps(
+            {k: rec[k] for k in ("seconds", "tokens", "rows", "agreement", "contradictions")}, indent=1
+        )
+    )
 
 
 def main() -> None:
@@ -184,7 +221,9 @@ def main() -> None:
     ap.add_argument("--depths", default=",".join(map(str, DIP_DEPTHS)))
     ap.add_argument("--sims", type=int, default=CHUNK)
     ap.add_argument("--method", choices=["adaptive", "naive"], default="adaptive")
-    ap.add_argument("--no-full", action="store_true", help="skip the full-sweep verdict (false-verdict rates only)")
+    ap.add_argument(
+        "--no-full", action="store_true", help="skip the full-sweep verdict (false-verdict rates only)"
+    )
     a = ap.parse_args()
     if a.mode == "run":
         todo = jobs(

@@ -92,6 +92,11 @@ def test_expand_counts_keeps_counts_and_agreement_kinds():
     assert agreement("drop-and-stay", "degrades") == "weaker"
     assert agreement("flat within noise", "improves") == "stronger"
     assert agreement("degrades", "improves") == "contradicts"
+    # by claims (the detector's class definitions): a partial recovery claims the dip and the rise, not the margin
+    assert agreement("dip-and-recovery", "dip-and-partial-recovery") == "weaker"
+    assert agreement("dip-and-partial-recovery", "dip-and-recovery") == "stronger"
+    assert agreement("drop-and-stay", "dip-and-partial-recovery") == "contradicts"
+    assert agreement("rise-then-plateau", "rise-and-fall") == "contradicts"
 
 
 def write_checkpoint(run_dir, step: int, tokenizer, seed: int) -> None:

@@ -38,12 +38,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from rsft.analysis.detector import DIP_CLASSES, NO_CLAIM
+from rsft.analysis.detector import DIP_CLASSES, compare_verdicts
 
 STOP_CLASSES = (*DIP_CLASSES, "rise-and-fall", "drop-and-stay", "rise-then-plateau", "flat within noise")
 """A curve whose verdict at a look is one of these is not evaluated further."""
-COARSER = {"degrades": "drop-and-stay", "improves": "rise-then-plateau"}
-"""Classes whose claims are a subset of another class's (adaptive ``degrades`` under full ``drop-and-stay``)."""
 DEFAULT_BUDGET = 0.10
 STRATA = 5  # bins of the base item mean used to order the items
 
@@ -155,11 +153,7 @@ def run_policy(
     tokens: np.ndarray,
     judge: Judge,
     rng: np.random.Generator,
-    *,
-    level: float = 0.95,
-    schedule: Sequence[Look] = DEFAULT_SCHEDULE,
-    budget: float | None = DEFAULT_BUDGET,
-    draw: str = "stratified",
+    **options,
 ) -> dict:
     """Run the adaptive policy on one curve, reading units from an oracle of stored (or simulated) rows.
 
@@ -169,9 +163,7 @@ def run_policy(
         tokens: (S, n, k) generated tokens of each unit (0 where absent).
         judge: the verdict on the units read so far (see :data:`Judge`).
         rng: draws the item order and the offset.
-        level: the joint level of the whole procedure (``1 - alpha``); each look runs at ``1 - alpha / L``.
-        schedule, budget: see :func:`plan_schedule`.
-        draw: ``"stratified"`` (the design); ``"top"`` only as the wrong control of :func:`design_mask`.
+        options: ``level``, ``schedule``, ``budget``, ``draw`` as in :func:`policy`.
 
     Returns:
         ``{"class", "verdict", "extra", "stopped_at", "looks": [...], "level_per_look", "schedule",
@@ -183,9 +175,7 @@ def run_policy(
     def fetch(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return scores, present & mask, tokens
 
-    out = policy(
-        (S, n, k), fetch, judge, rng, level=level, schedule=schedule, budget=budget, draw=draw
-    )
+    out = policy((S, n, k), fetch, judge, rng, **options)
     out["full_rows"] = int(present.sum())
     out["full_tokens"] = float(tokens[present].sum())
     return out
@@ -209,6 +199,10 @@ def policy(
     draw: str = "stratified",
 ) -> dict:
     """The policy of the module docstring for one curve of ``shape`` = (S, n, k), with units from ``fetch``.
+
+    ``level`` is the joint level of the whole procedure (``1 - alpha``; each look runs at ``1 - alpha / L``);
+    ``schedule`` and ``budget`` as in :func:`plan_schedule`; ``draw``: ``"stratified"`` (the design), ``"top"``
+    only as the wrong control of :func:`design_mask`.
 
     The base and final are fetched first (all items, all samples); the item order is drawn from the base outcome;
     then look by look the cumulative design is fetched and judged until a stopping class or the last look. See
@@ -265,17 +259,13 @@ def policy(
     }
 
 
-def agreement(full_class: str, adaptive_class: str) -> str:
-    """How an adaptive class relates to the full sweep's: ``same``; ``weaker`` (adaptive makes no claim, or fewer
-    claims of the same kind, where full decided); ``stronger`` (adaptive decided where full made no claim);
-    ``contradicts`` (both decided, different classes)."""
-    if full_class == adaptive_class or (full_class in NO_CLAIM and adaptive_class in NO_CLAIM):
-        return "same"
-    if adaptive_class in NO_CLAIM or COARSER.get(adaptive_class) == full_class:
-        return "weaker"
-    if full_class in NO_CLAIM or COARSER.get(full_class) == adaptive_class:
-        return "stronger"
-    return "contradicts"
+def agreement(full: dict | str, adaptive: dict | str) -> str:
+    """How an adaptive verdict relates to the full sweep's, by their claims
+    (:func:`rsft.analysis.detector.compare_verdicts`, the detector's own class definitions): ``same``; ``weaker``
+    (adaptive claims a strict subset of what full claims: no claim, or e.g. ``degrades`` under ``drop-and-stay``,
+    ``dip-and-partial-recovery`` under ``dip-and-recovery``); ``stronger`` (a strict superset); ``contradicts``
+    (each claims something the other does not). Verdict dicts or bare class names."""
+    return compare_verdicts(full, adaptive)
 
 
 def mark_agreement(full_mark: str, adaptive_mark: str) -> str:
@@ -298,20 +288,10 @@ def expand_counts(counts: np.ndarray, k: int, rng: np.random.Generator) -> np.nd
 
 
 def simulate_policy(
-    model,
-    n: int,
-    k: int,
-    steps: Sequence[int],
-    shape: str,
-    depth: float,
-    n_sims: int,
-    spec,
-    *,
-    schedule: Sequence[Look] = DEFAULT_SCHEDULE,
-    budget: float | None = DEFAULT_BUDGET,
-    full: bool = True,
+    model, n: int, k: int, steps: Sequence[int], shape: str, depth: float, n_sims: int, spec, *,
+    schedule: Sequence[Look] = DEFAULT_SCHEDULE, budget: float | None = DEFAULT_BUDGET, full: bool = True,
     method: str = "adaptive",
-) -> dict:
+) -> dict:  # fmt: skip
     """Adaptive (and, with ``full``, full-sweep) verdicts on simulated runs with a known true curve.
 
     Each run draws fresh items and counts with :func:`rsft.analysis.synthetic.simulate_counts` (as
@@ -323,16 +303,25 @@ def simulate_policy(
 
     Returns:
         ``{"n", "k", "steps", "shape", "depth", "sims", "adaptive": {class: count}, "full": {class: count},
-        "agreement": {kind: count}, "mark_agreement": {kind: count}, "false_verdicts": count,
-        "false_verdict_upper": one-sided 95% bound, "row_ratio": mean, "row_ratio_se", "stopped_at": {look: count}}``.
+        "agreement": {kind: count} (by claims, :func:`agreement`), "class_differs": both decided, different class
+        names, "mark_agreement": {kind: count}, "contradiction_truth": {"full false" | "adaptive false" | "both
+        false" | "neither false": count} (which verdict of each contradicting pair is false for the true shape),
+        "false_verdicts": count, "false_verdict_upper": one-sided 95% bound, "full_false_verdicts", "row_ratio":
+        mean, "row_ratio_se", "stopped_at": {look: count}}``.
     """
-    from rsft.analysis.detector import CLASSES, classify, false_verdicts
+    from rsft.analysis.detector import (
+        CLASSES,
+        NO_CLAIM,
+        classify,
+        false_verdicts,
+        full_boot,
+        sim_header,
+        simulated_runs,
+    )
     from rsft.analysis.stats import bootstrap_means, clopper_pearson
-    from rsft.analysis.synthetic import simulate_counts
 
     steps = np.asarray(steps)
     rng = spec.rng("adaptive", method, shape, f"{depth:.6g}", str(n), str(k), str(len(steps)))
-    prep = model.prepare()
     level = spec.level
 
     def judge(idx, cnt, s_sum, s_sq, lev):
@@ -347,9 +336,9 @@ def simulate_policy(
     pairs: dict[str, int] = {}
     ratios = []
     bad_set = set(false_verdicts(shape))
-    bad = 0
-    for _ in range(n_sims):
-        counts = simulate_counts(prep, n, k, steps, shape, depth, rng)
+    bad = full_bad = differs = 0
+    truth = dict.fromkeys(("full false", "adaptive false", "both false", "neither false"), 0)
+    for counts in simulated_runs(model, n, k, steps, shape, depth, n_sims, rng):
         y = expand_counts(counts, k, rng)
         present = np.ones_like(y, dtype=bool)
         res = run_policy(y, present, present.astype(float), judge, rng, level=level, schedule=schedule,
@@ -360,25 +349,25 @@ def simulate_policy(
         ratios.append(res["rows"] / res["full_rows"])
         stopped[res["stopped_at"]] = stopped.get(res["stopped_at"], 0) + 1
         if full:
-            cnt = np.full((n, len(steps)), float(k))
-            f = classify(steps, bootstrap_means(cnt, counts, counts, spec, rng, binary=True), level)
+            f = classify(steps, full_boot(counts, k, spec, rng), level)
             fu[f["class"]] += 1
-            kind = agreement(f["class"], a)
+            full_bad += f["class"] in bad_set
+            differs += f["class"] != a and f["class"] not in NO_CLAIM and a not in NO_CLAIM
+            kind = agreement(f, res["verdict"])
             agree[kind] += 1
             if kind in ("contradicts", "stronger"):
                 pair = f"{kind}: full {f['class']} / adaptive {a}"
                 pairs[pair] = pairs.get(pair, 0) + 1
+            if kind == "contradicts":
+                fb, ab = f["class"] in bad_set, a in bad_set
+                truth["both false" if fb and ab else "full false" if fb else "adaptive false" if ab else
+                      "neither false"] += 1  # fmt: skip
             fm = "▲" if f["above"][-1] else "▼" if f["below"][-1] else ""
             am = "▲" if res["verdict"]["above"][-1] else "▼" if res["verdict"]["below"][-1] else ""
             marks[mark_agreement(fm, am)] += 1
     r = np.asarray(ratios)
     return {
-        "n": int(n),
-        "k": int(k),
-        "steps": int(len(steps)),
-        "shape": shape,
-        "depth": float(depth),
-        "sims": int(n_sims),
+        **sim_header(n, k, steps, shape, depth, n_sims),
         "method": method,
         "level": level,
         "B": spec.B,
@@ -387,6 +376,9 @@ def simulate_policy(
         "agreement": agree if full else None,
         "mark_agreement": marks if full else None,
         "disagreements": pairs if full else None,
+        "class_differs": int(differs) if full else None,
+        "contradiction_truth": truth if full else None,
+        "full_false_verdicts": int(full_bad) if full else None,
         "false_verdicts": int(bad),
         "false_verdict_rate": bad / max(n_sims, 1),
         "false_verdict_upper": clopper_pearson(bad, n_sims, 0.95)[1] if n_sims else 1.0,
@@ -401,7 +393,9 @@ def simulate_policy(
 # Replay: the policy with a full sweep's store as its oracle.
 
 
-def curve_arrays(t: dict, rows: np.ndarray, steps: np.ndarray, items: np.ndarray, k: int | None = None) -> tuple:
+def curve_arrays(
+    t: dict, rows: np.ndarray, steps: np.ndarray, items: np.ndarray, k: int | None = None
+) -> tuple:
     """(S, n, k) scores (NaN: unscored or absent), presence, tokens and keys of one curve's stored rows."""
     s_pos = {int(s): i for i, s in enumerate(steps)}
     i_pos = {str(x): i for i, x in enumerate(items)}
@@ -478,7 +472,9 @@ def replay_store(
         domain = domain_of(cube.benchmark, cube.group, in_domain)
         rows = np.asarray(by_curve.get((cube.run, cube.benchmark), []), dtype=int)
         if cube.steps[0] != 0:
-            notes.append(f"run {cube.run}, {cube.benchmark}: no step 0; the earliest step is the base on both sides")
+            notes.append(
+                f"run {cube.run}, {cube.benchmark}: no step 0; the earliest step is the base on both sides"
+            )
         full_rec, full_boot = benchmark_dynamics(cube, spec, domain)
         scores, present, tokens, keys = curve_arrays(t, rows, cube.steps, cube.items)
         for kk, tk in zip(keys[present], tokens[present], strict=True):
@@ -491,7 +487,9 @@ def replay_store(
             return rec["detector"], (rec, boot)
 
         rng = spec.rng("adaptive", cube.run, cube.benchmark)  # as the live sweep (rsft.study.adaptive)
-        res = run_policy(scores, present, tokens, judge, rng, level=spec.level, schedule=schedule, budget=budget)
+        res = run_policy(
+            scores, present, tokens, judge, rng, level=spec.level, schedule=schedule, budget=budget
+        )
         per_look_levels.add(res["level_per_look"])
         read_keys |= set(keys[res["read"]].tolist())
         ad_rec, ad_boot = res["extra"]
@@ -531,7 +529,9 @@ def replay_store(
         finals_ad[(cube.run, cube.benchmark)] = (ad_boot.est[-1], ad_boot.boot[:, -1],
                                                  int(ad_boot.n_items[-1]), sig)  # fmt: skip
     br_full = between_runs(finals_full, conds, spec, reference)
-    br_ad = {(r["run"], r["reference"], r["curve"]): r for r in between_runs(finals_ad, conds, spec, reference)}
+    br_ad = {
+        (r["run"], r["reference"], r["curve"]): r for r in between_runs(finals_ad, conds, spec, reference)
+    }
     agree["between_runs"] = dict.fromkeys(("same", "weaker", "stronger", "contradicts"), 0)
     br = []
     for r in br_full:
@@ -557,11 +557,24 @@ def replay_store(
         "spec": spec.describe(),
         "curves": curves,
         "between_runs": br,
-        "tokens": {"adaptive": ad_tok, "full": full_tok, "ratio": ad_tok / full_tok if full_tok else math.nan},
-        "rows": {"adaptive": rows_ad, "full": rows_full, "ratio": rows_ad / rows_full if rows_full else math.nan},
-        "agreement": {"class": agree["class"], "final_vs_base": agree["mark"], "between_runs": agree["between_runs"]},
+        "tokens": {
+            "adaptive": ad_tok,
+            "full": full_tok,
+            "ratio": ad_tok / full_tok if full_tok else math.nan,
+        },
+        "rows": {
+            "adaptive": rows_ad,
+            "full": rows_full,
+            "ratio": rows_ad / rows_full if rows_full else math.nan,
+        },
+        "agreement": {
+            "class": agree["class"],
+            "final_vs_base": agree["mark"],
+            "between_runs": agree["between_runs"],
+        },
         "contradictions": contradictions,
-        "notes": notes + [
+        "notes": notes
+        + [
             "domain curves are not replayed (benchmarks of a domain may stop at different looks)",
             "run-vs-run comparisons are of final checkpoints, which the adaptive design evaluates completely",
         ],

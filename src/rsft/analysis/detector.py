@@ -69,6 +69,7 @@ from rsft.analysis.stats import (
     clopper_pearson,
     percentile_ci,
     simultaneous_ci,
+    t_scale,
 )
 
 ShapeClass = Literal[
@@ -89,7 +90,9 @@ NO_CLAIM: tuple[ShapeClass, ...] = ("flat within noise", "inconclusive")
 ALPHA_SHARE = {"vs_base": 0.4, "rise_to_final": 0.4, "fall_to_final": 0.1, "rate_change": 0.1}
 """Bonferroni shares of ``alpha = 1 - level`` (they sum to 1)."""
 FAMILIES = tuple(ALPHA_SHARE)
-RECOVERY_MARGIN = 0.02  # score points the final checkpoint may stay below the base and still count as recovered
+RECOVERY_MARGIN = (
+    0.02  # score points the final checkpoint may stay below the base and still count as recovered
+)
 
 READER_METHOD = (
     "Each curve (a score per checkpoint) is given one shape class, named only from statements the data supports "
@@ -127,6 +130,51 @@ TRUE_CLASSES = {
 }
 
 
+CLASS_CLAIMS: dict[str, frozenset[str]] = {
+    "improves": frozenset({"final above base"}),
+    "rise-then-plateau": frozenset({"final above base", "gain slowed"}),
+    "degrades": frozenset({"final below base"}),
+    "drop-and-stay": frozenset({"final below base", "loss slowed"}),
+    "dip-and-recovery": frozenset({"dip below base", "rise from the dip", "final within margin of base"}),
+    "dip-and-partial-recovery": frozenset({"dip below base", "rise from the dip"}),
+    "rise-and-fall": frozenset({"peak above base", "fall from the peak"}),
+    "flat within noise": frozenset(),
+    "inconclusive": frozenset(),
+}
+"""The claims every verdict of a class makes (what :func:`_name` requires before it names the class)."""
+
+
+def verdict_claims(verdict: dict | str) -> frozenset[str]:
+    """The claims of a verdict: its class's (:data:`CLASS_CLAIMS`) plus the final checkpoint's sign vs base when
+    the verdict claims it (a dip or a peak class may also claim it). A bare class name gives the class's claims."""
+    if isinstance(verdict, str):
+        return CLASS_CLAIMS[verdict]
+    out = set(CLASS_CLAIMS[verdict["class"]])
+    if verdict.get("below") and verdict["below"][-1]:
+        out.add("final below base")
+    if verdict.get("above") and verdict["above"][-1]:
+        out.add("final above base")
+    return frozenset(out)
+
+
+def compare_verdicts(reference: dict | str, other: dict | str) -> str:
+    """How ``other``'s claims relate to ``reference``'s: ``same`` (the same claims; two no-claim verdicts),
+    ``weaker`` (a strict subset: fewer claims, none new), ``stronger`` (a strict superset) or ``contradicts``
+    (each makes a claim the other does not: a different decided class, or opposite signs).
+
+    Classes are compared by what they claim, not by name: "dip-and-partial-recovery" claims the dip and the rise
+    and *not* that the final is within the margin, so it is weaker than "dip-and-recovery", never contrary to it.
+    """
+    a, b = verdict_claims(reference), verdict_claims(other)
+    if a == b:
+        return "same"
+    if b < a:
+        return "weaker"
+    if a < b:
+        return "stronger"
+    return "contradicts"
+
+
 def false_verdicts(shape: str) -> tuple[str, ...]:
     """Classes that contain a false claim when the true curve has ``shape`` (no-claim classes never do).
 
@@ -140,20 +188,6 @@ def false_verdicts(shape: str) -> tuple[str, ...]:
 def family_level(level: float, family: str = "vs_base") -> float:
     """Level of one claim family: ``1 - alpha * ALPHA_SHARE[family]`` (all families hold together at ``level``)."""
     return 1.0 - (1.0 - level) * ALPHA_SHARE[family]
-
-
-def t_quantile_like(z: float, df: float) -> float:
-    """The Student-t (``df`` degrees of freedom) quantile with the same tail probability as the normal ``z``.
-
-    Cornish-Fisher expansion (Abramowitz & Stegun 26.7.5); accurate to ~1% for ``df >= 4``.
-    """
-    if not math.isfinite(z) or df <= 0 or not math.isfinite(df):
-        return z
-    g1 = (z**3 + z) / 4
-    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
-    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
-    g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
-    return z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
 
 
 def joint_intervals(
@@ -240,7 +274,7 @@ def pair_intervals(
 def _crit(tmax: np.ndarray, level: float, df: float) -> float:
     fin = np.isfinite(tmax)
     q = float(np.quantile(tmax[fin], level)) if fin.any() else float("nan")
-    return t_quantile_like(q, df)
+    return t_scale(q, df)
 
 
 def _finish(est, se, ok, tmax, level, df) -> tuple[np.ndarray, np.ndarray, float]:
@@ -468,7 +502,11 @@ def _name(out, ctx, below, above, rec, fall, rate) -> tuple[str | None, str]:
         i = int(peaks[np.argmax(d[peaks])])
         j = i + 1 + int(np.argmax(below[i + 1 :])) if later_below[i] else len(st) - 1
         out["peak_step"], out["fall_step"] = st[i], st[j]
-        what = f"below base at step {st[j]}" if later_below[i] else f"the final step {st[-1]} is below step {st[i]}"
+        what = (
+            f"below base at step {st[j]}"
+            if later_below[i]
+            else f"the final step {st[-1]} is below step {st[i]}"
+        )
         out["claims"] += [f"above base at step {st[i]}", what]
     if first_dip is not None and (first_peak is None or first_dip <= first_peak):
         if first_peak is not None:
@@ -586,6 +624,29 @@ def early_warning(steps: Sequence[int], boot: Boot, cls: dict, level: float) -> 
     return {"step": x, "verdict": vs[idx], "final_step": f, "final_verdict": final, "text": text}
 
 
+def simulated_runs(
+    model, n: int, k: int, steps, shape: str, depth: float, n_sims: int, rng: np.random.Generator
+):
+    """``n_sims`` simulated runs of the known-truth ``shape``: each an (n, S) array of correct counts out of k
+    (fresh items from ``model``; :func:`rsft.analysis.synthetic.simulate_counts`)."""
+    from rsft.analysis.synthetic import simulate_counts
+
+    prep = model.prepare()
+    for _ in range(n_sims):
+        yield simulate_counts(prep, n, k, np.asarray(steps), shape, depth, rng)
+
+
+def sim_header(n: int, k: int, steps, shape: str, depth: float, n_sims: int) -> dict:
+    """The fields that name a simulated cell (sizes, true shape and depth, runs), first in every result."""
+    return {"n": int(n), "k": int(k), "steps": int(len(steps)), "shape": shape, "depth": float(depth),
+            "sims": int(n_sims)}  # fmt: skip
+
+
+def full_boot(counts: np.ndarray, k: int, spec: BootSpec, rng: np.random.Generator) -> Boot:
+    """The two-stage bootstrap of a complete binary sweep given as (n, S) correct counts out of k."""
+    return bootstrap_means(np.full(counts.shape, float(k)), counts, counts, spec, rng, binary=True)
+
+
 def simulate(
     model,
     n: int,
@@ -624,17 +685,12 @@ def simulate(
         "reference_se": Monte-Carlo standard errors of dip_detected / false_verdict / correct / reference,
         "item_model": the model}``.
     """
-    from rsft.analysis.synthetic import simulate_counts
-
     steps = np.asarray(steps)
     rng = spec.rng("simulate", shape, f"{depth:.6g}", str(n), str(k), str(len(steps)))
-    cnt = np.full((n, len(steps)), float(k))
     counts = dict.fromkeys(CLASSES, 0)
     ref = both = 0
-    prep = model.prepare()
-    for _ in range(n_sims):
-        x = simulate_counts(prep, n, k, steps, shape, depth, rng)
-        b = bootstrap_means(cnt, x, x, spec, rng, binary=True)
+    for x in simulated_runs(model, n, k, steps, shape, depth, n_sims, rng):
+        b = full_boot(x, k, spec, rng)
         c = classify(steps, b, spec.level, resolution=resolution, margin=margin)["class"]
         counts[c] += 1
         r = reference_dip(steps, b, spec.level)
@@ -652,12 +708,7 @@ def simulate(
         return float(np.sqrt((p * (1 - p) + 0.25 / sims) / sims))
 
     return {
-        "n": int(n),
-        "k": int(k),
-        "steps": int(len(steps)),
-        "shape": shape,
-        "depth": float(depth),
-        "sims": int(n_sims),
+        **sim_header(n, k, steps, shape, depth, n_sims),
         "rates": rates,
         "false_verdict": bad / sims,
         "false_verdict_upper": clopper_pearson(bad, n_sims, 0.95)[1] if n_sims else 1.0,
