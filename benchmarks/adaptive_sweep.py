@@ -25,6 +25,9 @@ import math
 import time
 from pathlib import Path
 
+# the same interleaved, resumable chunks of work (this folder is on sys.path)
+from detector_calibration import jobs, pending
+
 from rsft.analysis.adaptive import simulate_policy
 from rsft.analysis.stats import BootSpec, clopper_pearson
 from rsft.analysis.synthetic import ItemModel
@@ -40,27 +43,12 @@ CHUNK = 50
 B = 400
 
 
-def jobs(configs, shapes, chunks, depths) -> list[dict]:
-    out = []
-    for c in chunks:
-        for name in configs:
-            for s in shapes:
-                ds = depths if s == "dip-and-recovery" else [0.0 if s == "flat" else NULL_DEPTH]
-                out += [{"config": name, "shape": s, "depth": d, "chunk": c} for d in ds]
-    return out
-
-
 def _key(j: dict) -> tuple:
     return (j.get("method", "adaptive"), j["config"], j["shape"], round(j["depth"], 6), j["chunk"])
 
 
 def run(out: Path, todo: list[dict], sims: int, method: str, full: bool) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done = {_key(json.loads(x)) for x in out.read_text().splitlines()} if out.is_file() else set()
-    for j in todo:
-        j = {**j, "method": method}
-        if _key(j) in done:
-            continue
+    for j in pending(out, todo, _key, method=method):
         n, k, S, mean = CONFIGS[j["config"]]
         model = ItemModel(mean=mean, sd=0.3, jitter_sd=0.3, jitter_rho=0.9)
         spec = BootSpec(B=B, seed=2000 + j["chunk"])

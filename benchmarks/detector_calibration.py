@@ -46,7 +46,14 @@ CONFIGS = {
     "n=100 k=32 S=17": (100, 32, 17, 0.5),
 }
 PAPER = ("MATH-500", "GPQA", "AIME")
-NULLS = ("flat", "drop-and-stay", "drop-and-stay gradual", "steady decline", "steady rise", "rise-then-plateau")
+NULLS = (
+    "flat",
+    "drop-and-stay",
+    "drop-and-stay gradual",
+    "steady decline",
+    "steady rise",
+    "rise-then-plateau",
+)
 NULL_DEPTH = 0.10
 POWER_DEPTHS = (0.05, 0.10, 0.20)
 CHUNK = 250
@@ -69,13 +76,19 @@ def _key(j: dict) -> tuple:
     return (j["config"], j["shape"], round(j["depth"], 6), j["chunk"], j.get("B", B))
 
 
-def run(out: Path, todo: list[dict], sims: int, B: int = B) -> None:
+def pending(out: Path, todo: list[dict], key, **extra):
+    """The jobs of ``todo`` (each with the ``extra`` fields) whose ``key`` is not yet among the JSON lines of
+    ``out`` (the benchmarks resume where they stopped)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    done = {_key(json.loads(x)) for x in out.read_text().splitlines()} if out.is_file() else set()
+    done = {key(json.loads(x)) for x in out.read_text().splitlines()} if out.is_file() else set()
     for j in todo:
-        j = {**j, "B": B}
-        if _key(j) in done:
-            continue
+        j = {**j, **extra}
+        if key(j) not in done:
+            yield j
+
+
+def run(out: Path, todo: list[dict], sims: int, B: int = B) -> None:
+    for j in pending(out, todo, _key, B=B):
         n, k, S, mean = CONFIGS[j["config"]]
         model = ItemModel(mean=mean, sd=0.3, **DRIFT)
         spec = BootSpec(B=B, seed=1000 + j["chunk"])

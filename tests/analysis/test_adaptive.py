@@ -97,6 +97,13 @@ def test_expand_counts_keeps_counts_and_agreement_kinds():
     assert agreement("dip-and-partial-recovery", "dip-and-recovery") == "stronger"
     assert agreement("drop-and-stay", "dip-and-partial-recovery") == "contradicts"
     assert agreement("rise-then-plateau", "rise-and-fall") == "contradicts"
+    # verdicts also carry the final checkpoint's sign: a partial recovery still below base at the end claims
+    # "degrades" and more; one that does not claim it says nothing about the final and contradicts "degrades"
+    below = {"class": "dip-and-partial-recovery", "below": [True, True], "above": [False, False]}
+    not_below = {**below, "below": [True, False]}
+    degrades = {"class": "degrades", "below": [False, True], "above": [False, False]}
+    assert agreement(below, degrades) == "weaker" and agreement(degrades, below) == "stronger"
+    assert agreement(degrades, not_below) == "contradicts"
 
 
 def write_checkpoint(run_dir, step: int, tokenizer, seed: int) -> None:
@@ -216,7 +223,9 @@ PAPER = {"MATH-500": (500, 3, 0.6), "GPQA": (198, 3, 0.4), "AIME": (30, 10, 0.25
 
 @pytest.mark.slow
 @pytest.mark.parametrize("config", list(PAPER))
-@pytest.mark.parametrize("shape", ["flat", "drop-and-stay", "steady decline", "steady rise", "rise-then-plateau"])
+@pytest.mark.parametrize(
+    "shape", ["flat", "drop-and-stay", "steady decline", "steady rise", "rise-then-plateau"]
+)
 def test_false_verdict_rate_on_null_shapes_at_paper_sizes(config, shape):
     """Paper-shaped sweeps (65 checkpoints), 1,000 simulated runs per null (the item model of
     benchmarks/detector_calibration.py): the adaptive false-verdict rate's one-sided 95% Clopper-Pearson upper

@@ -24,13 +24,19 @@ from rsft.analysis.detector import (
     false_verdicts,
     reference_dip,
     simulate,
-    t_quantile_like,
 )
-from rsft.analysis.stats import BootSpec, bootstrap_means, clopper_pearson
+from rsft.analysis.stats import BootSpec, bootstrap_means, clopper_pearson, t_scale
 from rsft.analysis.synthetic import SHAPES, ItemModel, simulate_counts
 
 STEPS = list(range(0, 80, 10))  # 8 checkpoints including the base
-NULLS = ("flat", "drop-and-stay", "drop-and-stay gradual", "steady decline", "steady rise", "rise-then-plateau")
+NULLS = (
+    "flat",
+    "drop-and-stay",
+    "drop-and-stay gradual",
+    "steady decline",
+    "steady rise",
+    "rise-then-plateau",
+)
 DRIFT = {"jitter_sd": 1.0, "jitter_rho": 0.95}  # benchmarks/detector_calibration.py's persistent item drift
 
 
@@ -120,9 +126,9 @@ def test_false_verdicts_per_shape():
 
 def test_student_t_and_clopper_pearson_against_tables():
     # t quantiles (0.975 and 0.995) for 9 and 29 degrees of freedom, from standard tables
-    assert t_quantile_like(1.959964, 9) == pytest.approx(2.262, abs=0.01)
-    assert t_quantile_like(2.575829, 9) == pytest.approx(3.250, abs=0.03)
-    assert t_quantile_like(1.959964, 29) == pytest.approx(2.045, abs=0.002)
+    assert t_scale(1.959964, 9) == pytest.approx(2.262, abs=0.01)
+    assert t_scale(2.575829, 9) == pytest.approx(3.250, abs=0.03)
+    assert t_scale(1.959964, 29) == pytest.approx(2.045, abs=0.002)
     lo, up = clopper_pearson(0, 1000, 0.95)
     assert lo == 0.0 and up == pytest.approx(1 - 0.05 ** (1 / 1000), rel=1e-4)
     assert clopper_pearson(38, 1000)[1] < 0.05 < clopper_pearson(40, 1000)[1]
@@ -157,7 +163,9 @@ def test_item_model_fit_recovers_the_drift():
     decay = _lag_cov(x, 3, 16) / _lag_cov(x, 3, 1)
     assert decay < 0.95 and _lag_cov(y, 3, 16) / _lag_cov(y, 3, 1) == pytest.approx(decay, abs=0.08)
     assert fit.jitter_sd > 0.3 and fit.lag_correlation(16) < 0.97 and "rho" in fit.source
-    still = simulate_counts(ItemModel(mean=0.4, sd=0.3).prepare(), 1500, 3, steps, "flat", 0.0, np.random.default_rng(2))
+    still = simulate_counts(
+        ItemModel(mean=0.4, sd=0.3).prepare(), 1500, 3, steps, "flat", 0.0, np.random.default_rng(2)
+    )
     assert ItemModel.fit(np.full_like(still, 3.0), still).lag_correlation(16) > 0.97
 
 
@@ -216,7 +224,9 @@ def test_false_verdict_rate_on_null_shapes(shape):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("n", "k", "mean", "depth"), [(500, 3, 0.6, 0.05), (198, 3, 0.4, 0.10), (30, 10, 0.25, 0.20)])
+@pytest.mark.parametrize(
+    ("n", "k", "mean", "depth"), [(500, 3, 0.6, 0.05), (198, 3, 0.4, 0.10), (30, 10, 0.25, 0.20)]
+)
 def test_power_within_0_9_of_the_reference_at_the_paper_sizes(n, k, mean, depth):
     # 500 simulated runs (two of the calibration script's chunks) per paper size, 65 checkpoints, drift: the
     # detector finds a dip in >= 0.9x the runs the reference max-t test does (paired runs; MC s.e. of the ratio
@@ -230,7 +240,9 @@ def test_power_within_0_9_of_the_reference_at_the_paper_sizes(n, k, mean, depth)
     assert ref > 50 and det >= 0.9 * ref, (det, ref)
 
 
-def _runs(shape: str, depth: float, n: int, k: int, S: int, sims: int, B: int = 400, seed: int = 7, unpaired=False):
+def _runs(
+    shape: str, depth: float, n: int, k: int, S: int, sims: int, B: int = 400, seed: int = 7, unpaired=False
+):
     """Simulated runs with persistent item drift: (steps, paired bootstrap, unpaired bootstrap or None) per run.
 
     The within-item stage uses its normal form (``exact_limit=0``; the analysis switches to it above 5M draws) to

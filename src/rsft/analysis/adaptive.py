@@ -496,7 +496,7 @@ def replay_store(
         fd, adet = full_rec["detector"], res["verdict"]
         fmark = "▲" if fd["above"][-1] else "▼" if fd["below"][-1] else ""
         amark = "▲" if adet["above"][-1] else "▼" if adet["below"][-1] else ""
-        ca, ma = agreement(fd["class"], adet["class"]), mark_agreement(fmark, amark)
+        ca, ma = agreement(fd, adet), mark_agreement(fmark, amark)
         agree["class"][ca] += 1
         agree["mark"][ma] += 1
         name = f"{cube.run}/{cube.benchmark}"
