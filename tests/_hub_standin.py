@@ -8,6 +8,10 @@ Served:
 * ``GET /api/{models,datasets}/ORG/NAME/revision/REV``: repo info with its file list (``siblings``);
 * ``GET /api/{models,datasets}/ORG/NAME/tree/REV[/PATH]``: folder listing (``?recursive=true`` for all files).
 
+``revisions`` (repo id -> {branch name -> folder}) serves repos with one branch per checkpoint: each branch's
+commit is the sha1 of its name, ``REV`` may be the branch or its commit, and ``GET /api/models/ORG/NAME/refs``
+lists the branches.
+
 ``gated`` repos answer 401 to everything, as the hub does without a token. Every request is logged in ``requests``.
 """
 
@@ -24,9 +28,12 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 class HubStandIn:
-    def __init__(self, root: Path, gated: set[str] | None = None) -> None:
+    def __init__(
+        self, root: Path, gated: set[str] | None = None, revisions: dict[str, dict[str, Path]] | None = None
+    ) -> None:
         self.root = Path(root)
         self.gated = gated or set()
+        self.revisions = revisions or {}
         self.requests: list[str] = []
         handler = self._handler()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -40,6 +47,10 @@ class HubStandIn:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    @staticmethod
+    def commit_of(ref: str) -> str:
+        return hashlib.sha1(ref.encode()).hexdigest()
 
     def downloads(self) -> list[str]:
         return [r for r in self.requests if r.startswith("GET") and "/resolve/" in r]
@@ -63,10 +74,20 @@ class HubStandIn:
             def _json(self, obj) -> None:
                 self._send(200, json.dumps(obj).encode(), {"Content-Type": "application/json"})
 
-            def _repo(self, kind: str, parts: list[str]) -> tuple[str, Path] | None:
+            def _repo(self, kind: str, parts: list[str], rev: str | None = None) -> tuple[str, Path] | None:
                 repo = "/".join(parts[:2])
+                if repo in hub.revisions:
+                    refs = hub.revisions[repo]
+                    name = next((r for r in refs if rev in (r, hub.commit_of(r))), None)
+                    return (repo, refs[name]) if name is not None else None
                 folder = hub.root / kind / repo
                 return (repo, folder) if folder.is_dir() else None
+
+            def _commit(self, repo: str, rev: str | None) -> str:
+                if repo in hub.revisions:
+                    name = next(r for r in hub.revisions[repo] if rev in (r, hub.commit_of(r)))
+                    return hub.commit_of(name)
+                return COMMIT
 
             def do_HEAD(self) -> None:
                 self.do_GET()
@@ -80,7 +101,7 @@ class HubStandIn:
                 kind = "models"
                 if parts and parts[0] in ("datasets", "models"):
                     kind, parts = parts[0], parts[1:]
-                found = self._repo(kind, parts)
+                found = self._repo(kind, parts, parts[3] if len(parts) > 3 else None)
                 if found is None or len(parts) < 5 or parts[2] != "resolve":
                     return self._send(404, b"not found", {"X-Error-Code": "RepoNotFound"})
                 repo, folder = found
@@ -93,12 +114,17 @@ class HubStandIn:
                     return self._send(404, b"no such file", {"X-Error-Code": "EntryNotFound"})
                 data = f.read_bytes()
                 etag = hashlib.sha256(data).hexdigest()
-                self._send(200, data, {"X-Repo-Commit": COMMIT, "ETag": f'"{etag}"', "Content-Type": "application/octet-stream"})  # fmt: skip
+                self._send(200, data, {"X-Repo-Commit": self._commit(repo, parts[3]), "ETag": f'"{etag}"', "Content-Type": "application/octet-stream"})  # fmt: skip
 
             def _api(self, parts: list[str], query: dict) -> None:
                 if len(parts) < 4 or parts[0] not in ("models", "datasets"):
                     return self._send(404)
-                found = self._repo(parts[0], parts[1:3])
+                repo_id = "/".join(parts[1:3])
+                if repo_id in hub.revisions and parts[3] == "refs":
+                    return self._json({"branches": [{"name": r, "ref": f"refs/heads/{r}", "targetCommit": hub.commit_of(r)}
+                                                    for r in hub.revisions[repo_id]], "tags": [], "converts": []})  # fmt: skip
+                rev = parts[4] if len(parts) > 4 else None
+                found = self._repo(parts[0], parts[1:3], rev)
                 if found is None:
                     return self._send(404, b"", {"X-Error-Code": "RepoNotFound"})
                 repo, folder = found
@@ -108,7 +134,11 @@ class HubStandIn:
                 rel = [p.relative_to(folder).as_posix() for p in files]
                 if parts[3] == "revision":
                     return self._json(
-                        {"id": repo, "sha": COMMIT, "siblings": [{"rfilename": r} for r in rel]}
+                        {
+                            "id": repo,
+                            "sha": self._commit(repo, rev),
+                            "siblings": [{"rfilename": r} for r in rel],
+                        }
                     )
                 if parts[3] == "tree":
                     base = "/".join(parts[5:]) if len(parts) > 5 else ""

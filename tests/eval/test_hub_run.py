@@ -99,7 +99,7 @@ def test_hub_sweep_resumes_after_a_partial_sweep(hub_repo, tmp_path, suite_file)
 
 def test_bad_specs_and_the_cache_bound_are_clear_errors(hub_repo, tmp_path, suite_file):
     with pytest.raises(RsftError, match="hub:ORG/NAME@REVISION"):
-        parse_hub_run("hub:org/Toy-Run")  # no revision
+        parse_hub_run("hub:Toy-Run@main")  # no org
     suite = load_suite(suite_file)
     with pytest.raises(RsftError, match="cache bound"):
         sweep_hub_run(
@@ -139,7 +139,7 @@ def test_cli_sweeps_a_hub_run(hub_repo, tmp_path, suite_file):
     out = " ".join(r.stderr.split())
     assert "1 checkpoint(s) (1 downloaded)" in out and "24 planned rows" in out and "24 generated" in out
     assert _weights_left(tmp_path / "cli-cache") == []
-    bad = [*cmd[:6], "hub:org/Toy-Run", *cmd[7:]]  # no revision
+    bad = [*cmd[:6], "hub:Toy-Run@main", *cmd[7:]]  # no org
     r = subprocess.run(bad, capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "hub:ORG/NAME@REVISION" in r.stderr
 

@@ -6,6 +6,7 @@
     rsft eval --run TRL_OUTPUT_DIR [--base BASE] --suite toy --store STORE   # any trainer's checkpoints
     rsft eval --run RUN_DIR --suite toy --store STORE --rescore
     rsft eval --run hub:ORG/NAME@REVISION --suite paper --store STORE   # released stepN checkpoints, one at a time
+    rsft eval --run hub:ORG/NAME --suite paper --store STORE   # one branch/tag per step (OLMo's stepN revisions)
     rsft eval summary STORE            # metrics with bootstrap intervals, from the stored rows
     rsft eval --adaptive --run RUN_DIR --suite SUITE --store STORE   # only what the adaptive policy asks for
     rsft eval --adaptive --replay FULL_STORE [--out replay.json]     # the adaptive policy on a past full sweep
@@ -103,7 +104,8 @@ def run(
         None,
         "--run",
         help="training run folder of any trainer (rsft checkpoints/step_*, Hugging Face Trainer checkpoint-N, a "
-        "run manifest rsft_run.yaml), or hub:ORG/NAME@REVISION (stepN folders)",
+        "run manifest rsft_run.yaml), hub:ORG/NAME@REVISION (stepN folders), or hub:ORG/NAME[@GLOB] (one stepN "
+        "branch or tag per checkpoint)",
     ),
     base: str = typer.Option(
         None, "--base", help="with --run: the base model (folder or hub id) evaluated as step 0, when the run's "

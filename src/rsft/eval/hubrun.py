@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from rsft._util.errors import OfflineError, RsftError
-from rsft._util.hashing import WEIGHT_SUFFIXES, weights_hash
+from rsft._util.hashing import weights_hash
 from rsft._util.progress import Progress, Say, quiet
 from rsft.eval.config import SuiteConfig
+from rsft.eval.hubrevs import _api, _check_disk, _free_weights
+from rsft.eval.hubrevs import _download as _download_at
 from rsft.eval.plan import Target, expand, load_benchmarks
 from rsft.eval.scoring import DEFAULT_MAX_ERROR_RATE
 from rsft.eval.store import Store
@@ -38,7 +40,7 @@ _TOKENIZER_FILES = re.compile(
 @dataclass(frozen=True)
 class HubRun:
     repo: str
-    revision: str
+    revision: str | None  # None (or a glob): one revision per step (rsft.eval.hubrevs)
 
     @property
     def name(self) -> str:
@@ -54,28 +56,22 @@ class HubStep:
 
 
 def parse_hub_run(spec: str | Path) -> HubRun:
-    """``hub:ORG/NAME@REVISION`` -> :class:`HubRun`.
+    """``hub:ORG/NAME@REVISION`` (step folders at that revision), or ``hub:ORG/NAME`` / ``hub:ORG/NAME@GLOB``
+    (one branch or tag per step: :mod:`rsft.eval.hubrevs`) -> :class:`HubRun`.
 
     Raises:
-        RsftError: not of that form (the revision is required: a sweep must say which commit it scored).
+        RsftError: not of that form.
     """
     body = str(spec).removeprefix(HUB_PREFIX)
-    repo, _, rev = body.partition("@")
-    if repo.count("/") != 1 or not rev:
+    repo, at, rev = body.partition("@")
+    if repo.count("/") != 1 or not all(repo.split("/")) or (at and not rev):
         raise RsftError(
             f"bad hub run '{spec}'",
             field="--run",
-            fix="write hub:ORG/NAME@REVISION (a commit sha or tag; pin it so the sweep says what it scored)",
+            fix="write hub:ORG/NAME@REVISION (stepN folders at a pinned commit or tag), or hub:ORG/NAME "
+            "(one stepN branch or tag per checkpoint; hub:ORG/NAME@'GLOB' picks some)",
         )
-    return HubRun(repo, rev)
-
-
-def _api() -> Any:
-    import os
-
-    from huggingface_hub import HfApi
-
-    return HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None)
+    return HubRun(repo, rev or None)
 
 
 def list_steps(run: HubRun) -> list[HubStep]:
@@ -112,43 +108,8 @@ def list_steps(run: HubRun) -> list[HubStep]:
 
 
 def _download(run: HubRun, patterns: list[str], local: Path) -> None:
-    import os
-
-    from huggingface_hub import snapshot_download
-
-    try:
-        snapshot_download(
-            run.repo, revision=run.revision, allow_patterns=patterns, local_dir=local,
-            endpoint=os.environ.get("HF_ENDPOINT") or None,
-        )  # fmt: skip
-    except Exception as e:  # noqa: BLE001
-        raise OfflineError(
-            f"cannot download {patterns} from {run.repo}@{run.revision}: {type(e).__name__}: {e}",
-            file=f"hub:{run.repo}@{run.revision}",
-            fix="check network access and disk space; rerun the same command to resume",
-        ) from None
-
-
-def _free_weights(folder: Path) -> None:
-    for f in folder.iterdir():
-        if f.is_file() and f.suffix in WEIGHT_SUFFIXES:
-            f.unlink()
-
-
-def _check_disk(cache: Path, need: int, max_bytes: int | None) -> None:
-    if max_bytes is not None and need > max_bytes:
-        raise RsftError(
-            f"a checkpoint needs {need / 1e9:.2f} GB, more than the cache bound {max_bytes / 1e9:.2f} GB",
-            field="--hub-cache-gb",
-            fix="raise --hub-cache-gb (one checkpoint is held at a time)",
-        )
-    free = shutil.disk_usage(cache).free
-    if need > free:
-        raise RsftError(
-            f"not enough disk for the next checkpoint ({need / 1e9:.2f} GB needed, {free / 1e9:.2f} GB free)",
-            file=str(cache),
-            fix="free disk or point --hub-cache at a larger disk",
-        )
+    assert run.revision is not None
+    _download_at(run.repo, run.revision, patterns, local)
 
 
 def _tokenizer_from_root(run: HubRun, root: Path, folder: Path) -> None:
@@ -180,14 +141,22 @@ def sweep_hub_run(
     max_error_rate: float | None = DEFAULT_MAX_ERROR_RATE,
 ) -> Any:
     """Evaluate every (or the listed) ``stepN`` checkpoint of a hub repo, one download at a time (failing at the
-    end, as :func:`rsft.eval.runner.run_sweep` does, past ``max_error_rate`` unscorable rows).
+    end, as :func:`rsft.eval.runner.run_sweep` does, past ``max_error_rate`` unscorable rows). A spec without a
+    revision, or with a glob, sweeps one branch or tag per step instead (:mod:`rsft.eval.hubrevs`).
 
     Returns:
         The summed :class:`rsft.eval.runner.SweepReport`, plus ``downloads`` (checkpoints fetched this time).
     """
+    from rsft.eval.hubrevs import is_revision_sweep, sweep_hub_revisions
     from rsft.eval.runner import SweepReport, build_backend, check_errors, sweep_target
 
     run = parse_hub_run(spec)
+    if is_revision_sweep(run.revision):
+        return sweep_hub_revisions(
+            suite, run.repo, run.revision, store, steps=steps, cache_dir=cache_dir, max_bytes=max_bytes,
+            backend=backend, progress=progress, say=say, max_error_rate=max_error_rate,
+        )  # fmt: skip
+    assert run.revision is not None
     found = list_steps(run)
     if steps is not None:
         for s in sorted(set(steps) - {h.step for h in found}):
@@ -205,9 +174,7 @@ def sweep_hub_run(
             folder = root / hs.folder
             record = folder / STEP_RECORD
             target = Target(run=run.name, step=hs.step, model=str(folder), path=folder)
-            if (
-                record.is_file()
-            ):  # evaluated before: plan from the kept tokenizer, reuse the recorded hash
+            if record.is_file():  # evaluated before: plan from the kept tokenizer, reuse the recorded hash
                 target._hash = json.loads(record.read_text())["weights_hash"]
                 backend.load(str(folder))
                 have = store.keys()

@@ -154,7 +154,7 @@ class EvalSpec(StrictModel):
     hub_runs: list[str] = Field(
         default_factory=list,
         description="released checkpoints to sweep as well (no training): hub:ORG/NAME@REVISION repos of stepN "
-        "folders, downloaded one checkpoint at a time (rsft.eval.hubrun)",
+        "folders, or hub:ORG/NAME repos of stepN branches or tags, one checkpoint at a time (rsft.eval.hubrun)",
     )
 
 
