@@ -6,14 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rsft.eval.metrics import (
-    bootstrap_ci,
-    majority_correct,
-    math_equivalent,
-    pass_at_k,
-    summarize,
-    vote_equivalence,
-)
+from rsft.analysis.summary import bootstrap_ci, summarize
+from rsft.eval.metrics import majority_correct, math_equivalent, pass_at_k, vote_equivalence
 
 
 @pytest.mark.parametrize(
@@ -132,3 +126,15 @@ def test_summary_counts_every_outcome_and_keeps_all_error_groups():
     # nothing but errors: still a row, counted, without a value
     (only,) = out[out.benchmark == "judged"].itertuples()
     assert only.n_errors == 2 and only.n_items == 0 and only.value != only.value
+
+
+def test_the_summary_interval_is_the_item_bootstrap_of_the_analysis():
+    """bootstrap_ci draws items with analysis.stats.item_weights: the same draws as indexing with
+    rng.integers(0, n, (B, n)) (the summary's former own bootstrap), so the same interval up to float rounding."""
+    rng = np.random.default_rng(3)
+    for n, B, seed in ((7, 200, 0), (50, 1000, 5), (333, 400, 11)):
+        v = rng.random(n)
+        draws = np.random.default_rng(seed).integers(0, n, size=(B, n))
+        means = v[draws].mean(axis=1)
+        old = (float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975)))
+        assert np.allclose(bootstrap_ci(v, B, seed), old, rtol=0, atol=1e-12)

@@ -1,5 +1,6 @@
-"""The store survives damage: unreadable parts are moved aside and reported, their rows regenerated; the analysis
-and the summary go on with the intact parts and say what was skipped."""
+"""The store survives damage: unreadable parts are reported by every read and skipped, moved aside only by the
+explicit step (a store opened to write: ``rsft eval``, or ``rsft eval check``), their rows regenerated; the analysis
+and the summary go on with the intact parts, say what was skipped, and move nothing."""
 
 from __future__ import annotations
 
@@ -57,12 +58,32 @@ def test_damaged_part_is_quarantined_and_the_rest_is_read(tmp_path, kind):
     assert any("damaged store part" in n and parts[1].name in n for n in frame.notes)
 
 
-def test_analysis_moves_damage_aside_by_itself(tmp_path):
+def _tree(root: Path) -> list[tuple[str, int, int]]:
+    """Every file and folder under ``root`` with its size and mtime: equal before and after = nothing changed."""
+    return sorted((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*"))
+
+
+def test_reading_reports_damage_and_moves_nothing_until_the_check(tmp_path):
     store = make_store(tmp_path / "s", steps=(0, 10), items=20, samples=2, parts=2)
-    _truncate(sorted((store / "rows").glob("*.parquet"))[0], 0.3)
-    frame = item_frame(store)
-    assert len(frame) > 0 and any("damaged store part" in n for n in frame.notes)
-    assert len(list((store / QUARANTINE).glob("*.parquet"))) == 1
+    bad = sorted((store / "rows").glob("*.parquet"))[0]
+    _truncate(bad, 0.3)
+    before = _tree(store)
+    st = Store.open(store)
+    assert [d["part"] for d in st.damaged] == [str(bad)] and bad not in st.parts()
+    frame = item_frame(st)  # the analysis goes on with the intact part and names the damaged one
+    assert len(frame) > 0 and any("damaged store part" in n and str(bad) in n for n in frame.notes)
+    assert item_frame(store).notes == frame.notes  # a folder reads the same
+    assert _tree(store) == before and not (store / QUARANTINE).exists()
+    # the explicit step moves it, once; reads then name the parked part
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    out = subprocess.run([sys.executable, "-m", "rsft.cli.main", "eval", "check", str(store)],
+                         capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "moved aside" in out.stdout + out.stderr
+    assert (store / QUARANTINE / bad.name).is_file() and not bad.exists()
+    again = item_frame(store)
+    assert any("moved to" in n and bad.name in n for n in again.notes)
+    assert not Store.open(store).damaged
 
 
 def test_store_path_that_is_a_file_or_a_damaged_store_json(tmp_path):
@@ -107,16 +128,19 @@ def test_rows_of_a_damaged_part_are_regenerated(tmp_path, tiny_model_dir, monkey
     assert after == before
 
 
-def test_eval_summary_reports_the_quarantine(tmp_path):
+def test_eval_summary_reports_damage_and_moves_nothing(tmp_path):
     store = make_store(tmp_path / "s", steps=(0, 10), items=20, samples=2, parts=2)
     _truncate(sorted((store / "rows").glob("*.parquet"))[0])
+    before = _tree(store)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
     out = subprocess.run(
         [sys.executable, "-m", "rsft.cli.main", "eval", "summary", str(store)],
         capture_output=True, text=True, env=env, timeout=300,
     )
     assert out.returncode == 0, out.stderr
-    assert "moved aside" in out.stdout + out.stderr and "Traceback" not in out.stdout + out.stderr
+    text = out.stdout + out.stderr
+    assert "damaged store part skipped" in text and "rsft eval check" in text and "Traceback" not in text
+    assert _tree(store) == before  # a read moves nothing
     bad = subprocess.run(
         [sys.executable, "-m", "rsft.cli.main", "eval", "summary", str(store), "--n-boot", "0"],
         capture_output=True, text=True, env=env, timeout=300,

@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from rsft.analysis.detector import DIP_CLASSES, compare_verdicts
+from rsft.eval.schema import scored_mask
 
 STOP_CLASSES = (*DIP_CLASSES, "rise-and-fall", "drop-and-stay", "rise-then-plateau", "flat within noise")
 """A curve whose verdict at a look is one of these is not evaluated further."""
@@ -410,7 +411,7 @@ def curve_arrays(
     si = np.array([s_pos[int(x)] for x in t["step"][rows]], dtype=int)
     ii = np.array([i_pos[str(x)] for x in t["item_id"][rows]], dtype=int)
     sc = t["score"][rows].astype(float)
-    ok = (t["outcome"][rows] != "error") & np.isfinite(sc)
+    ok = scored_mask({"outcome": t["outcome"][rows], "score": sc})
     scores[si, ii, sidx] = np.where(ok, sc, np.nan)
     present[si, ii, sidx] = True
     tokens[si, ii, sidx] = np.nan_to_num(t["n_tokens"][rows].astype(float))

@@ -37,7 +37,7 @@ from rsft.analysis.dynamics import (
     domain_of,
     gain_differences,
 )
-from rsft.analysis.frames import cubes, item_frame, judges_used, outcome_counts
+from rsft.analysis.frames import cubes, item_frame, judges_used, outcome_counts, reader
 from rsft.analysis.multiplicity import CROSS, holm_dynamics
 from rsft.analysis.safety import tradeoff
 from rsft.analysis.stats import BootSpec
@@ -199,12 +199,13 @@ def _check_in_domain(in_domain: list[str] | None, benchmarks: set[str], store: P
 
 def _analyze(store, out, in_domain, seed, cfg, conditions, progress) -> Path:
     say = progress or (lambda msg: None)
+    st = reader(store)  # opened once, to read: nothing in it is created or moved (a missing one is named)
     out.mkdir(parents=True, exist_ok=True)
     spec = BootSpec(B=cfg.B, seed=seed, level=cfg.level)
     lexicon = cfg.lexicon or default_lexicon()
     t0 = time.perf_counter()
     say("reading the store")
-    frame = item_frame(store, lexicon, threads=cfg.threads)
+    frame = item_frame(st, lexicon, threads=cfg.threads)
     cube_list = cubes(frame)
     runs = sorted({c.run for c in cube_list})
     conds = load_conditions(store, runs, conditions)
@@ -296,8 +297,8 @@ def _analyze(store, out, in_domain, seed, cfg, conditions, progress) -> Path:
         "study": study,
         "behaviour": behaviour,
         "tradeoff": trade,
-        "judges": judges_used(store),
-        "protocol_metrics": protocol_records(store),  # each benchmark's own metrics (rsft.eval.protocol)
+        "judges": judges_used(st),
+        "protocol_metrics": protocol_records(st),  # each benchmark's own metrics (rsft.eval.protocol)
         "power": power,
         "early_warnings": [
             {"run": r["run"], "name": r.get("benchmark") or r["domain"], **r["early_warning"]}

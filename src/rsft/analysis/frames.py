@@ -1,9 +1,11 @@
-"""Tidy frames from the per-sample store: the only place the analysis reads Parquet.
+"""Tidy frames from the per-sample store: the analysis' view of it.
 
-The store (``STORE/rows/*.parquet``, schema :data:`rsft.eval.schema.ROW_SCHEMA`) is read with DuckDB. A key written
-twice (a crash between write and compaction) keeps its last written row: parts are ordered by file name, rows by
-position. Deduplication is by (run, key): the key identifies the weights, not the run, so a base model evaluated once
-per run keeps one row per run.
+The store (``STORE/rows/*.parquet``, schema :data:`rsft.eval.schema.ROW_SCHEMA`) is read through its one reader,
+:meth:`rsft.eval.store.Store.connect` on a store opened to read (:meth:`~rsft.eval.store.Store.open`: nothing is
+created or moved; damaged parts are skipped and named in the notes). There a key written twice (a crash between
+write and compaction) keeps its last written row, deduplicated by (run, key): the key identifies the weights, not the
+run, so a base model evaluated once per run keeps one row per run. A scored row is
+:data:`rsft.eval.schema.SCORED_SQL`.
 
 :func:`sample_frame` gives one row per (run, step, benchmark, item, sample). :func:`item_frame` aggregates in DuckDB to
 one row per (run, step, benchmark, item) — counts and sums only — and :func:`cubes` pivots that into per (run,
@@ -12,7 +14,6 @@ benchmark) item x step matrices, which is what every bootstrap works on (2 M sam
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,103 +22,42 @@ import numpy as np
 import pyarrow as pa
 
 from rsft._util.errors import DataError
-from rsft.eval.schema import READABLE_VERSIONS, ROW_SCHEMA, SCHEMA_VERSION, rows_glob_sql, select_sql
+from rsft.eval.schema import ROW_SCHEMA, SCORED_SQL
+from rsft.eval.store import Store
 
 MARKER_CATEGORIES_DEFAULT = ("backtracking", "verification", "decomposition")
+NEEDED_COLUMNS = ("key", "run", "step", "benchmark", "item_id", "sample_idx", "score", "group", "outcome")
 
 
-def quarantine_notes(store: Path) -> list[str]:
-    """Move damaged parts aside (see :func:`rsft.eval.store.quarantine_damaged`) and say what is missing."""
-    from rsft.eval.store import QUARANTINE, quarantine_damaged
+def reader(store: str | Path | Store) -> Store:
+    """``store`` opened to read it (a :class:`~rsft.eval.store.Store` passes through, so one analysis opens and
+    checks its store once).
 
-    quarantine_damaged(store)
-    parked = sorted((Path(store) / QUARANTINE).glob("*.parquet"))
-    if not parked:
-        return []
-    return [
-        f"{len(parked)} damaged store part(s) were moved to {Path(store) / QUARANTINE} and skipped: rows only "
-        "they held are missing unless `rsft eval` has regenerated them since (delete the folder once it has): "
-        + ", ".join(p.name for p in parked[:5])
-    ]
-
-
-def _rows_glob(store: Path) -> str:
-    store = Path(store)
-    if not store.is_dir():
+    Raises:
+        DataError: the folder is missing or a file, of an unknown schema version, or holds no readable rows.
+    """
+    st = store if isinstance(store, Store) else Store.open(store)
+    if not st.parts():
         raise DataError(
-            "store folder not found" if not store.exists() else "the store path is a file, not a folder",
-            file=str(store),
-            fix="pass the folder written by `rsft eval`",
-        )
-    quarantine_notes(store)
-    if not any((store / "rows").glob("*.parquet")):
-        raise DataError(
-            "the store holds no rows (no rows/*.parquet)",
-            file=str(store),
+            "the store holds no rows (no rows/*.parquet)" + (" that can be read" if st.damaged else ""),
+            file=str(st.path),
             fix="run `rsft eval` into this folder first, or pass the right STORE",
         )
-    meta = store / "store.json"
-    if meta.is_file():
-        from rsft.eval.store import read_store_meta
-
-        version = read_store_meta(meta).get("schema_version", SCHEMA_VERSION)
-        if version not in READABLE_VERSIONS:
-            raise DataError(
-                f"store schema version {version} is not known to this rsft (reads {READABLE_VERSIONS})",
-                file=str(meta),
-                field="schema_version",
-                fix="use the rsft version that wrote the store",
-            )
-    return rows_glob_sql(store)  # a SQL literal: the folder's own name is escaped, never a glob
+    return st
 
 
-def _shown(glob: str) -> str:
-    """The parts' path as a person reads it (the SQL literal of :func:`_rows_glob` without its escapes)."""
-    return re.sub(r"\[(.)\]", r"\1", glob[1:-1]).replace("''", "'")
-
-
-def _check_columns(con: duckdb.DuckDBPyConnection, glob: str) -> set[str]:
-    """The columns the store's parts hold (raises when a required one is missing)."""
-    cols = {
-        r[0]
-        for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({glob}, union_by_name=true)").fetchall()
-    }
-    needed = {"key", "run", "step", "benchmark", "item_id", "sample_idx", "score", "group", "outcome"}
-    missing = sorted(needed - cols)
+def _connect(st: Store, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """The store's ``rows`` view (raises when a column the analysis needs is missing)."""
+    con = st.connect(threads=threads)
+    missing = sorted(set(NEEDED_COLUMNS) - st.stored_columns)
     if missing:
+        con.close()
         raise DataError(
             f"store rows lack columns {missing}",
-            file=_shown(glob),
+            file=str(st.rows_dir),
             field=missing[0],
             fix="the store must follow rsft.eval.schema.ROW_SCHEMA",
         )
-    return cols
-
-
-def _census(con: duckdb.DuckDBPyConnection, glob: str) -> tuple[bool, int, int]:
-    """(some (run, key) is written twice, rows, rows without a step)."""
-    sql = (
-        "SELECT count(*) > count(DISTINCT (run, key)), count(*), count(*) FILTER (WHERE step IS NULL) "
-        f"FROM read_parquet({glob}, union_by_name=true)"
-    )
-    dup, rows, no_step = con.execute(sql).fetchone()
-    return bool(dup), int(rows), int(no_step)
-
-
-def _deduped_sql(glob: str, columns: str = "*", *, dedupe: bool = True) -> str:
-    if not dedupe:  # the common case: no key was written twice, skip the window
-        return f"SELECT {columns} FROM read_parquet({glob}, union_by_name=true)"
-    return (
-        f"SELECT {columns} FROM read_parquet({glob}, filename=true, file_row_number=true, union_by_name=true) "
-        "QUALIFY row_number() OVER (PARTITION BY run, key ORDER BY filename DESC, file_row_number DESC) = 1"
-    )
-
-
-def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
-    if threads:
-        con.execute(f"SET threads={int(threads)}")
     return con
 
 
@@ -163,11 +103,11 @@ def _config_text(cfg: str | None) -> str:
     return json.dumps(d, sort_keys=True)[:300]
 
 
-def sample_frame(store: str | Path, columns: list[str] | None = None) -> pa.Table:
+def sample_frame(store: str | Path | Store, columns: list[str] | None = None) -> pa.Table:
     """One row per (run, step, benchmark, item, sample), last written row per key.
 
     Args:
-        store: the store folder.
+        store: the store folder (or a :class:`~rsft.eval.store.Store` opened to read).
         columns: columns of :data:`ROW_SCHEMA` to return (default all).
 
     Returns:
@@ -176,38 +116,39 @@ def sample_frame(store: str | Path, columns: list[str] | None = None) -> pa.Tabl
     Raises:
         DataError: the folder is missing, empty, of an unknown schema version, or lacks required columns.
     """
-    glob = _rows_glob(Path(store))
-    con = connect()
-    available = _check_columns(con, glob)
-    names = columns or [f.name for f in ROW_SCHEMA]
-    cols = ", ".join(f'"{c}"' for c in names)
-    rows = select_sql(available, f"({_deduped_sql(glob)})")
-    sql = f"SELECT {cols} FROM ({rows}) ORDER BY run, benchmark, step, item_id, sample_idx"
-    rel = con.sql(sql)
-    # DuckDB 2 renamed arrow() to to_arrow_table()
-    return rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
+    con = _connect(reader(store))
+    try:
+        names = columns or [f.name for f in ROW_SCHEMA]
+        cols = ", ".join(f'"{c}"' for c in names)
+        rel = con.sql(f"SELECT {cols} FROM rows ORDER BY run, benchmark, step, item_id, sample_idx")
+        # DuckDB 2 renamed arrow() to to_arrow_table()
+        return rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
+    finally:
+        con.close()
 
 
 def judges_used(
-    store: str | Path, groups: tuple[str, ...] = ("safety", "overrefusal")
+    store: str | Path | Store, groups: tuple[str, ...] = ("safety", "overrefusal")
 ) -> dict[str, dict[str, int]]:
     """Which judge scored the rows of each benchmark in ``groups``: {benchmark: {judge: rows}}.
 
     The judge is read from each row's ``score_meta`` (``judge``; benchmarks scored by a detector without a judge
     field are reported as "refusal-detector" when they record a refusal rule, else "rule").
     """
-    glob = _rows_glob(Path(store))
-    con = connect()
+    con = _connect(reader(store))
     wanted = ", ".join(f"'{g}'" for g in groups)
     sql = (
         "SELECT benchmark, coalesce(json_extract_string(score_meta, '$.judge'), "
         "CASE WHEN json_extract_string(score_meta, '$.refusal_rule') IS NOT NULL THEN 'refusal-detector' "
         "ELSE 'rule' END) AS judge, count(*) "
-        f"FROM read_parquet({glob}, union_by_name=true) WHERE \"group\" IN ({wanted}) GROUP BY 1, 2 ORDER BY 1, 2"
+        f'FROM rows WHERE "group" IN ({wanted}) GROUP BY 1, 2 ORDER BY 1, 2'
     )
     out: dict[str, dict[str, int]] = {}
-    for bench, judge, n in con.execute(sql).fetchall():
-        out.setdefault(bench, {})[judge] = int(n)
+    try:
+        for bench, judge, n in con.execute(sql).fetchall():
+            out.setdefault(bench, {})[judge] = int(n)
+    finally:
+        con.close()
     return out
 
 
@@ -235,7 +176,7 @@ class ItemFrame:
 
 
 def item_frame(
-    store: str | Path, lexicon: dict[str, list[str]] | None = None, threads: int | None = None
+    store: str | Path | Store, lexicon: dict[str, list[str]] | None = None, threads: int | None = None
 ) -> ItemFrame:
     """Aggregate the deduplicated store to one row per (run, step, benchmark, item) in DuckDB.
 
@@ -243,7 +184,7 @@ def item_frame(
     (thinking and answer). A score is "binary" for a benchmark when every scored value is 0 or 1.
 
     Args:
-        store: the store folder.
+        store: the store folder (or a :class:`~rsft.eval.store.Store` opened to read).
         lexicon: marker category -> terms (default :func:`rsft.analysis.markers.default_lexicon`).
         threads: DuckDB threads (default: all cores).
 
@@ -253,25 +194,23 @@ def item_frame(
     from rsft.analysis.markers import default_lexicon, duckdb_marker_count, duckdb_text
 
     lex = lexicon if lexicon is not None else default_lexicon()
-    glob = _rows_glob(Path(store))
-    con = connect(threads)
-    available = _check_columns(con, glob)
-    # isfinite, not isnan: DuckDB 2.0 reports isnan(NaN read from Parquet) as false. Error rows (NaN since schema 2,
-    # 0 in schema-1 stores, which select_sql maps to NaN) are never scored: a failed judge is not a wrong answer.
-    scored = "(outcome <> 'error' AND coalesce(isfinite(score), false))"
-    dup, n_rows, no_step = _census(con, glob)
+    st = reader(store)
+    con = _connect(st, threads)
+    scored = SCORED_SQL
+    census = "SELECT count(*), count(*) FILTER (WHERE step IS NULL) FROM rows"
+    n_rows, no_step = con.execute(census).fetchone()
     if n_rows and no_step == n_rows:
         raise DataError(
             "no row has a step: this store holds plain-model evaluations, not a checkpoint sweep",
-            file=_shown(glob),
+            file=str(st.rows_dir),
             field="step",
             fix="analyse a sweep over RUN_DIR/checkpoints (step 0 = base model)",
         )
     marker_sql, cats = [], tuple(lex)
     for i, terms in enumerate(lex.values()):
         marker_sql.append(f"{duckdb_marker_count('txt', list(terms))} AS mk{i}")
-    rows = select_sql(available, f"({_deduped_sql(glob, dedupe=dup)})")
-    _refuse_mixed_generation(con, rows, _shown(glob))
+    rows = "SELECT * FROM rows"
+    _refuse_mixed_generation(con, rows, str(st.rows_dir))
     scoring = _scoring(con, rows)
     rewards = sorted(b for b, sc in scoring.items() if sc["scale"] == "reward")
     if rewards:
@@ -343,7 +282,8 @@ def item_frame(
             f"{b}: an unbounded reward; its curve is the win rate against the run's base checkpoint's responses "
             "to the same item (ties 1/2), which is what enters its domain"
         )
-    notes += quarantine_notes(Path(store))
+    notes += st.notes()
+    con.close()
     return ItemFrame(cols=cols, categories=cats, binary=binary, notes=notes, scoring=scoring)
 
 
@@ -352,15 +292,15 @@ def _win_rate_sql(rows: str, benchmarks: list[str]) -> str:
     the responses of the run's earliest checkpoint (the base) to the same item: the share of those responses with a
     lower reward, ties counting 1/2. Rows without a base response to compare with get NaN (left out)."""
     names = ", ".join("'" + b.replace("'", "''") + "'" for b in benchmarks)
-    ok = "outcome <> 'error' AND coalesce(isfinite(score), false)"
     return (
-        f"WITH src AS ({rows}), rw AS (SELECT * FROM src WHERE benchmark IN ({names}) AND step IS NOT NULL), "
+        f"WITH src AS ({rows}), rw AS (SELECT *, {SCORED_SQL} AS _scored FROM src "
+        f"WHERE benchmark IN ({names}) AND step IS NOT NULL), "
         "b0 AS (SELECT run, benchmark, min(step) AS s0 FROM rw GROUP BY run, benchmark), "
         "ref AS (SELECT rw.run, rw.benchmark, rw.item_id, rw.score AS ref FROM rw JOIN b0 USING (run, benchmark) "
-        f"WHERE rw.step = b0.s0 AND {ok}), "
+        "WHERE rw.step = b0.s0 AND rw._scored), "
         "win AS (SELECT rw.run, rw.key, avg(CASE WHEN rw.score > ref.ref THEN 1.0 WHEN rw.score = ref.ref "
         "THEN 0.5 ELSE 0.0 END) AS w FROM rw JOIN ref USING (run, benchmark, item_id) "
-        "WHERE rw.outcome <> 'error' AND coalesce(isfinite(rw.score), false) GROUP BY rw.run, rw.key) "
+        "WHERE rw._scored GROUP BY rw.run, rw.key) "
         f"SELECT src.* REPLACE (CASE WHEN src.benchmark IN ({names}) THEN coalesce(win.w, CAST('NaN' AS DOUBLE)) "
         "ELSE src.score END AS score) FROM src LEFT JOIN win ON src.run = win.run AND src.key = win.key"
     )

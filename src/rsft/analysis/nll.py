@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from rsft._util.errors import DataError
-from rsft.analysis.stats import BootSpec, percentile_ci
+from rsft.analysis.stats import BootSpec, item_weights, percentile_ci
 
 
 def checkpoints(run_dir: str | Path, *, base: str | None = None) -> list[tuple[int, Any]]:
@@ -119,12 +119,12 @@ def nll_curve(
     cks = checkpoints(run_dir, base=base)
     spec = BootSpec(B=B, seed=seed, level=level)
     rng = spec.rng("nll", str(data))
-    idx = rng.integers(0, len(rows), size=(B, len(rows)))
+    W = item_weights(len(rows), B, rng)  # one draw of the rows, shared by every checkpoint
     steps, est, lo, hi, row_mean, tokens = [], [], [], [], [], 0
     for i, (step, target) in enumerate(cks):
         model, tok = load_checkpoint(target, device)
         sums, counts = _row_losses(model, tok, rows, device)
-        boot = sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
+        boot = (W @ sums) / (W @ counts)
         a, b = percentile_ci(boot[:, None], level)
         steps.append(step)
         est.append(float(sums.sum() / counts.sum()))

@@ -7,7 +7,8 @@
     rsft eval --run RUN_DIR --suite toy --store STORE --rescore
     rsft eval --run hub:ORG/NAME@REVISION --suite paper --store STORE   # released stepN checkpoints, one at a time
     rsft eval --run hub:ORG/NAME --suite paper --store STORE   # one branch/tag per step (OLMo's stepN revisions)
-    rsft eval summary STORE            # metrics with bootstrap intervals, from the stored rows
+    rsft eval summary STORE            # metrics with bootstrap intervals, from the stored rows (reads only)
+    rsft eval check STORE              # move damaged parts to STORE/quarantine/ (reads never move anything)
     rsft eval --adaptive --run RUN_DIR --suite SUITE --store STORE   # only what the adaptive policy asks for
     rsft eval --adaptive --replay FULL_STORE [--out replay.json]     # the adaptive policy on a past full sweep
 
@@ -384,7 +385,7 @@ def summary(
     """Print metrics from the stored rows (value [95% bootstrap interval over items], n items, k)."""
     from rich.table import Table
 
-    from rsft.eval.metrics import summarize
+    from rsft.analysis.summary import summarize
     from rsft.eval.store import Store
 
     if not (store / "store.json").is_file():
@@ -397,7 +398,7 @@ def summary(
             field="--n-boot",
             fix="e.g. 1000",
         )
-    st = Store(store)
+    st = Store.open(store)  # read only: a damaged part is named, not moved (`rsft eval check` moves it)
     _say_quarantined(st)
     table = summarize(st.frame(), k=k, seed=seed, n_boot=n_boot)
     if csv is not None:
@@ -426,24 +427,40 @@ def summary(
     )
     for bench, pol in sorted({(str(r.benchmark), str(r.policy)) for r in table.itertuples()}):
         console.print(f"  {esc(bench)}: {esc(pol)}", soft_wrap=True)
-    _print_protocol(store)
+    _print_protocol(st)
 
 
 def _say_quarantined(st) -> None:
-    """Tell the user which damaged parts were moved aside (now or earlier) and what happens to their rows."""
-    from rsft.eval.store import QUARANTINE
-
+    """Tell the user which damaged parts were moved aside now (a store opened to write), were skipped (a store
+    opened to read), or were moved earlier, and what happens to their rows."""
     for q in st.quarantined:
         console.print(f"[yellow]store part moved aside:[/] {esc(q['part'])} ({esc(q['why'])})")
-    parked = sorted((st.path / QUARANTINE).glob("*.parquet"))
-    if parked:
-        console.print(
-            f"[yellow]{len(parked)} damaged part(s) moved to {esc(st.path / QUARANTINE)}: rows only they held are "
-            "left out of results until `rsft eval` regenerates them (delete the folder once it has).[/]"
-        )
+    for d in st.damaged:
+        console.print(f"[yellow]damaged store part skipped:[/] {esc(d['part'])} ({esc(d['why'])})")
+    for note in st.notes():
+        console.print(f"[yellow]{esc(note)}[/]", soft_wrap=True)
 
 
-def _print_protocol(store: Path) -> None:
+@app.command("check")
+def check(store: Path = typer.Argument(..., help="the store folder written by `rsft eval`")) -> None:
+    """Check every part of a store and move the damaged ones to STORE/quarantine/ (with a .why note beside each).
+
+    The one step that moves parts (besides `rsft eval` opening a store to write into it): reading commands
+    (`eval summary`, `analyze`, `report`) skip a damaged part and name it, and change nothing."""
+    from rsft.eval.store import QUARANTINE, Store, quarantine_damaged
+
+    st = Store.open(store)  # a missing folder or an unknown schema version is named; nothing is created
+    moved = quarantine_damaged(st.path)
+    for q in moved:
+        console.print(f"[yellow]store part moved aside:[/] {esc(q['part'])} ({esc(q['why'])})")
+    parts = Store.open(store).parts()
+    console.print(
+        f"{len(parts)} readable part(s); {len(moved)} damaged part(s) moved to {esc(st.path / QUARANTINE)} now"
+        + (": the next `rsft eval` into this store regenerates their rows" if moved else "")
+    )
+
+
+def _print_protocol(store) -> None:  # noqa: ANN001 - a Store opened to read
     """Each benchmark's own protocol metrics (rsft.eval.protocol), when the store holds such benchmarks."""
     from rich.table import Table
 

@@ -1,4 +1,5 @@
-"""Metrics computed from stored rows, each with a bootstrap confidence interval over items.
+"""Per-item metrics of stored rows (the definitions); :func:`rsft.analysis.summary.summarize` gives their
+benchmark-level values with a bootstrap interval over items (``rsft eval summary``).
 
 Per item (with ``k`` samples, ``c`` of them correct):
 - ``avg@k``: mean score of the first k samples.
@@ -9,9 +10,8 @@ Per item (with ``k`` samples, ``c`` of them correct):
   ``\\frac12``), elsewhere equal strings are.
 - ``truncation``: share of truncated samples; ``response_tokens`` / ``thinking_tokens``: mean token counts.
 
-Benchmark-level values are means over items; the interval is the percentile bootstrap over items (``n_boot``
-resamples, ``numpy.random.default_rng(seed)``). ``error`` rows (backend, judge or scorer failures, not model
-behaviour) are left out and counted in ``n_errors``; ``truncated`` and ``no_answer`` rows keep the score their
+Benchmark-level values are means over items. Only scored rows (:data:`rsft.eval.schema.SCORED_SQL`) are read:
+``error`` rows (backend, judge or scorer failures, not model behaviour) are left out and counted in ``n_errors``; ``truncated`` and ``no_answer`` rows keep the score their
 benchmark's policy gave them (``policy`` column; math / code / multiple choice: 0 by default) and are counted in
 ``n_truncated`` / ``n_no_answer``. Every output row states ``n_items``, ``k``, ``n_samples``, ``seed`` and ``n_boot``.
 """
@@ -115,83 +115,3 @@ def item_values(rows: Any, k: int, same: Callable[[str, str], bool] | None = Non
         out["response_tokens"].append(float(first["n_tokens"].mean()))
         out["thinking_tokens"].append(float(first["n_thinking_tokens"].mean()))
     return {m: np.asarray(v, dtype=float) for m, v in out.items()}
-
-
-def bootstrap_ci(values: np.ndarray, n_boot: int, seed: int, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean over items (NaN items dropped)."""
-    v = values[~np.isnan(values)]
-    if len(v) == 0:
-        return (np.nan, np.nan)
-    if len(v) == 1 or n_boot <= 0:
-        return (float(v.mean()), float(v.mean()))
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1)
-    a = (1 - level) / 2
-    return float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
-
-
-def summarize(
-    frame: Any,
-    *,
-    k: int | None = None,
-    by: tuple[str, ...] = DEFAULT_BY,
-    n_boot: int = 1000,
-    seed: int = 0,
-    level: float = 0.95,
-) -> Any:
-    """One row per (group, metric) with value, interval and counts.
-
-    Args:
-        frame: store rows (``Store.frame()``), possibly filtered.
-        k: samples per item for @k metrics; None = the smallest number of samples any item of the group has.
-        by: grouping columns (default: model × benchmark × sampling).
-        n_boot: bootstrap resamples; seed: bootstrap seed; level: interval coverage.
-
-    Returns:
-        A pandas DataFrame with columns ``*by, metric, value, ci_low, ci_high, n_items, k, n_samples, n_errors,
-        seed, n_boot``.
-    """
-    import pandas as pd
-
-    records = []
-    if len(frame) == 0:
-        return pd.DataFrame(
-            columns=[*by, "metric", "value", "ci_low", "ci_high", "n_items", "k", "n_samples", "n_errors"]
-        )
-    for keys, g in frame.groupby(list(by), dropna=False, sort=True):
-        keys = keys if isinstance(keys, tuple) else (keys,)
-        n_errors = int((g["outcome"] == "error").sum())
-        scored = g[g["outcome"] != "error"]
-        if scored.empty:  # nothing but errors: still reported, so the errors are counted
-            records.append(
-                {**dict(zip(by, keys, strict=True)), "metric": "avg@k", "value": np.nan, "ci_low": np.nan}
-                | {"ci_high": np.nan, "n_items": 0, "k": 0, "n_samples": 0, "n_errors": n_errors}
-                | {"n_truncated": 0, "n_no_answer": 0, "seed": seed, "n_boot": n_boot}
-            )
-            continue
-        kk = k or int(scored.groupby("item_id").size().min())
-        bench = dict(zip(by, keys, strict=True)).get("benchmark")
-        if bench is None and "benchmark" in scored and scored["benchmark"].nunique() == 1:
-            bench = scored["benchmark"].iloc[0]
-        values = item_values(scored, kk, vote_equivalence(str(bench)) if bench is not None else None)
-        for m, v in values.items():
-            lo, hi = bootstrap_ci(v, n_boot, seed, level)
-            records.append(
-                {
-                    **dict(zip(by, keys, strict=True)),
-                    "metric": m.replace("@k", f"@{kk}"),
-                    "value": float(np.nanmean(v)) if np.any(~np.isnan(v)) else np.nan,
-                    "ci_low": lo,
-                    "ci_high": hi,
-                    "n_items": int((~np.isnan(v)).sum()),
-                    "k": kk,
-                    "n_samples": len(scored),
-                    "n_errors": n_errors,
-                    "n_truncated": int((scored["outcome"] == "truncated").sum()),
-                    "n_no_answer": int((scored["outcome"] == "no_answer").sum()),
-                    "policy": ", ".join(sorted(set(map(str, g["policy"])))) if "policy" in g else "unknown",
-                    "seed": seed,
-                    "n_boot": n_boot,
-                }
-            )
-    return pd.DataFrame.from_records(records)

@@ -1,9 +1,10 @@
 """Each benchmark's own protocol metrics (the numbers the paper reports), beside rsft's standard ``avg@k``.
 
 Computed from stored rows only (``score``, ``outcome``, ``item_id``, ``score_meta``), one group per model x
-benchmark x sampling like :func:`rsft.eval.metrics.summarize`. Which family of metrics a benchmark reports is its
-class's ``protocol`` attribute (read through the registry); the families are :data:`PROTOCOL`. Error rows, and scores a benchmark's outcome policy
-leaves out (NaN), are left out everywhere. Definitions
+benchmark x sampling like :func:`rsft.analysis.summary.summarize`. Which family of metrics a benchmark reports is its
+class's ``protocol`` attribute (read through the registry); the families are :data:`PROTOCOL`. Only scored rows
+(:data:`rsft.eval.schema.SCORED_SQL`: not error rows, nor scores a benchmark's outcome policy leaves out as NaN) are
+read. Definitions
 (``definition`` column of every row):
 
 - MATH-500, AIME, GPQA-Diamond, LiveCodeBench: ``avg@k`` — mean over items of the mean score of the item's first
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from rsft.eval.metrics import DEFAULT_BY
+from rsft.eval.schema import scored_mask
 
 Metric = tuple[str, float, int, str]  # (metric, value, n, definition)
 
@@ -180,15 +182,17 @@ def protocol_benchmarks() -> list[str]:
     return [b for b in benchmark_names() if protocol_of(b) is not None]
 
 
-def protocol_records(store_dir: Any) -> list[dict[str, Any]]:
-    """:func:`protocol_metrics` of a store folder as JSON-ready records (``analysis.json``'s ``protocol_metrics``),
-    each with ``run, step, benchmark, metric, value, n, definition``."""
+def protocol_records(store: Any) -> list[dict[str, Any]]:
+    """:func:`protocol_metrics` of a store (a folder, read without changing it, or a
+    :class:`~rsft.eval.store.Store`) as JSON-ready records (``analysis.json``'s ``protocol_metrics``), each with
+    ``run, step, benchmark, metric, value, n, definition``."""
     import math
 
     from rsft.eval.store import Store
 
+    st = store if isinstance(store, Store) else Store.open(store)
     names = ", ".join(f"'{b}'" for b in protocol_benchmarks())
-    table = protocol_metrics(Store(store_dir).frame(where=f"benchmark IN ({names})"))
+    table = protocol_metrics(st.frame(where=f"benchmark IN ({names})"))
     out = []
     for r in table.to_dict("records"):
         step = r["step"]
@@ -212,7 +216,7 @@ def protocol_metrics(frame: Any, *, by: tuple[str, ...] = DEFAULT_BY) -> Any:
     frame = frame[frame["benchmark"].map(lambda b: metrics[b] is not None)]
     for keys, g in frame.groupby(list(by), dropna=False, sort=True):
         keys = keys if isinstance(keys, tuple) else (keys,)
-        g = g[g["outcome"] != "error"]
+        g = g[scored_mask(g)]
         if g.empty:
             continue
         for metric, value, n, definition in metrics[g["benchmark"].iloc[0]](g):  # type: ignore[misc]

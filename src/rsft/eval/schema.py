@@ -21,7 +21,12 @@ Schema 2 (outcomes you can trust) against schema 1:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
@@ -31,6 +36,13 @@ READABLE_VERSIONS = (1, 2)
 # its policy says, wrong by default), "error" (backend, judge or scorer failure: score NaN, left out of every mean,
 # counted).
 OUTCOMES = ("ok", "truncated", "no_answer", "error")
+
+# A scored row: what every mean, count of scored samples and bootstrap of rsft reads (eval summary, protocol
+# metrics, the analysis' item frame, adaptive replays). Every outcome but ``error`` with a finite score: an error row
+# (a backend, judge or scorer failure) is left out and counted, never a wrong answer; a score a policy leaves out
+# (NaN) is not averaged, nor a row without an outcome. ``isfinite``, not ``isnan``: DuckDB 2.0 reports isnan(NaN read from
+# Parquet) as false; NULL is not scored. The SQL predicate is the only definition: :func:`scored_mask` evaluates it.
+SCORED_SQL = "coalesce(outcome <> 'error' AND isfinite(score), false)"
 SCALES = ("unit", "reward")
 
 ROW_SCHEMA = pa.schema(
@@ -152,3 +164,30 @@ def select_sql(available: set[str], source: str) -> str:
 
 
 _DUCK = {"string": "VARCHAR", "int32": "INTEGER", "int64": "BIGINT", "double": "DOUBLE"}
+
+
+def scored_mask(rows: object) -> np.ndarray:
+    """Which of ``rows`` (a pandas DataFrame, a pyarrow table or a dict of columns, with ``outcome`` and ``score``)
+    are scored rows, in row order: :data:`SCORED_SQL` evaluated by DuckDB, so that the rule has one spelling."""
+    import duckdb
+    import numpy as np
+
+    outcome = [o if isinstance(o, str) else None for o in _column(rows, "outcome")]
+    score = np.asarray(_column(rows, "score"), dtype=float)  # a null score becomes NaN: not scored either
+    if not outcome:
+        return np.zeros(0, dtype=bool)
+    table = pa.table({"outcome": pa.array(outcome, pa.string()), "score": pa.array(score, pa.float64())})
+    con = duckdb.connect()
+    try:
+        con.register("_rows", table)
+        got = con.execute(f"SELECT {SCORED_SQL} AS scored FROM _rows").fetchnumpy()["scored"]
+    finally:
+        con.close()
+    return np.asarray(got, dtype=bool)
+
+
+def _column(rows: object, name: str) -> list:
+    if isinstance(rows, pa.Table):
+        return rows.column(name).to_pylist()
+    col = rows[name]  # type: ignore[index]
+    return col.tolist() if hasattr(col, "tolist") else list(col)

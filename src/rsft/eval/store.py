@@ -4,6 +4,12 @@ Layout (see :mod:`rsft.eval.schema`): ``STORE/store.json`` and ``STORE/rows/part
 new part to a temporary name and renames it into place, so a ``kill -9`` leaves either the whole part or nothing.
 Part names sort in write order; when a (run, key) appears in several parts (a rescore, or a crash before compaction)
 the row of the *last* part wins. :meth:`Store.compact` rewrites everything into one part.
+
+Two ways in: ``Store(path)`` opens a store to write it (the folder is created when absent, and parts that cannot be
+read are moved to ``STORE/quarantine/`` once, here: :func:`quarantine_damaged`); :meth:`Store.open` opens an existing
+store to read it and creates, writes and moves nothing (a damaged part is skipped and named in
+:attr:`Store.damaged`; ``rsft eval check`` moves it aside). Every reader of rows (``rsft eval summary``, the protocol
+metrics, the analysis' frames, the study) reads through :meth:`Store.connect`'s ``rows`` view.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rsft._util.errors import DataError
+from rsft._util.errors import DataError, RsftError
 from rsft.eval.schema import (
     READABLE_VERSIONS,
     ROW_SCHEMA,
@@ -128,15 +134,18 @@ def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pydict(cols, schema=ROW_SCHEMA)
 
 
-def dedup_sql(store_path: str | Path, parts: list[Path] | None = None) -> str:
+def dedup_sql(store_path: str | Path, parts: list[Path] | None = None, *, dedupe: bool = True) -> str:
     """A DuckDB query returning the store's rows, one per (run, key): the last written wins.
 
     A key identifies a computation (weights, prompt, sampling, item, sample); the run says whose trajectory the
     row belongs to. Two runs sharing a checkpoint (the same base model at step 0) each get a row with the same key,
     generated once and copied for the second run. With ``parts``, exactly those files are read (else every part);
-    the folder's name is never a glob (:func:`~rsft.eval.schema.sql_path`).
+    the folder's name is never a glob (:func:`~rsft.eval.schema.sql_path`). ``dedupe=False`` skips the window (for
+    parts known to hold no (run, key) twice: the common case, and much cheaper on millions of rows).
     """
     source = parts_sql(parts) if parts is not None else rows_glob_sql(store_path)
+    if not dedupe:
+        return f"SELECT * FROM read_parquet({source}, union_by_name=true)"
     return (
         "SELECT * EXCLUDE (filename, file_row_number) FROM read_parquet("
         f"{source}, filename=true, file_row_number=true, union_by_name=true) "
@@ -144,15 +153,40 @@ def dedup_sql(store_path: str | Path, parts: list[Path] | None = None) -> str:
     )
 
 
+def _path_problem(path: Path) -> None:
+    for p in (path, path / "rows"):
+        if p.exists() and not p.is_dir():
+            raise DataError(
+                "the store path is a file, not a folder", file=str(p), fix="pass a folder for --store"
+            )
+
+
+def _readable_version(meta: Path) -> int | None:
+    """The schema version of ``store.json`` (None: no such file), refused when this rsft cannot read it."""
+    if not meta.is_file():
+        return None
+    version = read_store_meta(meta).get("schema_version")
+    if version not in READABLE_VERSIONS:
+        raise DataError(
+            f"store schema version {version} is not a version this rsft reads {READABLE_VERSIONS}",
+            file=str(meta),
+            field="schema_version",
+            fix="use another --store folder, or an rsft version matching this store",
+        )
+    return version
+
+
 class Store:
-    """A per-sample result store in a folder (created when absent).
+    """A per-sample result store in a folder, opened to write it (created when absent).
 
     Args:
         path: the store folder.
 
-    A store of an older readable schema version (:data:`~rsft.eval.schema.READABLE_VERSIONS`) is read with its rows
-    mapped to the current schema (:func:`~rsft.eval.schema.select_sql`); its ``store.json`` is raised to the current
-    version when the first new part is written (reading alone changes nothing); old parts stay as they are.
+    Opening a store to write it moves parts that cannot be read to ``STORE/quarantine/`` (listed in
+    :attr:`quarantined`); to read a store without changing anything, use :meth:`open`. A store of an older readable
+    schema version (:data:`~rsft.eval.schema.READABLE_VERSIONS`) is read with its rows mapped to the current schema
+    (:func:`~rsft.eval.schema.select_sql`); its ``store.json`` is raised to the current version when the first new
+    part is written; old parts stay as they are.
 
     Raises:
         DataError: the folder holds a store of a schema version this rsft cannot read.
@@ -161,11 +195,8 @@ class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.rows_dir = self.path / "rows"
-        for p in (self.path, self.rows_dir):
-            if p.exists() and not p.is_dir():
-                raise DataError(
-                    "the store path is a file, not a folder", file=str(p), fix="pass a folder for --store"
-                )
+        self.writable = True
+        _path_problem(self.path)
         try:
             self.rows_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -173,21 +204,73 @@ class Store:
                 f"cannot create the store folder ({e.strerror})", file=str(self.rows_dir),
                 fix="pass a writable folder for --store",
             ) from None
-        meta, version = self.path / "store.json", None
-        if meta.is_file():
-            version = read_store_meta(meta).get("schema_version")
-            if version not in READABLE_VERSIONS:
-                raise DataError(
-                    f"store schema version {version} is not a version this rsft reads {READABLE_VERSIONS}",
-                    file=str(meta),
-                    fix="use another --store folder, or an rsft version matching this store",
-                )
-        self._version = version
-        if not meta.is_file():
+        meta = self.path / "store.json"
+        self._version = _readable_version(meta)
+        if self._version is None:
             self._write_meta()
         self._keys: dict[str, set[str | None]] | None = None
         self._indexed: set[str] = set()  # part names already in the key index
         self.quarantined: list[dict[str, str]] = quarantine_damaged(self.path)
+        self.damaged: list[dict[str, str]] = []
+
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        """An existing store, opened to read it: nothing is created, written or moved.
+
+        Every part is checked once here (:func:`part_problem`); a damaged one is left where it is, skipped by every
+        read and named in :attr:`damaged` (``[{"part", "why"}]``) and :meth:`notes`; ``rsft eval check STORE`` (or
+        the next ``rsft eval`` into the store) moves it to ``STORE/quarantine/``. Writing through a store opened
+        this way raises.
+
+        Raises:
+            DataError: no folder at ``path`` (named), a file there, or an unreadable schema version.
+        """
+        self = cls.__new__(cls)
+        self.path = Path(path)
+        self.rows_dir = self.path / "rows"
+        self.writable = False
+        _path_problem(self.path)
+        if not self.path.is_dir():
+            raise DataError(
+                "store folder not found", file=str(self.path), fix="pass the folder written by `rsft eval`"
+            )
+        self._version = _readable_version(self.path / "store.json")
+        self._keys, self._indexed = None, set()
+        self.quarantined = []
+        self.damaged = []
+        for part in sorted(self.rows_dir.glob("*.parquet")):
+            why = part_problem(part)
+            if why is not None and part.exists():  # a part removed meanwhile (a compaction) is not damage
+                self.damaged.append({"part": str(part), "why": why})
+        return self
+
+    def _writing(self) -> None:
+        if not self.writable:
+            raise RsftError(
+                "this store was opened to read it (Store.open): nothing is written through it",
+                file=str(self.path),
+                fix="open it with Store(path) to write",
+            )
+
+    def notes(self) -> list[str]:
+        """What a reader of this store should be told: damaged parts skipped (not moved), and parts moved to
+        ``STORE/quarantine/`` earlier, whose rows are missing unless ``rsft eval`` has regenerated them."""
+        out = []
+        if self.damaged:
+            names = ", ".join(d["part"] for d in self.damaged[:5]) + (" ..." if len(self.damaged) > 5 else "")
+            out.append(
+                f"{len(self.damaged)} damaged store part(s) were skipped (rows only they hold are left out): "
+                f"{names}; `rsft eval check {self.path}` moves them to {self.path / QUARANTINE} and the next "
+                "`rsft eval` regenerates their rows"
+            )
+        parked = sorted((self.path / QUARANTINE).glob("*.parquet"))
+        if parked:
+            out.append(
+                f"{len(parked)} damaged store part(s) were moved to {self.path / QUARANTINE} and skipped: rows only "
+                "they held are missing unless `rsft eval` has regenerated them since (delete the folder once it "
+                "has): " + ", ".join(p.name for p in parked[:5])
+            )
+        return out
 
     def _write_meta(self) -> None:
         """store.json at the current schema version (a readable older store is raised on its first append).
@@ -235,7 +318,9 @@ class Store:
             self._read_part_keys(self.rows_dir / name, self._keys)
 
     def parts(self) -> list[Path]:
-        return sorted(self.rows_dir.glob("*.parquet"))
+        """The store's parts in write order, less the damaged ones a reader skips (:attr:`damaged`)."""
+        skip = {d["part"] for d in self.damaged}
+        return [p for p in sorted(self.rows_dir.glob("*.parquet")) if str(p) not in skip]
 
     def _read_part_keys(self, part: Path, index: dict[str, set[str | None]]) -> None:
         try:
@@ -283,6 +368,7 @@ class Store:
         """Write ``rows`` as one new part, atomically. Returns the part's path (None for no rows)."""
         if not rows:
             return None
+        self._writing()
         table = rows_to_table(rows)
         if self._version != SCHEMA_VERSION:
             self._write_meta()
@@ -297,21 +383,34 @@ class Store:
             self._indexed.add(name)
         return final
 
-    def connect(self, parts: list[Path] | None = None) -> Any:
-        """A DuckDB connection with a view ``rows`` (deduplicated by key) over every part, or exactly ``parts``."""
+    def connect(self, parts: list[Path] | None = None, *, threads: int | None = None) -> Any:
+        """A DuckDB connection with a view ``rows`` over every readable part, or exactly ``parts``: one row per
+        (run, key), the last written winning, every column of ROW_SCHEMA with older schemas' rows mapped
+        (:func:`~rsft.eval.schema.select_sql`). The only reader of the store's rows. :attr:`stored_columns` is set to
+        the columns the parts hold."""
         import duckdb
 
         con = duckdb.connect()
-        if parts if parts is not None else self.parts():
-            source = parts_sql(parts) if parts is not None else rows_glob_sql(self.path)
+        con.execute("SET enable_progress_bar = false")
+        if threads:
+            con.execute(f"SET threads={int(threads)}")
+        parts = self.parts() if parts is None else parts
+        if parts:
+            source = parts_sql(parts)
             cols = {
                 r[0]
                 for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({source}, union_by_name=true)").fetchall()
             }
-            con.execute(f"CREATE VIEW rows AS {select_sql(cols, f'({dedup_sql(self.path, parts)})')}")
+            twice = con.execute(  # the window only when some (run, key) was written twice
+                f"SELECT count(*) > count(DISTINCT (run, key)) FROM read_parquet({source}, union_by_name=true)"
+            ).fetchone()[0]
+            deduped = dedup_sql(self.path, parts, dedupe=twice)
+            con.execute(f"CREATE VIEW rows AS {select_sql(cols, f'({deduped})')}")
         else:
+            cols = set()
             con.register("_empty", ROW_SCHEMA.empty_table())
             con.execute("CREATE VIEW rows AS SELECT * FROM _empty")
+        self.stored_columns: set[str] = cols
         return con
 
     def table(self, where: str | None = None, parts: list[Path] | None = None) -> pa.Table:
@@ -334,6 +433,7 @@ class Store:
     def compact(self) -> Path | None:
         """Rewrite all parts into one (deduplicated). Safe to interrupt: the new part is written before the old
         ones are removed, and it wins on every key it holds."""
+        self._writing()
         old = self.parts()
         if len(old) <= 1:
             return old[0] if old else None
@@ -348,6 +448,7 @@ class Store:
         Returns:
             The number of rows removed.
         """
+        self._writing()
         old = self.parts()
         if not old:
             return 0

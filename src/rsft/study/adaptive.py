@@ -85,7 +85,7 @@ def adaptive_sweep(
                     total.add(rep)
                     if rep.generated:
                         say(f"{bench} step {targets[s].step}: {rep.generated} rows generated")
-                scores, present, tokens = _read(st.path, run, bench, steps, items, k)
+                scores, present, tokens = _read(st, run, bench, steps, items, k)
                 return scores, present & mask, tokens
 
             def judge(idx, cnt, s_sum, s_sq, lev, run=run, bench=bench, items=items, group=group):
@@ -140,7 +140,7 @@ def adaptive_sweep(
     return out
 
 
-def _read(store: Path, run: str, bench: str, steps: np.ndarray, items: np.ndarray, k: int):
+def _read(store: Store, run: str, bench: str, steps: np.ndarray, items: np.ndarray, k: int):
     """(S, n, k) scores, presence and tokens of one curve's rows now in the store."""
     tab = sample_frame(store, _COLS)
     t = {c: tab.column(c).to_numpy(zero_copy_only=False) for c in _COLS}

@@ -253,7 +253,7 @@ def write_runs_json(cfg: StudyConfig, runs: list[ResolvedRun], store_dir: Path) 
 def _store_identity(store_dir: Path) -> str:
     from rsft.eval.store import Store
 
-    con = Store(store_dir).connect()
+    con = Store.open(store_dir).connect()
     try:
         rows = con.execute(
             "SELECT md5(string_agg(key || ':' || coalesce(CAST(score AS VARCHAR), 'nan'), ',' ORDER BY key)) FROM rows"
