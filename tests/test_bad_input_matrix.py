@@ -505,8 +505,14 @@ CASES: list[Case] = [
     Case("summary_nboot_zero", lambda w: ["eval", "summary", str(w / "store_bad_json"), "--n-boot", "0"],
          "--n-boot"),
     Case("summary_bad_store_json", lambda w: ["eval", "summary", str(w / "store_bad_json")], "store.json"),
+    Case("check_missing_store", lambda w: ["eval", "check", str(w / "no-store-c")], "no-store-c",
+         no_output=lambda w: w / "no-store-c"),
+    Case("check_store_is_file", lambda w: ["eval", "check", str(w / "a_file")], "a_file"),
+    Case("check_bad_store_json", lambda w: ["eval", "check", str(w / "store_bad_json")], "store.json"),
+    Case("check_unknown_version", lambda w: ["eval", "check", str(w / "store_new_version")], "store_new_version"),
     # --- analyze and report -------------------------------------------------------------------------------
-    Case("analyze_missing_store", lambda w: ["analyze", str(w / "no-store")], "no-store"),
+    Case("analyze_missing_store", lambda w: ["analyze", str(w / "no-store")], "no-store",
+         no_output=lambda w: w / "no-store"),  # its default output is inside STORE: nothing is created
     Case("analyze_store_is_file", lambda w: ["analyze", str(w / "a_file")], "a_file"),
     Case("analyze_empty_store", lambda w: ["analyze", str(w / "a_folder")], "a_folder"),
     Case("analyze_bad_store_json", lambda w: ["analyze", str(w / "store_bad_json")], "store_bad_json"),
