@@ -56,7 +56,6 @@ def test_benchmarks_out_is_git_ignored():
 CHEAP = {
     "detector_calibration.py": ["run", "--configs", "AIME", "--shapes", "flat", "--chunks", "0", "--sims", "2",
                                 "--B", "20"],
-    "adaptive_sweep.py": ["run", "--configs", "AIME", "--shapes", "flat", "--chunks", "0", "--sims", "2"],
     "gpu.py": ["--smoke", "--skip", "generation", "training"],
     "countdown_throughput.py": ["--n", "20", "--repeats", "1"],
     "sandbox_overhead.py": ["-n", "2"],
